@@ -1,0 +1,134 @@
+"""Load the golden tensors recorded from OpenAI's consistency_models code.
+
+A golden directory holds `manifest.json` (format `cm-golden/1`) and one
+`.safetensors` file per case. Every load checks the file's sha256 against the
+manifest and the dtype and shape of each tensor against the manifest's entry,
+and refuses a mismatch with a `GoldenFileError` naming the file. Tensors are
+read with `safetensors.numpy` (no pickle anywhere).
+
+The default directory is the checkout's `golden/` when running from a source
+tree, else the copy shipped inside the installed package (`reference.golden_data`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file
+
+FORMAT = "cm-golden/1"
+KINDS = ("schedule", "scalings", "sampler", "editing")
+
+
+class GoldenFileError(ValueError):
+    """A golden directory, manifest or file that cannot be trusted."""
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    """One recorded case: its manifest entry and its tensors (read-only numpy arrays)."""
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    tensors: dict[str, np.ndarray] = field(repr=False)
+    path: Path
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.tensors[key]
+
+
+def default_golden_dir() -> Path:
+    """The checkout's `golden/` if present, else the package data of the installed distribution."""
+    checkout = Path(__file__).resolve().parent.parent / "golden"
+    if (checkout / "manifest.json").is_file():
+        return checkout
+    return Path(str(resources.files("reference.golden_data")))
+
+
+def _directory(directory: str | Path | None) -> Path:
+    path = default_golden_dir() if directory is None else Path(directory)
+    if not (path / "manifest.json").is_file():
+        raise GoldenFileError(f"golden directory {str(path)!r} has no manifest.json")
+    return path.resolve()
+
+
+@lru_cache(maxsize=8)
+def _load_manifest(path: Path) -> dict[str, Any]:
+    manifest_path = path / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise GoldenFileError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise GoldenFileError(
+            f"{manifest_path}: format must be {FORMAT!r}, got {manifest.get('format')!r}"
+        )
+    return manifest
+
+
+def load_manifest(directory: str | Path | None = None) -> dict[str, Any]:
+    """The parsed `manifest.json` of a golden directory (default: the project's)."""
+    return _load_manifest(_directory(directory))
+
+
+def case_names(kind: str | None = None, directory: str | Path | None = None) -> list[str]:
+    """Names of the cases in the manifest, optionally only those of one `kind`."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {KINDS} or None, got {kind!r}")
+    cases = load_manifest(directory)["cases"]
+    return [c["name"] for c in cases if kind is None or c["kind"] == kind]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_case(name: str, directory: str | Path | None = None) -> GoldenCase:
+    """Load case `name`, verified against the manifest (sha256, tensor names, dtypes, shapes)."""
+    path = _directory(directory)
+    return _load_case(name, path)
+
+
+@lru_cache(maxsize=64)
+def _load_case(name: str, path: Path) -> GoldenCase:
+    entries = {c["name"]: c for c in _load_manifest(path)["cases"]}
+    if name not in entries:
+        raise GoldenFileError(f"no golden case {name!r} in {path}; known: {sorted(entries)}")
+    entry = entries[name]
+    file = path / entry["file"]
+    if not file.is_file():
+        raise GoldenFileError(f"golden file {entry['file']!r} of case {name!r} is missing from {path}")
+    actual = sha256_of(file)
+    if actual != entry["sha256"]:
+        raise GoldenFileError(
+            f"golden file {entry['file']!r} fails its checksum: sha256 {actual}, "
+            f"manifest says {entry['sha256']}; refusing to use it"
+        )
+    tensors = load_file(str(file))
+    declared = entry["tensors"]
+    if set(tensors) != set(declared):
+        raise GoldenFileError(
+            f"golden file {entry['file']!r} holds tensors {sorted(tensors)}, "
+            f"manifest declares {sorted(declared)}"
+        )
+    for key, spec in declared.items():
+        array = tensors[key]
+        if str(array.dtype) != spec["dtype"] or list(array.shape) != list(spec["shape"]):
+            raise GoldenFileError(
+                f"golden file {entry['file']!r}: tensor {key!r} is {array.dtype}{list(array.shape)}, "
+                f"manifest declares {spec['dtype']}{spec['shape']}"
+            )
+        array.flags.writeable = False
+    return GoldenCase(name, entry["kind"], entry["config"], tensors, file)

@@ -1,0 +1,100 @@
+"""An mpmath oracle: the same quantities as `reference.formulas`, to 60 significant digits.
+
+Inputs are float64 values taken exactly (every float64 is an exact binary
+fraction); ramps i / (N - 1) are taken as exact rationals. Each function returns
+mpmath numbers; `to_float64` rounds once, to nearest, so a float64 result can be
+compared with an implementation's in units in the last place (ULP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mpmath
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+DIGITS = 60
+_ctx = mpmath.MPContext()
+_ctx.dps = DIGITS
+mpf = _ctx.mpf
+
+
+def _exact(value: float) -> mpmath.mpf:
+    return mpf(float(value))
+
+
+def karras_sigma(
+    i: int, N: int, sigma_min: float, sigma_max: float, rho: float
+) -> mpmath.mpf:
+    """sigma(r) = (sigma_max^(1/rho) + r (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho at the
+    exact ramp r = i / (N - 1) (EDM eq. 5)."""
+    r = mpf(i) / (N - 1)
+    inv_rho = 1 / _exact(rho)
+    lo, hi = _exact(sigma_min) ** inv_rho, _exact(sigma_max) ** inv_rho
+    return (hi + r * (lo - hi)) ** _exact(rho)
+
+
+def sigma_to_t(sigma: float) -> mpmath.mpf:
+    """t = 250 log(sigma + 1e-44)."""
+    return 250 * _ctx.log(_exact(sigma) + mpf("1e-44"))
+
+
+def c_in(sigma: float, sigma_data: float) -> mpmath.mpf:
+    s, sd = _exact(sigma), _exact(sigma_data)
+    return 1 / _ctx.sqrt(s**2 + sd**2)
+
+
+def edm_scalings(sigma: float, sigma_data: float) -> tuple[mpmath.mpf, mpmath.mpf]:
+    s, sd = _exact(sigma), _exact(sigma_data)
+    return sd**2 / (s**2 + sd**2), s * sd / _ctx.sqrt(s**2 + sd**2)
+
+
+def boundary_scalings(
+    sigma: float, eps: float, sigma_data: float
+) -> tuple[mpmath.mpf, mpmath.mpf]:
+    s, e, sd = _exact(sigma), _exact(eps), _exact(sigma_data)
+    return sd**2 / ((s - e) ** 2 + sd**2), (s - e) * sd / _ctx.sqrt(s**2 + sd**2)
+
+
+def noise_scale(sigma_next: float, eps: float) -> mpmath.mpf:
+    """sqrt(tau^2 - eps^2), with tau clamped to >= eps first (it is 0 at tau = eps)."""
+    tau, e = max(_exact(sigma_next), _exact(eps)), _exact(eps)
+    return _ctx.sqrt(tau**2 - e**2)
+
+
+def step(
+    F: float,
+    x: float,
+    z: float,
+    sigma: float,
+    sigma_next: float,
+    *,
+    sigma_min: float,
+    sigma_max: float,
+    sigma_data: float,
+    s_noise: float = 1.0,
+    clip_denoised: bool = True,
+) -> mpmath.mpf:
+    """One scheduler step for one element: clamp(c_skip x + c_out F) + s_noise z sqrt(tau^2 - eps^2),
+    tau = sigma_next clamped to [sigma_min, sigma_max]."""
+    c_skip, c_out = boundary_scalings(sigma, sigma_min, sigma_data)
+    x0 = c_skip * _exact(x) + c_out * _exact(F)
+    if clip_denoised:
+        x0 = min(max(x0, mpf(-1)), mpf(1))
+    tau = min(max(_exact(sigma_next), _exact(sigma_min)), _exact(sigma_max))
+    return x0 + _exact(s_noise) * _exact(z) * noise_scale(float(tau), sigma_min)
+
+
+def to_float64(value: mpmath.mpf) -> float:
+    """Round an oracle value to the nearest float64, ties to even (one rounding)."""
+    return mpmath.libmp.to_float(mpf(value)._mpf_, rnd="n")
+
+
+def elementwise(fn: Callable[..., mpmath.mpf], *arrays: ArrayLike, **kwargs: object) -> NDArray[np.float64]:
+    """Apply a scalar oracle function over broadcast float64 arrays, rounding each result once."""
+    broadcast = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
+    out = np.empty(broadcast[0].shape, dtype=np.float64)
+    for index in np.ndindex(out.shape):
+        out[index] = to_float64(fn(*(float(a[index]) for a in broadcast), **kwargs))
+    return out
