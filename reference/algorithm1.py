@@ -76,7 +76,9 @@ def sample(
             f"`sigmas` must be 1-D with the evaluation points and an end point, got shape {sigmas.shape}"
         )
     if not np.all(np.diff(sigmas) < 0) or sigmas[-1] < eps:
-        raise ValueError(f"`sigmas` must be strictly decreasing and >= eps={eps}, got {sigmas.tolist()}")
+        raise ValueError(
+            f"`sigmas` must be strictly decreasing and >= eps={eps}, got {sigmas.tolist()}"
+        )
     K = len(sigmas) - 1
     if len(noises) != K:
         raise ValueError(f"`noises` must hold one draw per evaluation ({K}), got {len(noises)}")

@@ -109,7 +109,9 @@ def _load_case(name: str, path: Path) -> GoldenCase:
     entry = entries[name]
     file = path / entry["file"]
     if not file.is_file():
-        raise GoldenFileError(f"golden file {entry['file']!r} of case {name!r} is missing from {path}")
+        raise GoldenFileError(
+            f"golden file {entry['file']!r} of case {name!r} is missing from {path}"
+        )
     actual = sha256_of(file)
     if actual != entry["sha256"]:
         raise GoldenFileError(

@@ -120,7 +120,9 @@ class CMStochasticIterativeScheduler:
         """
         validation.check_set_timesteps_args(num_inference_steps, timesteps)
         if device is not None and str(device) != "cpu":
-            raise ValueError(f"`device` must be None or 'cpu' for the numpy scheduler, got {device!r}")
+            raise ValueError(
+                f"`device` must be None or 'cpu' for the numpy scheduler, got {device!r}"
+            )
         N = self.num_train_timesteps
         if timesteps is not None:
             indices = np.array(validation.check_custom_timesteps(timesteps, N), dtype=np.int64)
@@ -157,7 +159,9 @@ class CMStochasticIterativeScheduler:
         n = len(self.timesteps)
         self._begin_index = validation.check_int("begin_index", begin_index, 0, n - 1)
 
-    def index_for_timestep(self, timestep: ArrayLike, schedule_timesteps: ArrayLike | None = None) -> int:
+    def index_for_timestep(
+        self, timestep: ArrayLike, schedule_timesteps: ArrayLike | None = None
+    ) -> int:
         """Position of `timestep` in the schedule; the second one if it occurs more than once
         (diffusers' rule, so that starting mid-schedule does not skip a sigma)."""
         schedule = self.timesteps if schedule_timesteps is None else np.asarray(schedule_timesteps)

@@ -24,9 +24,7 @@ def _exact(value: float) -> mpmath.mpf:
     return mpf(float(value))
 
 
-def karras_sigma(
-    i: int, N: int, sigma_min: float, sigma_max: float, rho: float
-) -> mpmath.mpf:
+def karras_sigma(i: int, N: int, sigma_min: float, sigma_max: float, rho: float) -> mpmath.mpf:
     """sigma(r) = (sigma_max^(1/rho) + r (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho at the
     exact ramp r = i / (N - 1) (EDM eq. 5)."""
     r = mpf(i) / (N - 1)
@@ -50,9 +48,7 @@ def edm_scalings(sigma: float, sigma_data: float) -> tuple[mpmath.mpf, mpmath.mp
     return sd**2 / (s**2 + sd**2), s * sd / _ctx.sqrt(s**2 + sd**2)
 
 
-def boundary_scalings(
-    sigma: float, eps: float, sigma_data: float
-) -> tuple[mpmath.mpf, mpmath.mpf]:
+def boundary_scalings(sigma: float, eps: float, sigma_data: float) -> tuple[mpmath.mpf, mpmath.mpf]:
     s, e, sd = _exact(sigma), _exact(eps), _exact(sigma_data)
     return sd**2 / ((s - e) ** 2 + sd**2), (s - e) * sd / _ctx.sqrt(s**2 + sd**2)
 
@@ -91,7 +87,9 @@ def to_float64(value: mpmath.mpf) -> float:
     return mpmath.libmp.to_float(mpf(value)._mpf_, rnd="n")
 
 
-def elementwise(fn: Callable[..., mpmath.mpf], *arrays: ArrayLike, **kwargs: object) -> NDArray[np.float64]:
+def elementwise(
+    fn: Callable[..., mpmath.mpf], *arrays: ArrayLike, **kwargs: object
+) -> NDArray[np.float64]:
     """Apply a scalar oracle function over broadcast float64 arrays, rounding each result once."""
     broadcast = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
     out = np.empty(broadcast[0].shape, dtype=np.float64)

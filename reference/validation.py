@@ -18,7 +18,9 @@ import numpy as np
 def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
     """An integer (not a bool, not a float) in [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"`{name}` must be an integer, got {value!r} of type {type(value).__name__}"
+        )
     value = int(value)
     if value < minimum or (maximum is not None and value > maximum):
         allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
@@ -29,7 +31,9 @@ def check_int(name: str, value: object, minimum: int, maximum: int | None = None
 def check_float(name: str, value: object, *, positive: bool = True) -> float:
     """A finite real number, > 0 when `positive`, else >= 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"`{name}` must be a real number, got {value!r} of type {type(value).__name__}"
+        )
     value = float(value)
     if not math.isfinite(value) or (value <= 0 if positive else value < 0):
         allowed = "a finite number > 0" if positive else "a finite number >= 0"
@@ -52,7 +56,9 @@ def check_config(
     lo = check_float("sigma_min", sigma_min)
     hi = check_float("sigma_max", sigma_max)
     if not lo < hi:
-        raise ValueError(f"`sigma_min` must be < `sigma_max`, got sigma_min={lo!r}, sigma_max={hi!r}")
+        raise ValueError(
+            f"`sigma_min` must be < `sigma_max`, got sigma_min={lo!r}, sigma_max={hi!r}"
+        )
     check_float("sigma_data", sigma_data)
     check_float("s_noise", s_noise, positive=False)
     check_float("rho", rho)
