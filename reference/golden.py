@@ -16,7 +16,6 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ def default_golden_dir() -> Path:
     checkout = Path(__file__).resolve().parent.parent / "golden"
     if (checkout / "manifest.json").is_file():
         return checkout
-    return Path(str(resources.files("reference.golden_data")))
+    return Path(__file__).resolve().parent / "golden_data"
 
 
 def _directory(directory: str | Path | None) -> Path:
