@@ -34,8 +34,7 @@ def openai_time_points(
     """OpenAI's convention: ascending indices `ts` into a `steps`-point Karras grid (index 0
     is sigma_max), each t_i = sigma(ts_i / (steps - 1)). The diffusers scheduler expresses
     `ts = [0, 22, 39]`, `steps = 40` as `num_train_timesteps=40, timesteps=[22, 0]`."""
-    ramp = np.asarray(ts, dtype=np.float64) / (steps - 1)
-    return formulas.karras_sigma(ramp, sigma_min, sigma_max, rho)
+    return formulas.karras_sigma_at(np.asarray(ts), steps, sigma_min, sigma_max, rho)
 
 
 def consistency_model(

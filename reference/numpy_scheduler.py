@@ -86,7 +86,7 @@ class CMStochasticIterativeScheduler:
         # Standard deviation of the initial noise x_T ~ N(0, T^2 I) (Algorithm 1, line 1).
         self.init_noise_sigma = self.sigma_max
         # Before `set_timesteps`: the whole N-point training grid, as diffusers has it.
-        self.sigmas = self._convert_to_karras(np.linspace(0.0, 1.0, self.num_train_timesteps))
+        self.sigmas = self._sigmas_at(np.arange(self.num_train_timesteps))
         self.timesteps = self.sigma_to_t(self.sigmas)
         self.num_inference_steps: int | None = None
         self.custom_timesteps = False
@@ -97,7 +97,14 @@ class CMStochasticIterativeScheduler:
     # -- schedule ---------------------------------------------------------------------------
 
     def _convert_to_karras(self, ramp: ArrayLike) -> NDArray[np.float64]:
+        """Karras sigmas at ramp values in [0, 1] (diffusers' method of the same name)."""
         return formulas.karras_sigma(ramp, self.sigma_min, self.sigma_max, self.rho)
+
+    def _sigmas_at(self, ramp_indices: ArrayLike) -> NDArray[np.float64]:
+        """Karras sigmas at the ramps i / (N - 1), the weights rounded from the integers."""
+        return formulas.karras_sigma_at(
+            ramp_indices, self.num_train_timesteps, self.sigma_min, self.sigma_max, self.rho
+        )
 
     def sigma_to_t(self, sigmas: ArrayLike) -> NDArray[np.float64]:
         """Model times t = 250 log(sigma + 1e-44), float64."""
@@ -134,8 +141,7 @@ class CMStochasticIterativeScheduler:
             self.num_inference_steps = n
             self.custom_timesteps = False
         # diffusers reverses the index list and divides by N - 1 to get the ramp.
-        ramp = indices[::-1] / (N - 1)
-        sigmas = self._convert_to_karras(ramp)
+        sigmas = self._sigmas_at(indices[::-1])
         self.timesteps = self.sigma_to_t(sigmas)
         self.sigmas = np.concatenate([sigmas, [self.sigma_min]])
         self._ready = True

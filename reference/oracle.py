@@ -87,6 +87,31 @@ def to_float64(value: mpmath.mpf) -> float:
     return mpmath.libmp.to_float(mpf(value)._mpf_, rnd="n")
 
 
+def ulp(value: mpmath.mpf) -> mpmath.mpf:
+    """The unit in the last place of float64 in the binade of `value`: 2^(floor(log2|value|) - 52),
+    and 2^-1074 (the smallest subnormal) for |value| below the normal range, zero included."""
+    value = mpf(value)
+    if value == 0:
+        return mpf(2) ** -1074
+    _, exponent = _ctx.frexp(value)  # value = m 2^exponent, 1/2 <= |m| < 1
+    return mpf(2) ** max(exponent - 53, -1074)
+
+
+def ulp_error(actual: ArrayLike, exact: object) -> NDArray[np.float64]:
+    """|actual - exact| / ulp(exact), element by element: the error of float64 results in
+    units of the last place of the exact values (no rounding of `exact` in between, so a
+    correctly rounded result scores <= 0.5). `exact` is an mpmath number or a nested
+    sequence of them with the shape of `actual`. An exact zero scores 0 only when matched
+    exactly; any other result scores at least 1."""
+    actual = np.asarray(actual, dtype=np.float64)
+    exact_array = np.asarray(exact, dtype=object).reshape(actual.shape)
+    out = np.empty(actual.shape, dtype=np.float64)
+    for index in np.ndindex(actual.shape):
+        e = exact_array[index]
+        out[index] = float(abs(mpf(float(actual[index])) - e) / ulp(e))
+    return out
+
+
 def elementwise(
     fn: Callable[..., mpmath.mpf], *arrays: ArrayLike, **kwargs: object
 ) -> NDArray[np.float64]:
