@@ -86,6 +86,17 @@ def step_table(
     return table
 
 
+def rows_for_times(
+    timestep: torch.Tensor, schedule: torch.Tensor, table: torch.Tensor
+) -> torch.Tensor:
+    """The table rows of a batch of model times, found on their device without a
+    host-device synchronisation: shape [batch, 5]; the rows of a time that is not in
+    `schedule` are NaN (raising would need the host to read the comparison)."""
+    match = timestep.to(schedule.dtype).reshape(-1, 1) == schedule.reshape(1, -1)
+    rows = table[match.to(torch.int32).argmax(dim=1)]
+    return torch.where(match.any(dim=1, keepdim=True), rows, torch.full_like(rows, torch.nan))
+
+
 def consistency_update(
     F: torch.Tensor,
     x: torch.Tensor,
@@ -188,7 +199,7 @@ class CMStochasticIterativeScheduler:
         # Standard deviation of the initial noise x_T ~ N(0, T^2 I) (Algorithm 1, line 1).
         self.init_noise_sigma = self.sigma_max
         # Before `set_timesteps`: the whole N-point training grid, as diffusers has it.
-        grid = self._convert_to_karras(np.linspace(0.0, 1.0, self.num_train_timesteps))
+        grid = self._sigmas_at(np.arange(self.num_train_timesteps))
         self._set_schedule(grid, grid, torch.device("cpu"))
         self._ready = False
         self.num_inference_steps: int | None = None
@@ -203,7 +214,14 @@ class CMStochasticIterativeScheduler:
     # -- schedule ---------------------------------------------------------------------------
 
     def _convert_to_karras(self, ramp: ArrayLike) -> NDArray[np.float64]:
+        """Karras sigmas at ramp values in [0, 1] (diffusers' method of the same name)."""
         return formulas.karras_sigma(ramp, self.sigma_min, self.sigma_max, self.rho)
+
+    def _sigmas_at(self, ramp_indices: ArrayLike) -> NDArray[np.float64]:
+        """Karras sigmas at the ramps i / (N - 1), as the reference computes them."""
+        return formulas.karras_sigma_at(
+            ramp_indices, self.num_train_timesteps, self.sigma_min, self.sigma_max, self.rho
+        )
 
     def sigma_to_t(self, sigmas: ArrayLike | torch.Tensor) -> NDArray[np.float64] | torch.Tensor:
         """Model times t = 250 log(sigma + 1e-44): float64 numpy for numbers and arrays,
@@ -228,12 +246,7 @@ class CMStochasticIterativeScheduler:
         sigma (DESIGN.md, "The scheduler's semantics").
         """
         validation.check_set_timesteps_args(num_inference_steps, timesteps)
-        try:
-            device = torch.device("cpu" if device is None else device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(
-                f"`device` must be None, a torch.device or a device string, got {device!r}"
-            ) from exc
+        device = _as_device(device)
         N = self.num_train_timesteps
         if timesteps is not None:
             indices = np.array(validation.check_custom_timesteps(timesteps, N), dtype=np.int64)
@@ -243,7 +256,8 @@ class CMStochasticIterativeScheduler:
             indices = (np.arange(n, dtype=np.int64) * (N // n))[::-1]
             self.custom_timesteps = False
         self.num_inference_steps = len(indices)
-        sigmas = self._convert_to_karras(indices[::-1] / (N - 1))
+        # diffusers reverses the index list and divides by N - 1 to get the ramp.
+        sigmas = self._sigmas_at(indices[::-1])
         self._set_schedule(sigmas, np.concatenate([sigmas, [self.sigma_min]]), device)
         self._ready = True
 
@@ -379,13 +393,9 @@ class CMStochasticIterativeScheduler:
         dtype = compute_dtype(x.dtype)
         if isinstance(timestep, torch.Tensor) and timestep.device.type != "cpu":
             _check_float_timestep(timestep)
-            table = self._device_table(x.device, dtype)
             schedule = self.timesteps.to(timestep.device, non_blocking=True)
-            match = timestep.to(schedule.dtype).reshape(-1, 1) == schedule.reshape(1, -1)
-            index = match.to(torch.int32).argmax(dim=1).to(x.device)
-            rows = table[index]
-            nan = torch.full_like(rows, float("nan"))
-            return torch.where(match.any(dim=1).to(x.device).reshape(-1, 1), rows, nan)
+            rows = rows_for_times(timestep, schedule, self._device_table(timestep.device, dtype))
+            return rows.to(x.device, non_blocking=True)
         indices = [self.index_for_timestep(t) for t in _host_timesteps(timestep)]
         rows = torch.from_numpy(self._table_host[indices]).to(dtype)
         return rows.to(x.device, non_blocking=True)
@@ -627,6 +637,20 @@ def _host_timesteps(timesteps: object) -> list[float]:
         if values.ndim != 1:
             raise ValueError(f"`timesteps` must be 1-D, got shape {values.shape}")
     return [float(v) for v in values]
+
+
+def _as_device(device: str | torch.device | None) -> torch.device:
+    """A torch.device with its index filled in for CUDA ("cuda" is the current device), so
+    that it compares equal to the `device` of a tensor living there."""
+    try:
+        device = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"`device` must be None, a torch.device or a device string, got {device!r}"
+        ) from exc
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
