@@ -27,7 +27,7 @@ def _exact(value: float) -> mpmath.mpf:
 def karras_sigma(i: int, N: int, sigma_min: float, sigma_max: float, rho: float) -> mpmath.mpf:
     """sigma(r) = (sigma_max^(1/rho) + r (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho at the
     exact ramp r = i / (N - 1) (EDM eq. 5)."""
-    r = mpf(i) / (N - 1)
+    r = mpf(int(i)) / (int(N) - 1)
     inv_rho = 1 / _exact(rho)
     lo, hi = _exact(sigma_min) ** inv_rho, _exact(sigma_max) ** inv_rho
     return (hi + r * (lo - hi)) ** _exact(rho)
