@@ -24,6 +24,7 @@ from safetensors.numpy import load_file
 
 FORMAT = "cm-golden/1"
 KINDS = ("schedule", "scalings", "sampler", "editing")
+_ENTRY_KEYS = ("name", "kind", "file", "sha256", "config", "tensors")
 
 
 class GoldenFileError(ValueError):
@@ -59,23 +60,39 @@ def _directory(directory: str | Path | None) -> Path:
     return path.resolve()
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    """(mtime_ns, size): part of the cache keys, so a file changed on disk is read and
+    verified again instead of served from the cache."""
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _manifest(path: Path) -> dict[str, Any]:
+    return _load_manifest(path, _stamp(path / "manifest.json"))
+
+
 @lru_cache(maxsize=8)
-def _load_manifest(path: Path) -> dict[str, Any]:
+def _load_manifest(path: Path, stamp: tuple[int, int]) -> dict[str, Any]:
     manifest_path = path / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as exc:
         raise GoldenFileError(f"{manifest_path}: not valid JSON ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise GoldenFileError(
-            f"{manifest_path}: format must be {FORMAT!r}, got {manifest.get('format')!r}"
-        )
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise GoldenFileError(f"{manifest_path}: format must be {FORMAT!r}, got {found!r}")
+    if not isinstance(manifest.get("cases"), list):
+        raise GoldenFileError(f"{manifest_path}: `cases` must be a list of case entries")
+    for index, entry in enumerate(manifest["cases"]):
+        missing = [k for k in _ENTRY_KEYS if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise GoldenFileError(f"{manifest_path}: cases[{index}] lacks {missing}")
     return manifest
 
 
 def load_manifest(directory: str | Path | None = None) -> dict[str, Any]:
     """The parsed `manifest.json` of a golden directory (default: the project's)."""
-    return _load_manifest(_directory(directory))
+    return _manifest(_directory(directory))
 
 
 def case_names(kind: str | None = None, directory: str | Path | None = None) -> list[str]:
@@ -97,27 +114,35 @@ def sha256_of(path: Path) -> str:
 def load_case(name: str, directory: str | Path | None = None) -> GoldenCase:
     """Load case `name`, verified against the manifest (sha256, tensor names, dtypes, shapes)."""
     path = _directory(directory)
-    return _load_case(name, path)
+    entries = {c["name"]: c for c in _manifest(path)["cases"]}
+    if name not in entries:
+        raise GoldenFileError(f"no golden case {name!r} in {path}; known: {sorted(entries)}")
+    file = path / entries[name]["file"]
+    if not file.is_file():
+        raise GoldenFileError(
+            f"golden file {entries[name]['file']!r} of case {name!r} is missing from {path}"
+        )
+    return _load_case(name, path, _stamp(path / "manifest.json"), _stamp(file))
 
 
 @lru_cache(maxsize=64)
-def _load_case(name: str, path: Path) -> GoldenCase:
-    entries = {c["name"]: c for c in _load_manifest(path)["cases"]}
-    if name not in entries:
-        raise GoldenFileError(f"no golden case {name!r} in {path}; known: {sorted(entries)}")
-    entry = entries[name]
+def _load_case(
+    name: str, path: Path, manifest_stamp: tuple[int, int], file_stamp: tuple[int, int]
+) -> GoldenCase:
+    entry = next(c for c in _manifest(path)["cases"] if c["name"] == name)
     file = path / entry["file"]
-    if not file.is_file():
-        raise GoldenFileError(
-            f"golden file {entry['file']!r} of case {name!r} is missing from {path}"
-        )
     actual = sha256_of(file)
     if actual != entry["sha256"]:
         raise GoldenFileError(
             f"golden file {entry['file']!r} fails its checksum: sha256 {actual}, "
             f"manifest says {entry['sha256']}; refusing to use it"
         )
-    tensors = load_file(str(file))
+    try:
+        tensors = load_file(str(file))
+    except Exception as exc:  # safetensors raises its own SafetensorError on a bad header
+        raise GoldenFileError(
+            f"golden file {entry['file']!r} is not a safetensors file ({exc})"
+        ) from exc
     declared = entry["tensors"]
     if set(tensors) != set(declared):
         raise GoldenFileError(
