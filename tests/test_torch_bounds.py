@@ -11,9 +11,12 @@ in the sample's dtype (unit roundoff u_s) from scalars rounded to the compute dt
 - rounding the three scalars perturbs each term by at most u_c of itself: u_c S;
 - the kernels round at most five times (the products a, b and c, the two sums), each by
   at most u_s of a quantity bounded by S (clamp is 1-Lipschitz): 5 u_s S;
-- first-order analysis; the second-order terms (u_s^2 S) are below a thousandth of these.
+- first-order analysis; the second-order terms (u_s^2 S) are below a thousandth of these;
+- a result in the subnormal range is rounded to an absolute half-spacing eta_s instead
+  (2^-25 = 3e-8 for float16, where c_skip x reaches it at large sigma): 5 eta_s, and
+  eta_c for each scalar.
 
-So |torch - exact| <= (u_c + 5 u_s) S. The numpy reference computes the same in float64 with
+So |torch - exact| <= (u_c + 5 u_s) S + 3 eta_c + 5 eta_s. The numpy reference computes the same in float64 with
 at most seven roundings (three for c_skip x + c_out F, three for (s_noise z) sqrt(..) and its
 sum, one for s_noise times the scale, which the torch table folds in): 7 u64 S. Against the
 reference the bound is therefore (u_c + 5 u_s + 7 u64) S; for float64 that is
@@ -38,12 +41,19 @@ UNIT_ROUNDOFF = {
     torch.bfloat16: 2.0**-8,
 }
 U64 = UNIT_ROUNDOFF[torch.float64]
+# Half the spacing of the subnormals: the absolute error of rounding a tiny result.
+ETA = {dtype: torch.finfo(dtype).smallest_normal * u for dtype, u in UNIT_ROUNDOFF.items()}
 DTYPES = list(UNIT_ROUNDOFF)
 
 
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The scalars are float64 for float64 samples, float32 for all others."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def compute_roundoff(dtype: torch.dtype) -> float:
-    """u_c: the scalars are float64 for float64 samples, float32 for all others."""
-    return U64 if dtype == torch.float64 else UNIT_ROUNDOFF[torch.float32]
+    """u_c, the unit roundoff of the scalars' dtype."""
+    return UNIT_ROUNDOFF[compute_dtype(dtype)]
 
 
 def step_magnitude(
@@ -58,14 +68,18 @@ def step_magnitude(
 
 
 def step_bound(dtype: torch.dtype, magnitude: np.ndarray) -> np.ndarray:
-    """(u_c + 5 u_s + 7 u64) S: torch step in `dtype` against the float64 reference."""
-    return (compute_roundoff(dtype) + 5 * UNIT_ROUNDOFF[dtype] + 7 * U64) * magnitude
+    """(u_c + 5 u_s + 7 u64) S + 3 eta_c + 5 eta_s: torch step in `dtype` against the
+    float64 reference."""
+    relative = compute_roundoff(dtype) + 5 * UNIT_ROUNDOFF[dtype] + 7 * U64
+    return relative * magnitude + 3 * ETA[compute_dtype(dtype)] + 5 * ETA[dtype]
 
 
 def scale_bound(dtype: torch.dtype, magnitude: np.ndarray) -> np.ndarray:
     """c_in x: the scalar rounded (u_c), one product rounded (u_s); the reference computes
-    c_in (about three roundings) and the product: 4 u64. Here magnitude = |c_in x|."""
-    return (compute_roundoff(dtype) + UNIT_ROUNDOFF[dtype] + 4 * U64) * magnitude
+    c_in (about three roundings) and the product: 4 u64. Here magnitude = |c_in x|; a
+    subnormal result adds eta_s."""
+    relative = compute_roundoff(dtype) + UNIT_ROUNDOFF[dtype] + 4 * U64
+    return relative * magnitude + ETA[compute_dtype(dtype)] + ETA[dtype]
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
