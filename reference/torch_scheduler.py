@@ -348,10 +348,10 @@ class CMStochasticIterativeScheduler:
         index, rest = divmod(offset, schedule.stride(0))
         return index if rest == 0 and 0 <= index < len(schedule) else None
 
-    def _init_step_index(self, timestep: float | torch.Tensor) -> None:
+    def _first_index(self, timestep: float | torch.Tensor) -> int:
+        """Where the first step starts: `begin_index`, else the position of `timestep`."""
         if self._begin_index is not None:
-            self._step_index = self._begin_index
-            return
+            return self._begin_index
         if torch.compiler.is_compiling():
             raise ValueError(
                 "a compiled `step` needs the step index: call `scale_model_input` (as the "
@@ -360,21 +360,25 @@ class CMStochasticIterativeScheduler:
         index = None
         if isinstance(timestep, torch.Tensor):
             index = self._schedule_position(timestep)
-        self._step_index = self.index_for_timestep(timestep) if index is None else index
+        return self.index_for_timestep(timestep) if index is None else index
+
+    def _init_step_index(self, timestep: float | torch.Tensor) -> None:
+        self._step_index = self._first_index(timestep)
 
     def _current_index(self, timestep: float | torch.Tensor) -> int:
-        """The host index of the scalar-timestep step being made (initialised on first use)."""
+        """The host index of the scalar-timestep step being made. Nothing is stored here:
+        the caller stores it once its own checks have passed, so a failed call changes
+        nothing."""
         if not self._ready:
             raise ValueError("call `set_timesteps(...)` before `scale_model_input` or `step`")
-        if self._step_index is None:
-            self._init_step_index(timestep)
+        i = self._first_index(timestep) if self._step_index is None else self._step_index
         n = len(self._timesteps_host)
-        if self._step_index >= n:
+        if i >= n:
             raise ValueError(
                 f"the schedule has {n} timesteps and all were stepped; "
                 "call `set_timesteps(...)` again to sample anew"
             )
-        return self._step_index
+        return i
 
     def _per_sample_rows(self, timestep: torch.Tensor | ArrayLike, x: torch.Tensor) -> torch.Tensor:
         """Per-step table rows for a batch of model times, shape [batch, 5], on x's device
@@ -415,6 +419,7 @@ class CMStochasticIterativeScheduler:
             return torch.mul(x, c_in).to(x.dtype)
         i = self._current_index(timestep)
         c_in = self._device_table(x.device, compute_dtype(x.dtype))[i, C_IN]
+        self._step_index = i
         return torch.mul(x, c_in)
 
     def get_scalings(self, sigma: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
