@@ -87,8 +87,7 @@ def zero_shot_edit(
     after each evaluation, and re-noise to sigmas[k+1] with `noises[k]`.
 
     `sigmas` holds the K evaluation points t_1 > ... > t_K and an end point (OpenAI's time
-    list: the end point is the last evaluation point's successor, t_min at the end, where
-    the last re-noising has scale 0). `x_T` is the draw of line 3; OpenAI passes t_1 z
+    list, or a scheduler's `sigmas`: t_min at the end, where the last re-noising has scale 0). `x_T` is the draw of line 3; OpenAI passes t_1 z
     without the shift by y, which is immaterial at t_1 = 80 (y is within [-1, 1]).
     `clip_denoised` clamps f(x, t) to [-1, 1] as OpenAI's editing loops do. Line 2 (the
     degraded y) is `degrade`; the loop does not need it, since the replacement reads only
@@ -103,9 +102,12 @@ def zero_shot_edit(
         raise ValueError(
             f"`sigmas` must be 1-D with the evaluation points and an end point, got shape {sigmas.shape}"
         )
-    if not np.all(np.diff(sigmas) < 0) or sigmas[-1] < eps:
+    # evaluation points strictly decreasing; the end point may equal the last of them when
+    # that is eps (diffusers' num_inference_steps=N evaluates at sigma_min, then ends there)
+    if not (np.all(np.diff(sigmas[:-1]) < 0) and eps <= sigmas[-1] <= sigmas[-2]):
         raise ValueError(
-            f"`sigmas` must be strictly decreasing and >= eps={eps}, got {sigmas.tolist()}"
+            f"`sigmas` must be strictly decreasing evaluation points and an end point at most "
+            f"the last of them, all >= eps={eps}, got {sigmas.tolist()}"
         )
     K = len(sigmas) - 1
     if len(noises) != K:

@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 from reference import algorithm1, editing, formulas
 from reference.golden import load_case
+from reference.numpy_scheduler import CMStochasticIterativeScheduler
 from reference.toy_model import toy_network
 
 EPS, SIGMA_MAX, RHO, SIGMA_DATA = 0.002, 80.0, 7.0, 0.5
@@ -213,6 +214,26 @@ def test_generating_everything_is_algorithm1() -> None:
     np.testing.assert_array_equal(ours, expected)
 
 
+def test_generating_everything_is_the_scheduler_loop() -> None:
+    """Omega = 1 with a scheduler's `sigmas` (num_inference_steps=40 evaluates at sigma_min
+    and ends there) is the numpy scheduler's loop with the toy network, draw for draw."""
+    rng = np.random.default_rng(5)
+    shape = (1, 3, 4, 4)
+    sched = CMStochasticIterativeScheduler()
+    sched.set_timesteps(num_inference_steps=40)
+    x_T = SIGMA_MAX * rng.standard_normal(shape)
+    noises = list(rng.standard_normal((40, *shape)))
+    ours = editing.zero_shot_edit(
+        toy_f(), np.zeros(shape), x_T, sched.sigmas, noises, editing.inpainting(np.ones(shape)), EPS
+    )
+    x = x_T
+    for k, t in enumerate(sched.timesteps):
+        F = toy_network(sched.scale_model_input(x, t), t)
+        x = sched.step(F, t, x, noise=noises[k]).prev_sample
+    # the same float64 formulas in a different order (c_in x computed once vs twice): ulps
+    np.testing.assert_allclose(ours, x, rtol=0, atol=1e-14)
+
+
 def test_keeping_everything_returns_y() -> None:
     """With Omega = 0 the output is y plus the last re-noising, exactly 0 at an end point eps."""
     rng = np.random.default_rng(4)
@@ -264,6 +285,10 @@ def test_bad_input_is_refused_with_the_argument_named() -> None:
         editing.zero_shot_edit(f, y, y, [80.0, 1.0, EPS], [y], edit, EPS)
     with pytest.raises(ValueError, match="`sigmas` must be strictly decreasing"):
         editing.zero_shot_edit(f, y, y, [1.0, 80.0, EPS], [y, y], edit, EPS)
+    with pytest.raises(ValueError, match="an end point at most the last of them"):
+        editing.zero_shot_edit(f, y, y, [80.0, 1.0, 2.0], [y, y], edit, EPS)
+    with pytest.raises(ValueError, match=r"all >= eps=0.002"):
+        editing.zero_shot_edit(f, y, y, [80.0, 1.0, 0.001], [y, y], edit, EPS)
     with pytest.raises(ValueError, match="`x_T` must have the shape of `y`"):
         editing.zero_shot_edit(f, y, y[..., :4], [80.0, EPS], [y], edit, EPS)
 
