@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference import formulas
+from reference import formulas, validation
 
 ConsistencyFn = Callable[[NDArray[np.float64], float], NDArray[np.float64]]
 
@@ -49,7 +49,11 @@ def consistency_model(
     def f(x: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
         c_skip, c_out = formulas.boundary_scalings(sigma, sigma_min, sigma_data)
         u = formulas.c_in(sigma, sigma_data) * x
-        F = network(u, formulas.sigma_to_t(sigma))
+        F = np.asarray(network(u, formulas.sigma_to_t(sigma)), dtype=np.float64)
+        if F.shape != u.shape:
+            raise ValueError(
+                f"the network's output must have the input's shape {u.shape}, got {F.shape}"
+            )
         return formulas.clamp(formulas.consistency_function(F, x, c_skip, c_out), clip_denoised)
 
     return f
@@ -67,14 +71,20 @@ def sample(
     evaluation k to sigmas[k+1] with `noises[k]`; return the last iterate (not clamped).
 
     `sigmas` is strictly decreasing with K + 1 entries (evaluation points, then the end
-    point); `x_T` is the initial sample, already scaled by sigmas[0] (line 1).
+    point, which may repeat a last evaluation point at eps); `x_T` is the initial sample,
+    already scaled by sigmas[0] (line 1).
     """
+    eps = validation.check_float("eps", eps)
+    s_noise = validation.check_float("s_noise", s_noise, positive=False)
     sigmas = np.asarray(sigmas, dtype=np.float64)
     if sigmas.ndim != 1 or len(sigmas) < 2:
         raise ValueError(
             f"`sigmas` must be 1-D with the evaluation points and an end point, got shape {sigmas.shape}"
         )
-    if not np.all(np.diff(sigmas) < 0) or sigmas[-1] < eps:
+    # The evaluation points strictly decrease; the end point may equal the last of them only
+    # at eps (the scheduler's schedule when its last evaluation is at sigma_min itself).
+    end_ok = eps <= sigmas[-1] and (sigmas[-1] < sigmas[-2] or sigmas[-1] == eps)
+    if not (np.all(np.diff(sigmas[:-1]) < 0) and end_ok):
         raise ValueError(
             f"`sigmas` must be strictly decreasing and >= eps={eps}, got {sigmas.tolist()}"
         )
@@ -82,6 +92,11 @@ def sample(
     if len(noises) != K:
         raise ValueError(f"`noises` must hold one draw per evaluation ({K}), got {len(noises)}")
     x = np.asarray(x_T, dtype=np.float64)
+    for k, z in enumerate(noises):
+        if np.shape(z) != x.shape:
+            raise ValueError(
+                f"`noises[{k}]` must have the shape of `x_T` {x.shape}, got {np.shape(z)}"
+            )
     for k in range(K):
         x0 = f(x, sigmas[k])  # lines 2 and 6
         x = formulas.renoise(x0, noises[k], s_noise, sigmas[k + 1], eps)  # line 5

@@ -171,7 +171,7 @@ class CMStochasticIterativeScheduler:
         """Position of `timestep` in the schedule; the second one if it occurs more than once
         (diffusers' rule, so that starting mid-schedule does not skip a sigma)."""
         schedule = self.timesteps if schedule_timesteps is None else np.asarray(schedule_timesteps)
-        value = np.asarray(timestep, dtype=np.float64)
+        value = _as_float_array("timestep", timestep)
         if value.ndim != 0:
             raise ValueError(f"`timestep` must be a scalar, got an array of shape {value.shape}")
         (positions,) = np.nonzero(schedule == value)
@@ -193,10 +193,20 @@ class CMStochasticIterativeScheduler:
             raise ValueError("call `set_timesteps(...)` before `scale_model_input` or `step`")
         if self._step_index is None:
             self._init_step_index(timestep)
-        if self._step_index >= len(self.timesteps):
+        n = len(self.timesteps)
+        if self._step_index >= n:
             raise ValueError(
-                f"the schedule has {len(self.timesteps)} timesteps and all were stepped; "
+                f"the schedule has {n} timesteps and all were stepped; "
                 "call `set_timesteps(...)` again to sample anew"
+            )
+        # diffusers ignores `timestep` once stepping has begun; a different one is a caller's
+        # mistake that would otherwise go unnoticed.
+        expected = self.timesteps[self._step_index]
+        value = _as_float_array("timestep", timestep)
+        if value.ndim != 0 or value != expected:
+            raise ValueError(
+                f"`timestep` must be the schedule's next one, timesteps[{self._step_index}] = "
+                f"{float(expected)!r} (step {self._step_index + 1} of {n}), got {timestep!r}"
             )
         return self.sigmas[self._step_index]
 
@@ -258,6 +268,11 @@ class CMStochasticIterativeScheduler:
     def _standard_normal(
         self, shape: tuple[int, ...], generator: np.random.Generator | None, noise: ArrayLike | None
     ) -> NDArray[np.float64]:
+        if generator is not None and not isinstance(generator, np.random.Generator):
+            raise TypeError(
+                "`generator` must be a numpy.random.Generator or None, got "
+                f"{type(generator).__name__}"
+            )
         if len(self.timesteps) == 1:
             return np.zeros(shape)  # one-step sampling: nothing to re-noise
         if noise is not None:
@@ -267,10 +282,6 @@ class CMStochasticIterativeScheduler:
             return z
         if generator is None:
             generator = np.random.default_rng()
-        elif not isinstance(generator, np.random.Generator):
-            raise TypeError(
-                f"`generator` must be a numpy.random.Generator or None, got {type(generator).__name__}"
-            )
         return generator.standard_normal(shape)
 
     def add_noise(
@@ -304,7 +315,10 @@ class CMStochasticIterativeScheduler:
 
 def _as_float_array(name: str, value: ArrayLike) -> NDArray[np.float64]:
     """A float64 copy-free view of a real array; refuses complex, object and non-numeric input."""
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # ragged nested sequences
+        raise TypeError(f"`{name}` must be a real numeric array ({exc})") from exc
     if array.dtype == np.bool_ or array.dtype.kind not in "fiu":
         raise TypeError(f"`{name}` must be a real numeric array, got dtype {array.dtype}")
     return array.astype(np.float64, copy=False)

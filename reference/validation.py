@@ -14,6 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+#: sigma_min, sigma_max and sigma_data must lie in this range: their squares stay normal.
+SIGMA_RANGE = (1e-150, 1e150)
+#: |ln sigma| / rho must stay below this: sigma^(1/rho) stays a normal float64 (e^700 ~ 1e304).
+_MAX_LN_ROOT = 700.0
+
 
 def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
     """An integer (not a bool, not a float) in [minimum, maximum]."""
@@ -59,9 +64,23 @@ def check_config(
         raise ValueError(
             f"`sigma_min` must be < `sigma_max`, got sigma_min={lo!r}, sigma_max={hi!r}"
         )
-    check_float("sigma_data", sigma_data)
+    sd = check_float("sigma_data", sigma_data)
     check_float("s_noise", s_noise, positive=False)
-    check_float("rho", rho)
+    rho = check_float("rho", rho)
+    # The formulas square sigma and sigma_data: keep the squares normal float64 numbers.
+    for name, value in (("sigma_min", lo), ("sigma_max", hi), ("sigma_data", sd)):
+        if not SIGMA_RANGE[0] <= value <= SIGMA_RANGE[1]:
+            raise ValueError(
+                f"`{name}` must be in [{SIGMA_RANGE[0]:g}, {SIGMA_RANGE[1]:g}] (its square must be "
+                f"a normal float64), got {value!r}"
+            )
+    # The schedule interpolates sigma^(1/rho): it must neither overflow nor underflow.
+    ln_sigma = max(abs(math.log(lo)), abs(math.log(hi)))
+    if ln_sigma / rho > _MAX_LN_ROOT:
+        raise ValueError(
+            f"`rho` must be >= {ln_sigma / _MAX_LN_ROOT:.3g} for sigma_min={lo!r}, "
+            f"sigma_max={hi!r} (sigma^(1/rho) must stay within float64), got {rho!r}"
+        )
     if not isinstance(clip_denoised, (bool, np.bool_)):
         raise TypeError(f"`clip_denoised` must be a bool, got {clip_denoised!r}")
 
