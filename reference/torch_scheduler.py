@@ -383,8 +383,9 @@ class CMStochasticIterativeScheduler:
     def _per_sample_rows(self, timestep: torch.Tensor | ArrayLike, x: torch.Tensor) -> torch.Tensor:
         """Per-step table rows for a batch of model times, shape [batch, 5], on x's device
         in the compute dtype. A timestep tensor on the host is looked up strictly (a time not
-        in the schedule raises); one on the device is matched on the device, without a
-        synchronisation, and a time not in the schedule turns its rows into NaN."""
+        in the schedule raises); one on the device (or any tensor under torch.compile) is
+        matched where it lives, without a synchronisation, and a time not in the schedule
+        turns its rows into NaN."""
         if not self._ready:
             raise ValueError("call `set_timesteps(...)` before `scale_model_input` or `step`")
         batch = x.shape[0] if x.dim() > 0 else None
@@ -395,7 +396,8 @@ class CMStochasticIterativeScheduler:
                 f"({batch} for a sample of shape {tuple(x.shape)}), got {length}"
             )
         dtype = compute_dtype(x.dtype)
-        if isinstance(timestep, torch.Tensor) and timestep.device.type != "cpu":
+        on_device = isinstance(timestep, torch.Tensor) and timestep.device.type != "cpu"
+        if on_device or (isinstance(timestep, torch.Tensor) and torch.compiler.is_compiling()):
             _check_float_timestep(timestep)
             schedule = self.timesteps.to(timestep.device, non_blocking=True)
             rows = rows_for_times(timestep, schedule, self._device_table(timestep.device, dtype))
