@@ -1,0 +1,358 @@
+"""The adapter protocol: how the suite reaches an implementation.
+
+An implementation under test is reached through an `Adapter`. The suite's tests
+call only the adapter's methods below, never the implementation directly, so that
+one suite serves numpy, torch and anything else:
+
+- the array bridge (`asarray`, `to_numpy`, `describe`, `copy`, `same_values`): moves
+  the suite's float64 numpy test data into the implementation's arrays of a given
+  dtype and device, and its results back;
+- the functional primitives (`schedule`, `sigma_to_t`, `boundary_scalings`,
+  `edm_scalings`, `run_steps`, `add_noise`): what every implementation must offer;
+- the stateful API (`scheduler`): a scheduler object with diffusers' API, for the
+  clauses about its bookkeeping (index lookup, begin index, errors). Only when
+  `capabilities.stateful`.
+
+`Capabilities` says what the implementation claims: devices, dtypes, whether `step`
+accepts injected noise (`noise=`), how it draws noise from a seeded generator, and
+whether it has the stateful API. A test of something not claimed is skipped with a
+reason; nothing is silently passed.
+
+`SchedulerAdapter` implements the functional primitives on top of any scheduler class
+with diffusers' API (the loop of diffusers' `ConsistencyModelPipeline`); an
+implementation with only functional primitives subclasses `Adapter` directly.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from conformance.deviations import Deviation
+
+DTYPES = ("float64", "float32", "float16", "bfloat16")
+DEVICES = ("cpu", "cuda")
+
+NoiseConvention = Literal["torch.randn", "numpy.standard_normal"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an implementation claims. Every field is checked by some clause of SPEC.md.
+
+    devices:        devices it runs on ("cpu", "cuda", "cuda:1", ...).
+    dtypes:         sample dtypes it supports, from `DTYPES`.
+    injected_noise: `step(..., noise=z)` uses the given standard-normal z.
+    noise_convention: how `step(..., generator=g)` draws z, so that the suite can
+                    draw the same numbers: "torch.randn" (diffusers' `randn_tensor`:
+                    `torch.randn(shape, generator=g, dtype=sample dtype)` on the
+                    generator's device), "numpy.standard_normal"
+                    (`g.standard_normal(shape)` on a `numpy.random.Generator`), or
+                    None (its own way: only the statistical layer can check it).
+    stateful:       it has diffusers' stateful scheduler API (`scheduler()`).
+    """
+
+    devices: tuple[str, ...] = ("cpu",)
+    dtypes: tuple[str, ...] = ("float32",)
+    injected_noise: bool = False
+    noise_convention: NoiseConvention | None = None
+    stateful: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = [d for d in self.dtypes if d not in DTYPES]
+        if unknown:
+            raise ValueError(f"`dtypes` must be drawn from {DTYPES}, got {unknown}")
+        if self.noise_convention not in (None, "torch.randn", "numpy.standard_normal"):
+            raise ValueError(
+                "`noise_convention` must be None, 'torch.randn' or 'numpy.standard_normal', "
+                f"got {self.noise_convention!r}"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "devices": list(self.devices),
+            "dtypes": list(self.dtypes),
+            "injected_noise": self.injected_noise,
+            "noise_convention": self.noise_convention,
+            "stateful": self.stateful,
+        }
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """What an implementation returned: its type, shape, dtype and device, as text."""
+
+    type: str
+    shape: tuple[int, ...]
+    dtype: str
+    device: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """`sigmas` (evaluation points then sigma_min) and `timesteps` (model times), as the
+    implementation stores them (native arrays)."""
+
+    sigmas: Any
+    timesteps: Any
+
+
+@dataclass
+class StepInputs:
+    """One call of Algorithm 1's loop body at schedule position k: the raw network output
+    F and the sample x (native arrays), and the injected noise z when there is one."""
+
+    model_output: Any
+    sample: Any
+    noise: Any = None
+
+
+@dataclass
+class StepResult:
+    """What the loop body produced at one position: `scale_model_input(x, t)` and
+    `step(F, t, x).prev_sample` (native arrays; None where the call was not made)."""
+
+    scaled: Any
+    prev_sample: Any
+
+
+@dataclass(frozen=True)
+class TimestepSpec:
+    """Either `num_inference_steps` or custom `timesteps` (indices), as for `set_timesteps`."""
+
+    num_inference_steps: int | None = None
+    timesteps: tuple[int, ...] | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        if self.timesteps is not None:
+            return {"timesteps": list(self.timesteps)}
+        return {"num_inference_steps": self.num_inference_steps}
+
+    def indices(self, num_train_timesteps: int) -> list[int]:
+        """The descending index list that `set_timesteps` uses (DESIGN.md)."""
+        if self.timesteps is not None:
+            return list(self.timesteps)
+        n, N = self.num_inference_steps, num_train_timesteps
+        return [k * (N // n) for k in range(n)][::-1]
+
+
+class Adapter(ABC):
+    """Base class of every adapter. A subclass sets `name`, `version`, `capabilities` and
+    `deviations` (the known deviations, declared in a file next to the adapter) and
+    implements the abstract methods."""
+
+    name: str = "unnamed"
+    version: str = "unknown"
+    capabilities: Capabilities = Capabilities()
+    deviations: tuple[Deviation, ...] = ()
+    #: One line for the report header: what was loaded, from where.
+    description: str = ""
+
+    # -- the array bridge --------------------------------------------------------------------
+
+    @abstractmethod
+    def asarray(self, values: np.ndarray, dtype: str, device: str) -> Any:
+        """The implementation's array holding `values` (float64 numpy) rounded to `dtype`."""
+
+    @abstractmethod
+    def describe(self, array: Any) -> ArrayInfo | None:
+        """Type, shape, dtype and device of an array of this framework; None if `array` is
+        not one."""
+
+    @abstractmethod
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """A float64 numpy copy of an array of this framework (exact: every dtype in `DTYPES`
+        converts to float64 without rounding)."""
+
+    @abstractmethod
+    def copy(self, array: Any) -> Any:
+        """An independent copy (to detect an implementation that writes into its inputs)."""
+
+    def same_values(self, a: Any, b: Any) -> bool:
+        """Bitwise equality of two arrays of this framework (NaN equal to NaN)."""
+        x, y = self.to_numpy(a), self.to_numpy(b)
+        return x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=True))
+
+    def device_available(self, device: str) -> tuple[bool, str]:
+        """Whether `device` exists on this machine, and if not, why."""
+        return (device == "cpu", "" if device == "cpu" else f"device {device!r} not available")
+
+    # -- noise -------------------------------------------------------------------------------
+
+    def generator(self, seed: int, device: str) -> Any:
+        """A seeded generator of the kind `step` takes."""
+        raise NotImplementedError(f"{self.name} declares no generator")
+
+    def generator_state(self, generator: Any) -> Any:
+        """A snapshot of a generator's state (to check that nothing was drawn)."""
+        raise NotImplementedError(f"{self.name} declares no generator")
+
+    def reproduce_noise(
+        self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
+    ) -> list[Any]:
+        """The `draws` standard-normal arrays that successive `step` calls draw from
+        `generator(seed, device)`, by `capabilities.noise_convention`."""
+        raise NotImplementedError(f"{self.name} declares no noise convention")
+
+    # -- functional primitives ---------------------------------------------------------------
+
+    @abstractmethod
+    def schedule(self, config: Mapping[str, Any], spec: TimestepSpec, device: str) -> Schedule:
+        """`set_timesteps` for `config`: the stored sigmas and model times."""
+
+    @abstractmethod
+    def sigma_to_t(self, config: Mapping[str, Any], sigmas: np.ndarray) -> Any:
+        """The model times of float64 sigmas (diffusers' `sigma_to_t`)."""
+
+    @abstractmethod
+    def boundary_scalings(self, config: Mapping[str, Any], sigma: Any) -> tuple[Any, Any]:
+        """(c_skip, c_out) of CM Appendix C for a native array of sigmas."""
+
+    @abstractmethod
+    def edm_scalings(self, config: Mapping[str, Any], sigma: Any) -> tuple[Any, Any]:
+        """(c_skip, c_out) of EDM (no boundary shift) for a native array of sigmas."""
+
+    @abstractmethod
+    def run_steps(
+        self,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        device: str,
+        inputs: Sequence[StepInputs],
+        *,
+        seed: int | None = None,
+    ) -> list[StepResult]:
+        """Run the loop body at positions 0 .. len(inputs) - 1 of the schedule: each
+        position's own F and x (not chained), the injected noise where given, else a
+        generator seeded with `seed` (one generator for the whole run, as in a pipeline),
+        else the implementation's own draws."""
+
+    @abstractmethod
+    def add_noise(
+        self,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        device: str,
+        original_samples: Any,
+        noise: Any,
+        timesteps: Any,
+    ) -> Any:
+        """`add_noise(x0, z, t)` after `set_timesteps(spec)`; `timesteps` are model times."""
+
+    # -- the stateful API --------------------------------------------------------------------
+
+    def scheduler(self, **config: Any) -> Any:
+        """A fresh scheduler object with diffusers' API."""
+        raise NotImplementedError(f"{self.name} has no stateful scheduler API")
+
+    def timestep_array(self, values: np.ndarray, device: str) -> Any:
+        """Model times as the implementation's timestep argument (float64)."""
+        return self.asarray(values, "float64", device)
+
+
+class SchedulerAdapter(Adapter):
+    """The functional primitives of `Adapter`, through a scheduler class with diffusers' API.
+
+    `run_steps` is the loop of diffusers' `ConsistencyModelPipeline`:
+    `set_timesteps`, then for each t in `timesteps`: `scale_model_input(x, t)` and
+    `step(F, t, x, generator=g)` (or `noise=z` when injected noise is claimed).
+    """
+
+    def __init__(
+        self,
+        scheduler_class: type,
+        *,
+        name: str,
+        version: str,
+        capabilities: Capabilities,
+        deviations: Sequence[Deviation] = (),
+        description: str = "",
+    ) -> None:
+        self.scheduler_class = scheduler_class
+        self.name = name
+        self.version = version
+        self.capabilities = capabilities
+        self.deviations = tuple(deviations)
+        self.description = (
+            description or f"{scheduler_class.__module__}.{scheduler_class.__qualname__}"
+        )
+
+    def scheduler(self, **config: Any) -> Any:
+        return self.scheduler_class(**config)
+
+    def _ready(self, config: Mapping[str, Any], spec: TimestepSpec, device: str) -> Any:
+        scheduler = self.scheduler(**config)
+        scheduler.set_timesteps(device=device, **spec.kwargs())
+        return scheduler
+
+    def schedule(self, config: Mapping[str, Any], spec: TimestepSpec, device: str) -> Schedule:
+        scheduler = self._ready(config, spec, device)
+        return Schedule(scheduler.sigmas, scheduler.timesteps)
+
+    def sigma_to_t(self, config: Mapping[str, Any], sigmas: np.ndarray) -> Any:
+        return self.scheduler(**config).sigma_to_t(sigmas)
+
+    def boundary_scalings(self, config: Mapping[str, Any], sigma: Any) -> tuple[Any, Any]:
+        return tuple(self.scheduler(**config).get_scalings_for_boundary_condition(sigma))
+
+    def edm_scalings(self, config: Mapping[str, Any], sigma: Any) -> tuple[Any, Any]:
+        return tuple(self.scheduler(**config).get_scalings(sigma))
+
+    def run_steps(
+        self,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        device: str,
+        inputs: Sequence[StepInputs],
+        *,
+        seed: int | None = None,
+    ) -> list[StepResult]:
+        scheduler = self._ready(config, spec, device)
+        generator = None if seed is None else self.generator(seed, device)
+        results = []
+        for k, step_inputs in enumerate(inputs):
+            t = scheduler.timesteps[k]
+            scaled = scheduler.scale_model_input(step_inputs.sample, t)
+            kwargs: dict[str, Any] = {}
+            if step_inputs.noise is not None:
+                kwargs["noise"] = step_inputs.noise
+            elif generator is not None:
+                kwargs["generator"] = generator
+            output = scheduler.step(step_inputs.model_output, t, step_inputs.sample, **kwargs)
+            results.append(StepResult(scaled, prev_sample_of(output)))
+        return results
+
+    def add_noise(
+        self,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        device: str,
+        original_samples: Any,
+        noise: Any,
+        timesteps: Any,
+    ) -> Any:
+        scheduler = self._ready(config, spec, device)
+        return scheduler.add_noise(original_samples, noise, timesteps)
+
+
+def prev_sample_of(output: Any) -> Any:
+    """`output.prev_sample`, as diffusers' `step` returns it (or `output[0]` for a tuple)."""
+    if hasattr(output, "prev_sample"):
+        return output.prev_sample
+    if isinstance(output, tuple) and len(output) >= 1:
+        return output[0]
+    return output  # a bare array: the output contract check names what came back
+
+
+def step_accepts_noise(scheduler_class: type) -> bool:
+    """Whether `scheduler_class.step` has a `noise` parameter."""
+    try:
+        parameters = inspect.signature(scheduler_class.step).parameters
+    except (TypeError, ValueError):
+        return False
+    return "noise" in parameters

@@ -1,0 +1,101 @@
+"""Known deviations: a clause an implementation is declared not to meet, and by how much.
+
+A deviation is declared in a file kept next to the implementation's adapter (for
+diffusers: `conformance/implementations/diffusers_deviations.py`), with the figure
+measured and the reason. When a test of that clause fails on a matching device and
+dtype, the failure is reported as a *known deviation* (pytest's xfail, never a pass)
+only if it is the declared one:
+
+- a numeric deviation (`max_rel_error` and/or `max_abs_error`) covers a violation whose
+  largest relative (absolute) error is at most that figure; a larger error still fails,
+  naming the declared figure;
+- a behavioural deviation (`match`) covers a failure whose message matches the regular
+  expression `match` (for example the exception type raised instead of ValueError).
+
+A declared deviation that is not observed leaves the test passed, and the report says
+so, so that stale declarations are visible.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One declared deviation of one clause.
+
+    clause:    the clause id of SPEC.md, for example "STEP-4".
+    reason:    why the implementation deviates (one or two sentences).
+    measured:  the figure measured, as text for the report ("6.7e-7 noise scale").
+    max_rel_error, max_abs_error: for numeric clauses, the largest relative (absolute)
+               error the deviation covers (relative to the magnitude the clause names).
+    match:     for behavioural clauses, a regex the failure message must match.
+    dtypes, devices: where it applies (None: everywhere). A device "cuda" covers "cuda:N".
+    """
+
+    clause: str
+    reason: str
+    measured: str
+    max_rel_error: float | None = None
+    max_abs_error: float | None = None
+    match: str | None = None
+    dtypes: tuple[str, ...] | None = None
+    devices: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        numeric = self.max_rel_error is not None or self.max_abs_error is not None
+        if numeric == (self.match is not None):
+            raise ValueError(
+                f"deviation of {self.clause}: give a numeric figure (`max_rel_error`, "
+                f"`max_abs_error`) or a behavioural `match`, not both nor neither"
+            )
+
+    def applies(self, clause: str, device: str | None, dtype: str | None) -> bool:
+        if clause != self.clause:
+            return False
+        if self.dtypes is not None and dtype is not None and dtype not in self.dtypes:
+            return False
+        if self.devices is not None and device is not None:
+            base = device.split(":")[0]
+            if device not in self.devices and base not in self.devices:
+                return False
+        return True
+
+    def explains(
+        self, message: str, max_rel_error: float | None = None, max_abs_error: float | None = None
+    ) -> bool:
+        """Whether a failure (its message, and its largest errors when numeric) is this one."""
+        if self.match is not None:
+            return re.search(self.match, message, flags=re.DOTALL) is not None
+        if max_rel_error is None and max_abs_error is None:
+            return False
+        if self.max_rel_error is not None and not (
+            max_rel_error is not None and max_rel_error <= self.max_rel_error
+        ):
+            return False
+        return self.max_abs_error is None or (
+            max_abs_error is not None and max_abs_error <= self.max_abs_error
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clause": self.clause,
+            "reason": self.reason,
+            "measured": self.measured,
+            "max_rel_error": self.max_rel_error,
+            "max_abs_error": self.max_abs_error,
+            "match": self.match,
+            "dtypes": None if self.dtypes is None else list(self.dtypes),
+            "devices": None if self.devices is None else list(self.devices),
+        }
+
+
+def find(
+    deviations: Sequence[Deviation], clause: str, device: str | None, dtype: str | None
+) -> list[Deviation]:
+    """The declared deviations that apply to one clause on one device and dtype."""
+    return [d for d in deviations if d.applies(clause, device, dtype)]

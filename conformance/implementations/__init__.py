@@ -1,0 +1,14 @@
+"""Adapters of the built-in implementations, and the deviations declared for each.
+
+- `reference`: the float64 numpy reference (`numpy_adapter.py`);
+- `torch`: the project's torch implementation (`torch_adapter.py`);
+- `diffusers`: diffusers' own class (`diffusers_adapter.py`, deviations in
+  `diffusers_deviations.py`).
+"""
+
+#: Built-in names for `--impl`, each the "module:attr" of a factory returning an Adapter.
+BUILTINS = {
+    "reference": "conformance.implementations.numpy_adapter:reference_adapter",
+    "torch": "conformance.implementations.torch_adapter:torch_reference_adapter",
+    "diffusers": "conformance.implementations.diffusers_adapter:diffusers_adapter",
+}

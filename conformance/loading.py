@@ -1,0 +1,130 @@
+"""Turning `--impl=NAME` into an `Adapter`.
+
+NAME is, in this order:
+
+1. a built-in name: `reference`, `torch`, `diffusers`;
+2. a name registered by an installed distribution under the entry-point group
+   `cm_conformance.implementations`, for example in its pyproject.toml:
+
+       [project.entry-points."cm_conformance.implementations"]
+       myscheduler = "mypackage.conformance:adapter"
+
+3. `package.module:attr` (attr may be dotted: `module:Outer.Inner`).
+
+The object found may be an `Adapter` instance, an `Adapter` subclass (instantiated
+without arguments), a zero-argument function returning an adapter, or a scheduler
+class with diffusers' API (wrapped as described in the README's adapter protocol).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from typing import Any
+
+from conformance.adapter import Adapter
+from conformance.implementations import BUILTINS
+
+ENTRY_POINT_GROUP = "cm_conformance.implementations"
+
+
+class ImplementationError(Exception):
+    """`--impl` names nothing loadable; the message says what is available."""
+
+
+def entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    """The implementations registered by installed distributions."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available() -> dict[str, str]:
+    """Every name `--impl` accepts besides `module:attr`, with where it comes from."""
+    names = {name: f"built-in ({target})" for name, target in BUILTINS.items()}
+    for name, ep in entry_points().items():
+        names.setdefault(name, f"entry point {ep.value} ({ENTRY_POINT_GROUP})")
+    return names
+
+
+def _menu() -> str:
+    lines = [f"  {name:<12} {origin}" for name, origin in available().items()]
+    lines.append("  package.module:attr   a scheduler class with diffusers' API, or an Adapter")
+    return "\n".join(lines)
+
+
+def _import_target(target: str, what: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ImplementationError(
+            f"{what}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    for part in attr.split(".") if attr else []:
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise ImplementationError(
+                f"{what}: module {module_name!r} has no attribute {attr!r}"
+            ) from exc
+    return obj
+
+
+def load(spec: str) -> Adapter:
+    """The adapter for `--impl=spec`; `ImplementationError` with the menu if nothing fits."""
+    if spec in BUILTINS:
+        obj = _import_target(BUILTINS[spec], f"built-in implementation {spec!r}")
+        return to_adapter(obj, spec)
+    registered = entry_points()
+    if spec in registered:
+        try:
+            obj = registered[spec].load()
+        except Exception as exc:
+            raise ImplementationError(
+                f"implementation {spec!r} ({registered[spec].value}, entry-point group "
+                f"{ENTRY_POINT_GROUP}) cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
+        return to_adapter(obj, spec)
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        if not module_name or not attr:
+            raise ImplementationError(
+                f"--impl={spec!r}: expected package.module:attr\navailable:\n{_menu()}"
+            )
+        return to_adapter(_import_target(spec, f"--impl={spec!r}"), spec)
+    raise ImplementationError(f"unknown implementation {spec!r}; available:\n{_menu()}")
+
+
+def to_adapter(obj: Any, name: str, _depth: int = 0) -> Adapter:
+    """Wrap what `--impl` named into an `Adapter` (see the module docstring)."""
+    from conformance.implementations.diffusers_adapter import (
+        is_diffusers_scheduler,
+        subclass_adapter,
+    )
+    from conformance.implementations.torch_adapter import class_adapter
+
+    if isinstance(obj, Adapter):
+        return obj
+    if isinstance(obj, type) and issubclass(obj, Adapter):
+        return obj()
+    if isinstance(obj, type):
+        missing = [m for m in ("set_timesteps", "step", "scale_model_input") if not hasattr(obj, m)]
+        if missing:
+            raise ImplementationError(
+                f"{name}: class {obj.__qualname__} lacks {', '.join(missing)}; expected a "
+                "scheduler class with diffusers' API or a conformance.adapter.Adapter"
+            )
+        if is_diffusers_scheduler(obj):
+            return subclass_adapter(obj, name)
+        return class_adapter(obj, name)
+    if callable(obj) and _depth == 0:
+        try:
+            made = obj()
+        except Exception as exc:
+            raise ImplementationError(
+                f"{name}: calling the factory raised {type(exc).__name__}: {exc}"
+            ) from exc
+        return to_adapter(made, name, _depth + 1)
+    raise ImplementationError(
+        f"{name}: got {type(obj).__name__} {obj!r}; expected a scheduler class with diffusers' "
+        "API, a conformance.adapter.Adapter (class or instance) or a function returning one"
+    )

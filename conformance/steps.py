@@ -1,0 +1,134 @@
+"""Running the loop body of Algorithm 1 at chosen schedule positions, with known inputs.
+
+`run` builds each position's inputs in the implementation's arrays (dtype, device),
+keeps their exact float64 values for the oracle, and chooses the noise layer
+(SPEC.md, "Noise in three layers"):
+
+- "injected":   the suite draws z and passes `step(..., noise=z)`;
+- "reproduced": the suite passes a seeded generator and draws the same z itself, by the
+                implementation's declared noise convention;
+- "own":        the implementation draws as it likes; z is unknown.
+
+`noise="known"` takes the first of injected and reproduced that the implementation claims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conformance.adapter import Adapter, StepInputs, TimestepSpec
+from conformance.measure import Measure
+
+Array = np.ndarray
+
+
+@dataclass
+class Sample:
+    """An input in the implementation's array type and its exact float64 values."""
+
+    native: Any
+    exact: Array
+
+
+def sample(impl: Adapter, values: Array, dtype: str, device: str) -> Sample:
+    native = impl.asarray(np.asarray(values, dtype=np.float64), dtype, device)
+    return Sample(native, impl.to_numpy(native))
+
+
+def normal(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> Array:
+    """Standard-normal test data (the suite's own draws, numpy PCG64)."""
+    return scale * np.random.default_rng(seed).standard_normal(shape)
+
+
+@dataclass
+class StepRun:
+    F: list[Sample]
+    x: list[Sample]
+    z: list[Array | None]  # the exact z each step used, None where unknown
+    scaled: list[Any]  # native scale_model_input outputs
+    prev: list[Any]  # native prev_sample outputs
+    layer: str
+
+
+def noise_layer(impl: Adapter) -> str | None:
+    """The exact noise layer this implementation supports, if any."""
+    caps = impl.capabilities
+    if caps.injected_noise:
+        return "injected"
+    if caps.noise_convention is not None:
+        return "reproduced"
+    return None
+
+
+def run(
+    impl: Adapter,
+    measure: Measure,
+    config: Mapping[str, Any],
+    spec: TimestepSpec,
+    device: str,
+    dtype: str,
+    inputs: Sequence[tuple[Array, Array]],
+    *,
+    seed: int,
+    noise: str = "known",
+) -> StepRun:
+    """Run positions 0 .. len(inputs) - 1 with the given (F, x) float64 values.
+
+    `noise`: "known" (injected, else reproduced; skip if neither is claimed), "own" (the
+    implementation's own draws), or "ignore" (own draws, for a test that does not look at
+    the noise and records no layer)."""
+    N = int(config["num_train_timesteps"])
+    n = len(spec.indices(N))
+    F = [sample(impl, f, dtype, device) for f, _ in inputs]
+    x = [sample(impl, v, dtype, device) for _, v in inputs]
+    layer = noise_layer(impl) if noise == "known" else "own"
+    if layer is None:
+        pytest.skip(f"{impl.name} neither accepts injected noise nor declares a noise convention")
+    if noise != "ignore":
+        measure.uses_noise_layer(layer)
+    step_inputs = [StepInputs(f.native, v.native) for f, v in zip(F, x, strict=True)]
+    z: list[Array | None] = [None] * len(inputs)
+    run_seed = None
+    if layer == "injected":
+        for k, step_input in enumerate(step_inputs):
+            drawn = sample(impl, normal(seed + 7919 * (k + 1), x[k].exact.shape), dtype, device)
+            step_input.noise = drawn.native
+            z[k] = drawn.exact if n > 1 else np.zeros_like(drawn.exact)
+    elif layer == "reproduced":
+        run_seed = seed
+        if n > 1:
+            shapes = {v.exact.shape for v in x}
+            if len(shapes) != 1:
+                raise ValueError("reproduced noise needs one sample shape for every position")
+            draws = impl.reproduce_noise(seed, x[0].exact.shape, dtype, device, len(inputs))
+            z = [impl.to_numpy(d) for d in draws]
+        else:
+            z = [np.zeros_like(v.exact) for v in x]  # one-step sampling draws nothing
+    results = measure.call(
+        "the loop body (scale_model_input, step)",
+        impl.run_steps,
+        config,
+        spec,
+        device,
+        step_inputs,
+        seed=run_seed,
+    )
+    if not isinstance(results, list) or len(results) != len(inputs):
+        measure.fail("run_steps", f"returned {results!r}, expected one result per position")
+    return StepRun(F, x, z, [r.scaled for r in results], [r.prev_sample for r in results], layer)
+
+
+def prev_output(measure: Measure, run: StepRun, k: int, dtype: str, device: str) -> Array:
+    """The k-th `prev_sample`, checked to be an array of the sample's shape, dtype, device."""
+    return measure.output(
+        run.prev[k],
+        what=f"step(...).prev_sample at position {k}",
+        shape=run.x[k].exact.shape,
+        dtype=dtype,
+        device=device,
+    )

@@ -1,0 +1,90 @@
+"""ADD: `add_noise(x0, z, t)`, the forward noising of img2img and inpainting (SPEC.md, "add_noise")."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from conformance import steps, tolerances, truth
+from conformance.adapter import Adapter
+from conformance.cases import Case, cases, default_case
+from conformance.measure import Measure
+
+fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def cases_with_picks(draw: st.DrawFn) -> tuple[Case, list[int], int]:
+    """A case, one schedule position per batch element, and a begin index."""
+    case = draw(cases())
+    position = st.integers(0, case.n - 1)
+    picks = draw(st.lists(position, min_size=case.shape[0], max_size=case.shape[0]))
+    return case, picks, draw(position)
+
+
+def _check(
+    impl: Adapter,
+    measure: Measure,
+    case: Case,
+    device: str,
+    dtype: str,
+    picks: list[int],
+    positions: list[int],
+    begin: int | None,
+) -> None:
+    """add_noise with model times at `picks`; the sigmas expected are those at `positions`."""
+    exact = truth.schedule(case.config, case.spec)
+    x0 = steps.sample(impl, steps.normal(case.seed, case.shape), dtype, device)
+    z = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
+    t = impl.timestep_array(exact.timesteps[picks], device)
+    if begin is None:
+        schedule = measure.call("set_timesteps", impl.schedule, case.config, case.spec, device)
+        t = impl.timestep_array(impl.to_numpy(schedule.timesteps)[picks], device)
+        out = measure.call(
+            "add_noise", impl.add_noise, case.config, case.spec, device, x0.native, z.native, t
+        )
+    else:
+        scheduler = measure.call("constructor", impl.scheduler, **case.config)
+        measure.call("set_timesteps", scheduler.set_timesteps, device=device, **case.spec.kwargs())
+        measure.call(f"set_begin_index({begin})", scheduler.set_begin_index, begin)
+        out = measure.call("add_noise", scheduler.add_noise, x0.native, z.native, t)
+    value = measure.output(out, what="add_noise(...)", shape=case.shape, dtype=dtype, device=device)
+    sigma = exact.sigmas[positions]
+    expected = truth.add_noise(x0.exact, z.exact, sigma)
+    ramps = exact.ramps[positions].reshape((-1,) + (1,) * (len(case.shape) - 1))
+    bound, scale = tolerances.add_noise_bound(case.config, ramps, x0.exact, z.exact, dtype)
+    measure.close(
+        value, expected, bound, "add_noise(x0, z, t)", bound_text=f"ADD-1 {dtype}", scale=scale
+    )
+
+
+@pytest.mark.clause("ADD-1")
+@fixture_settings
+@given(case_picks=cases_with_picks())
+@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2, 2)), [0, 1, 2], 0))
+def test_add_noise(
+    impl: Adapter,
+    measure: Measure,
+    device: str,
+    dtype: str,
+    case_picks: tuple[Case, list[int], int],
+) -> None:
+    case, picks, _ = case_picks
+    _check(impl, measure, case, device, dtype, picks, picks, None)
+
+
+@pytest.mark.clause("ADD-2")
+@pytest.mark.requires("stateful")
+@fixture_settings
+@given(case_picks=cases_with_picks())
+@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 1))
+def test_add_noise_with_a_begin_index(
+    impl: Adapter,
+    measure: Measure,
+    device: str,
+    dtype: str,
+    case_picks: tuple[Case, list[int], int],
+) -> None:
+    case, picks, begin = case_picks
+    _check(impl, measure, case, device, dtype, picks, [begin] * len(picks), begin)

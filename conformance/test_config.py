@@ -1,0 +1,71 @@
+"""CFG: the scheduler's configuration (SPEC.md, "Configuration"). Stateful API only."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conformance.adapter import Adapter
+from conformance.measure import Measure
+from conformance.strategies import DEFAULT_CONFIG
+
+pytestmark = pytest.mark.requires("stateful")
+
+
+def _read(config: object, key: str) -> object:
+    """`config.key`, falling back to `config[key]` (diffusers' FrozenDict has both)."""
+    if hasattr(config, key):
+        return getattr(config, key)
+    return config[key]  # type: ignore[index]
+
+
+@pytest.mark.clause("CFG-1")
+def test_defaults(impl: Adapter, measure: Measure) -> None:
+    scheduler = measure.call("constructor without arguments", impl.scheduler)
+    for key, expected in DEFAULT_CONFIG.items():
+        try:
+            value = _read(scheduler.config, key)
+        except (AttributeError, KeyError, TypeError):
+            measure.fail(f"config.{key}", "missing from the scheduler's config")
+        if value != expected or isinstance(value, bool) != isinstance(expected, bool):
+            measure.fail(f"config.{key}", f"is {value!r}, expected {expected!r}")
+        measure.ok(f"config.{key}")
+    if getattr(scheduler, "init_noise_sigma", None) != DEFAULT_CONFIG["sigma_max"]:
+        measure.fail(
+            "init_noise_sigma",
+            f"is {getattr(scheduler, 'init_noise_sigma', None)!r}, expected sigma_max = 80.0",
+        )
+
+
+# (argument, bad value, other names an error message may use instead)
+INVALID = [
+    ("num_train_timesteps", 0, ()),
+    ("num_train_timesteps", 1, ()),
+    ("num_train_timesteps", 2.5, ()),
+    ("num_train_timesteps", "40", ()),
+    ("sigma_min", 0.0, ()),
+    ("sigma_min", -0.002, ()),
+    ("sigma_min", math.nan, ()),
+    ("sigma_min", 100.0, ("sigma_max",)),
+    ("sigma_max", 0.001, ("sigma_min",)),
+    ("sigma_max", math.inf, ()),
+    ("sigma_data", 0.0, ()),
+    ("sigma_data", -0.5, ()),
+    ("s_noise", -1.0, ()),
+    ("s_noise", math.nan, ()),
+    ("rho", 0.0, ()),
+    ("rho", -7.0, ()),
+    ("clip_denoised", "yes", ()),
+]
+
+
+@pytest.mark.clause("CFG-2")
+@pytest.mark.parametrize(
+    ("argument", "value", "also"), INVALID, ids=[f"{a}={v!r}" for a, v, _ in INVALID]
+)
+def test_invalid_config_rejected(
+    impl: Adapter, measure: Measure, argument: str, value: object, also: tuple[str, ...]
+) -> None:
+    with measure.rejects(argument, value, also=also):
+        impl.scheduler(**{argument: value})

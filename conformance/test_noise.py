@@ -1,0 +1,187 @@
+"""NOISE: the draw z of Algorithm 1, line 5, in three layers (SPEC.md, "Noise")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+
+from conformance import steps, tolerances, truth
+from conformance.adapter import Adapter, StepInputs, TimestepSpec
+from conformance.cases import Case, cases, default_case
+from conformance.measure import Measure
+from conformance.strategies import DEFAULT_CONFIG
+
+fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.clause("NOISE-1")
+@pytest.mark.requires("injected_noise")
+@fixture_settings
+@given(case=cases(position="inner", min_steps=2))
+@example(case=default_case(k=0, clip_denoised=False))
+def test_injected_noise_used_as_given(
+    impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
+) -> None:
+    exact = truth.schedule(case.config, case.spec)
+    k = case.k
+    sigma_next = float(exact.sigmas[k + 1])
+    x = steps.sample(
+        impl, steps.normal(case.seed, case.shape, float(exact.sigmas[k])), dtype, device
+    )
+    F = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
+    measure.uses_noise_layer("injected")
+    for draw in range(2):  # two different z on the same inputs
+        z = steps.sample(impl, steps.normal(case.seed + 10 + draw, case.shape), dtype, device)
+        filler = [
+            StepInputs(F.native, x.native, z.native) for _ in range(k)
+        ]  # positions before k: any inputs, the same noise
+        results = measure.call(
+            "the loop body",
+            impl.run_steps,
+            case.config,
+            case.spec,
+            device,
+            [*filler, StepInputs(F.native, x.native, z.native)],
+        )
+        prev = measure.output(
+            results[k].prev_sample,
+            what=f"prev_sample with z #{draw + 1}",
+            shape=case.shape,
+            dtype=dtype,
+            device=device,
+        )
+        expected = truth.step(
+            case.config, float(exact.sigmas[k]), sigma_next, F.exact, x.exact, z.exact
+        )
+        bound, scale = tolerances.step_bound(
+            case.config,
+            float(exact.ramps[k]),
+            float(exact.ramps[k + 1]),
+            x.exact,
+            F.exact,
+            z.exact,
+            dtype,
+        )
+        measure.close(
+            prev, expected, bound, f"prev_sample with injected z #{draw + 1}", scale=scale
+        )
+
+
+@pytest.mark.clause("NOISE-2")
+@pytest.mark.requires("noise_convention")
+@fixture_settings
+@given(case=cases(position="last"))
+@example(case=default_case(timesteps=(39, 22, 0), k=2, clip_denoised=False))
+@example(case=default_case(timesteps=(0,), k=0))
+def test_draws_reproduce_the_declared_convention(
+    impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
+) -> None:
+    exact = truth.schedule(case.config, case.spec)
+    inputs = [
+        (
+            steps.normal(case.seed + 2 * j + 1, case.shape),
+            steps.normal(case.seed + 2 * j, case.shape, float(s)),
+        )
+        for j, s in enumerate(exact.sigmas[: case.n])
+    ]
+    # The generator path even where noise= is claimed: this clause is about the draws.
+    run = _generator_run(impl, measure, case, device, dtype, inputs)
+    # Every position whose draw is scaled by a nonzero noise scale (the last one's is 0:
+    # STEP-4); with one timestep, the only position (no draw at all: STEP-5).
+    for k in range(max(case.n - 1, 1)):
+        prev = steps.prev_output(measure, run, k, dtype, device)
+        x, F, z = run.x[k].exact, run.F[k].exact, run.z[k]
+        nxt = (
+            (float(exact.sigmas[k + 1]), float(exact.ramps[k + 1]))
+            if k + 1 < case.n
+            else (None, None)
+        )
+        expected = truth.step(case.config, float(exact.sigmas[k]), nxt[0], F, x, z)
+        bound, scale = tolerances.step_bound(
+            case.config, float(exact.ramps[k]), nxt[1], x, F, z, dtype
+        )
+        measure.close(
+            prev, expected, bound, f"prev_sample at position {k} (reproduced draw)", scale=scale
+        )
+
+
+def _generator_run(
+    impl: Adapter, measure: Measure, case: Case, device: str, dtype: str, inputs: list
+) -> steps.StepRun:
+    measure.uses_noise_layer("reproduced")
+    F = [steps.sample(impl, f, dtype, device) for f, _ in inputs]
+    x = [steps.sample(impl, v, dtype, device) for _, v in inputs]
+    results = measure.call(
+        "the loop body with a seeded generator",
+        impl.run_steps,
+        case.config,
+        case.spec,
+        device,
+        [StepInputs(f.native, v.native) for f, v in zip(F, x, strict=True)],
+        seed=case.seed,
+    )
+    if case.n > 1:
+        draws = impl.reproduce_noise(case.seed, case.shape, dtype, device, case.n)
+        z = [impl.to_numpy(d) for d in draws]
+    else:
+        z = [np.zeros(case.shape)]
+    return steps.StepRun(
+        F, x, z, [r.scaled for r in results], [r.prev_sample for r in results], "reproduced"
+    )
+
+
+# NOISE-3: w = (prev - denoised) / (s g) over n elements, denoised = 0 exactly (F = x = 0).
+N_STAT = 4096
+FIVE_SE = 5.0  # five standard errors per moment
+
+
+@pytest.mark.clause("NOISE-3")
+def test_statistical_moments_of_the_draws(
+    impl: Adapter, measure: Measure, device: str, dtype: str
+) -> None:
+    config = dict(DEFAULT_CONFIG, clip_denoised=False)
+    spec = TimestepSpec(timesteps=(30, 22, 0))  # both positions re-noise to a sigma > sigma_min
+    exact = truth.schedule(config, spec)
+    shape = (4, 32, 32)
+    zeros = steps.sample(impl, np.zeros(shape), dtype, device)
+    measure.uses_noise_layer("statistical")
+    results = measure.call(
+        "the loop body (own draws)",
+        impl.run_steps,
+        config,
+        spec,
+        device,
+        [StepInputs(zeros.native, zeros.native), StepInputs(zeros.native, zeros.native)],
+    )
+    draws = []
+    for k in range(2):
+        prev = measure.output(
+            results[k].prev_sample,
+            what=f"prev_sample at position {k}",
+            shape=shape,
+            dtype=dtype,
+            device=device,
+        )
+        g = truth.noise_scale(config, float(exact.sigmas[k + 1]))
+        w = prev.ravel() / g
+        draws.append(w)
+        n = w.size
+        mean, var = float(np.mean(w)), float(np.var(w))
+        inside = float(np.mean(np.abs(w) <= 1.0))
+        # Rounding to D moves each w by at most u_D |w|: the moments move by O(u_D).
+        slack = 4 * tolerances.U[dtype]
+        for what, value, center, half in (
+            ("mean of z", mean, 0.0, FIVE_SE / np.sqrt(n) + slack),
+            ("variance of z", var, 1.0, FIVE_SE * np.sqrt(2.0 / n) + slack),
+            ("fraction of z in [-1, 1]", inside, 0.6827, FIVE_SE * np.sqrt(0.2166 / n) + slack),
+        ):
+            measure.close(
+                np.array([value]),
+                np.array([center]),
+                half,
+                f"{what} at position {k} (n = {n})",
+                bound_text="five standard errors",
+            )
+    if np.array_equal(draws[0], draws[1]):
+        measure.fail("the draws of two steps", "are identical")

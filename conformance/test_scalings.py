@@ -1,0 +1,115 @@
+"""SCAL: c_skip and c_out, with and without the boundary shift (SPEC.md, "Scalings")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from conformance import tolerances, truth
+from conformance.adapter import Adapter, TimestepSpec
+from conformance.measure import Measure
+from conformance.steps import sample
+from conformance.strategies import DEFAULT_CONFIG, scheduler_configs
+
+fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def sigma_grids(draw: st.DrawFn) -> tuple[dict[str, Any], np.ndarray]:
+    """A config and sigmas in [sigma_min, sigma_max]: the ends, points just above sigma_min
+    (where c_out is a small difference) and log-uniform ones."""
+    config = draw(scheduler_configs())
+    lo, hi = config["sigma_min"], config["sigma_max"]
+    exponents = draw(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12))
+    inner = [lo * (hi / lo) ** e for e in exponents]
+    near = [lo * (1 + 2.0**-k) for k in (4, 12, 20)]
+    return config, np.array([lo, hi, *near, *inner])
+
+
+def _scalings(
+    impl: Adapter,
+    measure: Measure,
+    config: dict[str, Any],
+    sigmas: np.ndarray,
+    dtype: str,
+    device: str,
+    boundary: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    name = "get_scalings_for_boundary_condition" if boundary else "get_scalings"
+    sigma = sample(impl, sigmas, dtype, device)
+    fn = impl.boundary_scalings if boundary else impl.edm_scalings
+    pair = measure.call(f"{name}(sigma)", fn, config, sigma.native)
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        measure.fail(name, f"returned {type(pair).__name__}, expected (c_skip, c_out)")
+    wider = ("float64", dtype)
+    c_skip, c_out = (
+        measure.output(c, what=f"{name}: {label}", shape=sigmas.shape, dtype=wider, device=device)
+        for c, label in zip(pair, ("c_skip", "c_out"), strict=True)
+    )
+    return sigma.exact, c_skip, c_out
+
+
+@pytest.mark.clause("SCAL-1")
+@pytest.mark.dtypes("float64", "float32")
+@fixture_settings
+@given(case=sigma_grids())
+@example(case=(dict(DEFAULT_CONFIG), np.array([0.002, 80.0, 0.0020001, 0.5, 1.0])))
+def test_boundary_scalings(
+    impl: Adapter,
+    measure: Measure,
+    device: str,
+    dtype: str,
+    case: tuple[dict[str, Any], np.ndarray],
+) -> None:
+    config, sigmas = case
+    sigma, c_skip, c_out = _scalings(impl, measure, config, sigmas, dtype, device, True)
+    exact_skip, exact_out = truth.boundary_scalings(config, sigma)
+    b_skip, b_out, _, _ = tolerances.scalings_bound(config, sigma, dtype)
+    measure.close(c_skip, exact_skip, b_skip, "c_skip", bound_text=f"SCAL-1 {dtype}")
+    measure.close(c_out, exact_out, b_out, "c_out", bound_text=f"SCAL-1 {dtype}")
+
+
+@pytest.mark.clause("SCAL-2")
+@fixture_settings
+@given(config=scheduler_configs())
+@example(config=dict(DEFAULT_CONFIG))
+def test_boundary_condition_exact_at_sigma_min(
+    impl: Adapter, measure: Measure, device: str, config: dict[str, Any]
+) -> None:
+    eps = np.array([config["sigma_min"]])
+    candidates = [("sigma_min as float64", sample(impl, eps, "float64", device).native)]
+    schedule = measure.call(
+        "set_timesteps", impl.schedule, config, TimestepSpec(num_inference_steps=1), device
+    )
+    candidates.append(("the schedule's stored last sigma", schedule.sigmas[-1:]))
+    for label, sigma in candidates:
+        pair = measure.call(
+            "get_scalings_for_boundary_condition", impl.boundary_scalings, config, sigma
+        )
+        c_skip, c_out = (impl.to_numpy(c).reshape(-1) for c in pair)
+        measure.exact(c_skip, 1.0, f"c_skip at {label}")
+        measure.exact(c_out, 0.0, f"c_out at {label}")
+
+
+@pytest.mark.clause("SCAL-3")
+@pytest.mark.dtypes("float64", "float32")
+@fixture_settings
+@given(case=sigma_grids())
+@example(case=(dict(DEFAULT_CONFIG), np.array([0.002, 80.0, 0.5, 1.0])))
+def test_edm_scalings(
+    impl: Adapter,
+    measure: Measure,
+    device: str,
+    dtype: str,
+    case: tuple[dict[str, Any], np.ndarray],
+) -> None:
+    config, sigmas = case
+    sigma, c_skip, c_out = _scalings(impl, measure, config, sigmas, dtype, device, False)
+    exact_skip, exact_out = truth.edm_scalings(config, sigma)
+    _, _, b_skip, b_out = tolerances.scalings_bound(config, sigma, dtype)
+    measure.close(c_skip, exact_skip, b_skip, "c_skip (EDM)", bound_text=f"SCAL-3 {dtype}")
+    measure.close(c_out, exact_out, b_out, "c_out (EDM)", bound_text=f"SCAL-3 {dtype}")

@@ -1,0 +1,147 @@
+"""SCHED: the Karras schedule and both `set_timesteps` conventions (SPEC.md, "Schedule")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from conformance import tolerances, truth
+from conformance.adapter import Adapter, TimestepSpec
+from conformance.measure import Measure
+from conformance.steps import normal, sample
+from conformance.strategies import (
+    DEFAULT_CONFIG,
+    custom_timesteps,
+    inference_steps,
+    scheduler_configs,
+)
+
+fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def configs_with_steps(draw: st.DrawFn) -> tuple[dict[str, Any], TimestepSpec]:
+    config = draw(scheduler_configs())
+    return config, TimestepSpec(
+        num_inference_steps=draw(inference_steps(config["num_train_timesteps"]))
+    )
+
+
+@st.composite
+def configs_with_timesteps(draw: st.DrawFn) -> tuple[dict[str, Any], TimestepSpec]:
+    config = draw(scheduler_configs())
+    indices = draw(custom_timesteps(config["num_train_timesteps"]))
+    return config, TimestepSpec(timesteps=tuple(indices))
+
+
+def check_schedule(
+    impl: Adapter, measure: Measure, config: dict[str, Any], spec: TimestepSpec, device: str
+) -> None:
+    schedule = measure.call(f"set_timesteps({spec.kwargs()})", impl.schedule, config, spec, device)
+    exact = truth.schedule(config, spec)
+    n = len(exact)
+    sigmas = measure.output(
+        schedule.sigmas,
+        what="sigmas",
+        shape=(n + 1,),
+        dtype=("float64", "float32"),
+        device=None,  # diffusers keeps sigmas on the CPU on purpose
+    )
+    bound = tolerances.schedule_rel_bound(config, exact.ramps) * exact.sigmas[:-1]
+    measure.close(
+        sigmas[:-1],
+        exact.sigmas[:-1],
+        bound,
+        "sigmas (evaluation points)",
+        bound_text="SCHED-1 float64 bound",
+    )
+    measure.exact(sigmas[-1:], exact.sigmas[-1:], "sigmas[-1] (the appended sigma_min)")
+
+
+@pytest.mark.clause("SCHED-1")
+@fixture_settings
+@given(case=configs_with_steps())
+@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=2)))
+@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=1)))
+@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=40)))
+@example(case=(dict(DEFAULT_CONFIG, num_train_timesteps=201), TimestepSpec(num_inference_steps=3)))
+def test_schedule_from_num_inference_steps(
+    impl: Adapter, measure: Measure, device: str, case: tuple[dict[str, Any], TimestepSpec]
+) -> None:
+    check_schedule(impl, measure, *case, device)
+
+
+@pytest.mark.clause("SCHED-2")
+@fixture_settings
+@given(case=configs_with_timesteps())
+@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
+@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39, 0))))
+@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39,))))
+@example(case=(dict(DEFAULT_CONFIG, num_train_timesteps=2), TimestepSpec(timesteps=(1, 0))))
+def test_schedule_from_custom_timesteps(
+    impl: Adapter, measure: Measure, device: str, case: tuple[dict[str, Any], TimestepSpec]
+) -> None:
+    check_schedule(impl, measure, *case, device)
+
+
+# set_timesteps keyword arguments that must be refused, the argument to name, and other
+# names the message may use instead.
+INVALID = [
+    ({}, "num_inference_steps", ("timesteps",)),
+    ({"num_inference_steps": 2, "timesteps": [22, 0]}, "num_inference_steps", ("timesteps",)),
+    ({"num_inference_steps": 0}, "num_inference_steps", ()),
+    ({"num_inference_steps": 41}, "num_inference_steps", ()),
+    ({"num_inference_steps": 2.5}, "num_inference_steps", ()),
+    ({"timesteps": []}, "timesteps", ()),
+    ({"timesteps": [22, 22]}, "timesteps", ()),
+    ({"timesteps": [0, 22]}, "timesteps", ()),
+    ({"timesteps": [40, 0]}, "timesteps", ()),
+    ({"timesteps": [22, -5]}, "timesteps", ()),
+    ({"timesteps": [22.7, 0]}, "timesteps", ()),
+]
+
+
+@pytest.mark.clause("SCHED-3")
+@pytest.mark.requires("stateful")
+@pytest.mark.parametrize(
+    ("kwargs", "argument", "also"), INVALID, ids=[repr(k) for k, _, _ in INVALID]
+)
+def test_set_timesteps_arguments_validated(
+    impl: Adapter, measure: Measure, kwargs: dict[str, Any], argument: str, also: tuple[str, ...]
+) -> None:
+    scheduler = measure.call("constructor", impl.scheduler)
+    with measure.rejects(argument, kwargs, also=also):
+        scheduler.set_timesteps(**kwargs)
+
+
+@pytest.mark.clause("SCHED-4")
+@pytest.mark.requires("stateful")
+def test_set_timesteps_starts_a_fresh_pass(
+    impl: Adapter, measure: Measure, device: str, dtype: str
+) -> None:
+    scheduler = measure.call("constructor", impl.scheduler)
+    x = sample(impl, normal(1, (2, 3), 80.0), dtype, device)
+    F = sample(impl, normal(2, (2, 3)), dtype, device)
+    outputs = []
+    for attempt in range(2):
+        measure.call("set_timesteps", scheduler.set_timesteps, timesteps=[22, 0], device=device)
+        for name in ("step_index", "begin_index"):
+            if getattr(scheduler, name, None) is not None:
+                measure.fail(
+                    f"{name} after set_timesteps (pass {attempt + 1})",
+                    f"is {getattr(scheduler, name)!r}, expected None",
+                )
+        generator = impl.generator(5, device)
+        t = scheduler.timesteps[0]
+        scaled = measure.call("scale_model_input", scheduler.scale_model_input, x.native, t)
+        out = measure.call("step", scheduler.step, F.native, t, x.native, generator=generator)
+        outputs.append((impl.to_numpy(scaled), impl.to_numpy(out.prev_sample)))
+        if attempt == 0:  # step once more, so that the second pass starts from a used state
+            measure.call("step", scheduler.step, F.native, scheduler.timesteps[1], x.native)
+    measure.exact(outputs[1][0], outputs[0][0], "scale_model_input in the second pass")
+    measure.exact(outputs[1][1], outputs[0][1], "prev_sample in the second pass")
+    np.testing.assert_equal(outputs[1][1].shape, x.exact.shape)

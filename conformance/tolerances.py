@@ -1,0 +1,207 @@
+"""Error bounds, per dtype, from a first-order rounding-error analysis of each formula.
+
+Every bound is `SAFETY` times the first-order bound derived in conformance/SPEC.md next to
+the clause it serves ("Tolerances"), in units of the unit roundoff u of the dtype actually
+used (u = 2^-53 for float64, 2^-24 float32, 2^-11 float16, 2^-8 bfloat16). The analysis
+assumes what SPEC.md requires of an implementation:
+
+- the schedule sigma_i is the float64 Karras formula (EDM eq. 5), correctly rounded
+  library pow/log (within 1 ulp);
+- the per-step scalars (sigma, c_in, c_skip, c_out, the noise scale) are computed in
+  precision P = float64 for float64 samples and P >= float32 for every other dtype;
+- the arithmetic on the samples is in the sample dtype D (or wider), its result rounded
+  to D once.
+
+Each function returns float64 arrays, elementwise; they are pure numpy (no oracle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+#: Unit roundoff (half the machine epsilon) of each sample dtype.
+U: Mapping[str, float] = {
+    "float64": 2.0**-53,
+    "float32": 2.0**-24,
+    "float16": 2.0**-11,
+    "bfloat16": 2.0**-8,
+}
+
+#: The smallest positive (subnormal) value of each dtype: a result rounded into the subnormal
+#: range errs by up to half of it whatever its size, so every bound on a result in D adds it.
+TINY: Mapping[str, float] = {
+    "float64": 2.0**-1074,
+    "float32": 2.0**-149,
+    "float16": 2.0**-24,
+    "bfloat16": 2.0**-133,
+}
+
+#: Every first-order bound is doubled: second-order terms, and library functions (pow, log,
+#: sqrt, tanh) that round within 1 ulp (2u) where the analysis counts one rounding (u).
+SAFETY = 2.0
+
+Array = NDArray[np.float64]
+
+
+def scalar_precision(dtype: str) -> str:
+    """The least precision SPEC.md allows for the per-step scalars of samples of `dtype`."""
+    return "float64" if dtype == "float64" else "float32"
+
+
+def schedule_rel_bound(config: Mapping[str, Any], ramp: ArrayLike) -> Array:
+    """Relative error bound of a float64 Karras sigma at ramp r (SPEC.md, SCHED-1).
+
+    sigma = beta^rho, beta = a + r (b - a), a = sigma_max^(1/rho), b = sigma_min^(1/rho).
+    a carries u from pow and |ln sigma_max| / rho u from the rounded exponent 1/rho (b
+    likewise); b - a, r (one division), r (b - a) and the sum add one rounding each. So
+    |d beta| <= u [a (1 + la) + r (a (1 + la) + b (1 + lb) + 3 |b - a|) + beta], and
+    beta^rho multiplies the relative error by rho and adds one rounding:
+    rel(sigma) <= rho |d beta| / beta + 2u  (2u: pow within 1 ulp).
+    """
+    u = U["float64"]
+    rho = float(config["rho"])
+    r = np.asarray(ramp, dtype=np.float64)
+    a = float(config["sigma_max"]) ** (1.0 / rho)
+    b = float(config["sigma_min"]) ** (1.0 / rho)
+    la = abs(np.log(float(config["sigma_max"]))) / rho
+    lb = abs(np.log(float(config["sigma_min"]))) / rho
+    beta = a + r * (b - a)
+    d_beta = u * (a * (1 + la) + r * (a * (1 + la) + b * (1 + lb) + 3 * abs(b - a)) + beta)
+    return SAFETY * (rho * d_beta / beta + 2 * u)
+
+
+def stored_sigma_rel_bound(config: Mapping[str, Any], ramp: ArrayLike, precision: str) -> Array:
+    """The sigma an implementation uses in precision P: the float64 bound plus rounding to P."""
+    extra = 0.0 if precision == "float64" else U[precision]
+    return schedule_rel_bound(config, ramp) + extra
+
+
+def model_time_bound(config: Mapping[str, Any], ramp: ArrayLike, t: ArrayLike) -> Array:
+    """Absolute error bound of t = 250 ln(sigma + 1e-44) in float64 (SPEC.md, TIME-1).
+
+    dt = 250 d(sigma)/sigma + |t| (u for log + u for the product) + 250 u for sigma + 1e-44."""
+    u = U["float64"]
+    t = np.abs(np.asarray(t, dtype=np.float64))
+    return 250.0 * schedule_rel_bound(config, ramp) + SAFETY * u * (250.0 + 2.0 * t)
+
+
+def scale_model_input_bound(
+    config: Mapping[str, Any], ramp: float, expected: ArrayLike, dtype: str
+) -> Array:
+    """Absolute error bound of x / sqrt(sigma^2 + sigma_data^2) for samples of `dtype`
+    (SPEC.md, CIN-1).
+
+    rel <= rel(sigma) sigma^2 / (sigma^2 + sd^2) + 3 u_P (square, sum, sqrt in P) + 2 u_D
+    (the scalar rounded to D, the product rounded to D)."""
+    P = scalar_precision(dtype)
+    sigma = _sigma(config, ramp)
+    sd2 = float(config["sigma_data"]) ** 2
+    rel_sigma = stored_sigma_rel_bound(config, ramp, P)
+    rel = rel_sigma * sigma**2 / (sigma**2 + sd2) + 3 * U[P] + 2 * U[dtype]
+    return SAFETY * rel * np.abs(np.asarray(expected, dtype=np.float64)) + TINY[dtype]
+
+
+def scalings_bound(
+    config: Mapping[str, Any], sigma: ArrayLike, precision: str
+) -> tuple[Array, Array, Array, Array]:
+    """Absolute error bounds of (c_skip, c_out) of CM Appendix C and of EDM (no shift),
+    computed in `precision` from an exact sigma of that precision (SPEC.md, SCAL-1, SCAL-3).
+
+    d = sigma - eps: |dd| <= u (eps + |d|) (eps rounded to P, the difference rounded).
+    c_skip = sd^2 / (d^2 + sd^2): rel <= 2 |d| |dd| / (d^2 + sd^2) + 4u.
+    c_out = d sd / sqrt(sigma^2 + sd^2): abs <= |dd| sd / sqrt(sigma^2 + sd^2) + 4u |c_out|.
+    EDM's are the same with eps = 0."""
+    u = U[precision]
+    s = np.asarray(sigma, dtype=np.float64)
+    eps, sd = float(config["sigma_min"]), float(config["sigma_data"])
+    d = s - eps
+    dd = u * (eps + np.abs(d))
+    c_skip = sd**2 / (d**2 + sd**2)
+    c_out = d * sd / np.sqrt(s**2 + sd**2)
+    b_skip = c_skip * (2 * np.abs(d) * dd / (d**2 + sd**2) + 4 * u)
+    b_out = dd * sd / np.sqrt(s**2 + sd**2) + 4 * u * np.abs(c_out)
+    e_skip = sd**2 / (s**2 + sd**2)
+    e_out = s * sd / np.sqrt(s**2 + sd**2)
+    b_e_skip = e_skip * (2 * np.abs(s) * u * np.abs(s) / (s**2 + sd**2) + 4 * u)
+    b_e_out = 5 * u * np.abs(e_out)
+    return SAFETY * b_skip, SAFETY * b_out, SAFETY * b_e_skip, SAFETY * b_e_out
+
+
+def step_bound(
+    config: Mapping[str, Any],
+    ramp: float,
+    ramp_next: float | None,
+    x: ArrayLike,
+    F: ArrayLike,
+    z: ArrayLike,
+    dtype: str,
+) -> tuple[Array, Array]:
+    """(bound, scale) for prev = clamp(c_skip x + c_out F) + s_noise z sqrt(tau^2 - eps^2)
+    (SPEC.md, STEP-1 to STEP-4), elementwise, for samples of `dtype`.
+
+    `ramp_next` is None when the next sigma is the appended sigma_min (the last step): the
+    noise scale must then be exactly 0 and its error bound is 0. `scale` is the magnitude
+    of the terms, |c_skip x| + |c_out F| + s |z| g, to which errors are relative.
+    """
+    P = scalar_precision(dtype)
+    uP, uD = U[P], U[dtype]
+    eps, sd, s = float(config["sigma_min"]), float(config["sigma_data"]), float(config["s_noise"])
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    F = np.abs(np.asarray(F, dtype=np.float64))
+    z = np.abs(np.asarray(z, dtype=np.float64))
+    sigma = _sigma(config, ramp)
+    eta = stored_sigma_rel_bound(config, ramp, P)
+    eta_eps = 0.0 if P == "float64" else uP
+
+    # The scalings at sigma with sigma's own error eta (CM eq. 43).
+    d = sigma - eps
+    dd = sigma * eta + eps * eta_eps + uP * abs(d)
+    c_skip = sd**2 / (d**2 + sd**2)
+    c_out = d * sd / np.sqrt(sigma**2 + sd**2)
+    b_skip = c_skip * (2 * abs(d) * dd / (d**2 + sd**2) + 4 * uP)
+    b_out = dd * sd / np.sqrt(sigma**2 + sd**2) + abs(c_out) * (
+        sigma**2 * eta / (sigma**2 + sd**2) + 4 * uP
+    )
+    skip_x, out_F = c_skip * x, abs(c_out) * F
+    denoise = b_skip * x + b_out * F + 3 * uD * (skip_x + out_F)
+
+    # The noise term s z g, g = sqrt(tau^2 - eps^2) (Algorithm 1, line 5).
+    if ramp_next is None:
+        g, noise = 0.0, np.zeros_like(z)
+    else:
+        tau = min(max(_sigma(config, ramp_next), eps), float(config["sigma_max"]))
+        eta_tau = stored_sigma_rel_bound(config, ramp_next, P)
+        g = np.sqrt(max(tau**2 - eps**2, 0.0))
+        d_diff = 2 * tau**2 * eta_tau + 2 * eps**2 * eta_eps + 2 * uP * (tau**2 + eps**2)
+        dg = min(d_diff / (2 * g), np.sqrt(d_diff)) + uP * g if g > 0 else np.sqrt(d_diff)
+        noise = s * z * (dg + 3 * uD * g) + uP * s * z * g
+    prev = skip_x + out_F + s * z * g
+    bound = SAFETY * (denoise + noise + uD * prev) + TINY[dtype]
+    return bound, prev
+
+
+def add_noise_bound(
+    config: Mapping[str, Any], ramp: ArrayLike, x0: ArrayLike, z: ArrayLike, dtype: str
+) -> tuple[Array, Array]:
+    """(bound, scale) of x0 + z sigma(t) (SPEC.md, ADD-1): sigma with its schedule error and
+    rounded to the sample dtype, the product and the sum rounded to it."""
+    uD = U[dtype]
+    x0 = np.abs(np.asarray(x0, dtype=np.float64))
+    z = np.abs(np.asarray(z, dtype=np.float64))
+    sigma = _sigma(config, ramp)
+    eta = schedule_rel_bound(config, ramp) + U[scalar_precision(dtype)]
+    term = z * sigma
+    scale = x0 + term
+    return SAFETY * (term * (eta + 2 * uD) + uD * scale) + TINY[dtype], scale
+
+
+def _sigma(config: Mapping[str, Any], ramp: ArrayLike) -> Array:
+    """The float64 Karras sigma, for sizing bounds only (the truth comes from the oracle)."""
+    rho = float(config["rho"])
+    a = float(config["sigma_max"]) ** (1.0 / rho)
+    b = float(config["sigma_min"]) ** (1.0 / rho)
+    return (a + np.asarray(ramp, dtype=np.float64) * (b - a)) ** rho
