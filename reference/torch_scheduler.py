@@ -285,7 +285,7 @@ class CMStochasticIterativeScheduler:
         key = (device, dtype)
         table = self._tables.get(key)
         if table is None:
-            host = torch.from_numpy(self._table_host).to(dtype)
+            host = torch.tensor(self._table_host, dtype=dtype)  # a copy: the host truth stays
             table = host.to(device, non_blocking=True)
             self._tables[key] = table
         return table
