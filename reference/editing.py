@@ -112,6 +112,11 @@ def zero_shot_edit(
     K = len(sigmas) - 1
     if len(noises) != K:
         raise ValueError(f"`noises` must hold one draw per evaluation ({K}), got {len(noises)}")
+    for k, z in enumerate(noises):
+        if np.shape(z) != x.shape:
+            raise ValueError(
+                f"`noises[{k}]` must have the shape of `y` {x.shape}, got {np.shape(z)}"
+            )
     for k in range(K):
         x = formulas.clamp(f(x, sigmas[k]), clip_denoised)  # lines 4 and 8
         x = replacement(y, x, edit)  # lines 5 and 9

@@ -217,5 +217,7 @@ _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def _check_sigma(name: str, value: float) -> None:
-    if not (isinstance(value, float | int | np.floating) and math.isfinite(value) and value > 0):
+    if isinstance(value, bool) or not isinstance(value, float | int | np.floating | np.integer):
+        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
         raise ValueError(f"`{name}` must be a finite noise level > 0, got {value!r}")

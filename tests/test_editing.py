@@ -289,6 +289,8 @@ def test_bad_input_is_refused_with_the_argument_named() -> None:
         editing.zero_shot_edit(f, y, y, [80.0, 1.0, 2.0], [y, y], edit, EPS)
     with pytest.raises(ValueError, match=r"all >= eps=0.002"):
         editing.zero_shot_edit(f, y, y, [80.0, 1.0, 0.001], [y, y], edit, EPS)
+    with pytest.raises(ValueError, match=r"`noises\[1\]` must have the shape of `y`"):
+        editing.zero_shot_edit(f, y, y, [80.0, 1.0, EPS], [y, y[..., :4]], edit, EPS)
     with pytest.raises(ValueError, match="`x_T` must have the shape of `y`"):
         editing.zero_shot_edit(f, y, y[..., :4], [80.0, EPS], [y], edit, EPS)
 

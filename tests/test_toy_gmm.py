@@ -13,7 +13,6 @@ import pytest
 
 from reference import formulas
 from reference.toy_gmm import (
-    DEFAULT_H,
     NOTEBOOK_MIXTURE,
     GaussianMixture,
     gaussian_consistency_function,
@@ -186,4 +185,5 @@ def test_bad_input_is_refused_with_the_argument_named() -> None:
     x = np.array([1.0, 2.0])
     NOTEBOOK_MIXTURE.consistency_function(x, 1.0, EPS)
     np.testing.assert_array_equal(x, [1.0, 2.0])  # the caller's array is untouched
-    assert DEFAULT_H == 0.05
+    with pytest.raises(TypeError, match="`sigma` must be a real number"):
+        NOTEBOOK_MIXTURE.euler_consistency_function(0.0, True)
