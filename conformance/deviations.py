@@ -6,9 +6,11 @@ measured and the reason. When a test of that clause fails on a matching device a
 dtype, the failure is reported as a *known deviation* (pytest's xfail, never a pass)
 only if it is the declared one:
 
-- a numeric deviation (`max_rel_error` and/or `max_abs_error`) covers a violation whose
-  largest relative (absolute) error is at most that figure; a larger error still fails,
-  naming the declared figure;
+- a numeric deviation (`max_ratio`, `max_rel_error`, `max_abs_error`, any of them)
+  covers a violation whose worst error is at most `max_ratio` times its bound and whose
+  largest relative (absolute) error is at most the figure given; a larger error still
+  fails, naming the declared figure. `max_ratio = 2**29`, the ratio of float32's unit
+  roundoff to float64's, declares "float32-accurate on float64 samples";
 - a behavioural deviation (`match`) covers a failure whose message matches the regular
   expression `match` (for example the exception type raised instead of ValueError).
 
@@ -31,6 +33,7 @@ class Deviation:
     clause:    the clause id of SPEC.md, for example "STEP-4".
     reason:    why the implementation deviates (one or two sentences).
     measured:  the figure measured, as text for the report ("6.7e-7 noise scale").
+    max_ratio: for numeric clauses, the largest worst error / bound the deviation covers.
     max_rel_error, max_abs_error: for numeric clauses, the largest relative (absolute)
                error the deviation covers (relative to the magnitude the clause names).
     match:     for behavioural clauses, a regex the failure message must match.
@@ -40,6 +43,7 @@ class Deviation:
     clause: str
     reason: str
     measured: str
+    max_ratio: float | None = None
     max_rel_error: float | None = None
     max_abs_error: float | None = None
     match: str | None = None
@@ -47,11 +51,12 @@ class Deviation:
     devices: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        numeric = self.max_rel_error is not None or self.max_abs_error is not None
+        figures = (self.max_ratio, self.max_rel_error, self.max_abs_error)
+        numeric = any(f is not None for f in figures)
         if numeric == (self.match is not None):
             raise ValueError(
-                f"deviation of {self.clause}: give a numeric figure (`max_rel_error`, "
-                f"`max_abs_error`) or a behavioural `match`, not both nor neither"
+                f"deviation of {self.clause}: give a numeric figure (`max_ratio`, "
+                "`max_rel_error`, `max_abs_error`) or a behavioural `match`, not both nor neither"
             )
 
     def applies(self, clause: str, device: str | None, dtype: str | None) -> bool:
@@ -66,19 +71,22 @@ class Deviation:
         return True
 
     def explains(
-        self, message: str, max_rel_error: float | None = None, max_abs_error: float | None = None
+        self,
+        message: str,
+        ratio: float | None = None,
+        max_rel_error: float | None = None,
+        max_abs_error: float | None = None,
     ) -> bool:
-        """Whether a failure (its message, and its largest errors when numeric) is this one."""
+        """Whether a failure (its message, and its figures when numeric) is this one."""
         if self.match is not None:
             return re.search(self.match, message, flags=re.DOTALL) is not None
-        if max_rel_error is None and max_abs_error is None:
-            return False
-        if self.max_rel_error is not None and not (
-            max_rel_error is not None and max_rel_error <= self.max_rel_error
-        ):
-            return False
-        return self.max_abs_error is None or (
-            max_abs_error is not None and max_abs_error <= self.max_abs_error
+        pairs = (
+            (self.max_ratio, ratio),
+            (self.max_rel_error, max_rel_error),
+            (self.max_abs_error, max_abs_error),
+        )
+        return all(
+            declared is None or (seen is not None and seen <= declared) for declared, seen in pairs
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,6 +94,7 @@ class Deviation:
             "clause": self.clause,
             "reason": self.reason,
             "measured": self.measured,
+            "max_ratio": self.max_ratio,
             "max_rel_error": self.max_rel_error,
             "max_abs_error": self.max_abs_error,
             "match": self.match,

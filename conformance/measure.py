@@ -10,7 +10,7 @@ to its bound.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from conformance.adapter import Adapter
+from conformance.deviations import Deviation
 
 
 class ClauseViolation(AssertionError):
     """A clause of SPEC.md not met. `max_abs_error` and `max_rel_error` are the largest
-    absolute and relative errors of the failing comparison (None for a behavioural one)."""
+    absolute and relative errors of the failing comparison, `ratio` its worst error as a
+    multiple of its bound (all None for a behavioural violation)."""
 
     def __init__(
         self,
@@ -35,6 +37,7 @@ class ClauseViolation(AssertionError):
         max_abs_error: float | None = None,
         max_rel_error: float | None = None,
         bound: float | None = None,
+        ratio: float | None = None,
     ) -> None:
         where = "/".join(x for x in (device, dtype) if x)
         super().__init__(f"{clause} violated{' on ' + where if where else ''}: {what}: {detail}")
@@ -45,6 +48,7 @@ class ClauseViolation(AssertionError):
         self.max_abs_error = max_abs_error
         self.max_rel_error = max_rel_error
         self.bound = bound
+        self.ratio = ratio
 
 
 @dataclass
@@ -68,15 +72,32 @@ class Measure:
     """The checks of one test, for one clause, on one device and dtype."""
 
     def __init__(
-        self, adapter: Adapter, clause: str, device: str | None, dtype: str | None
+        self,
+        adapter: Adapter,
+        clause: str,
+        device: str | None,
+        dtype: str | None,
+        declared: Sequence[Deviation] = (),
     ) -> None:
         self.adapter = adapter
         self.clause = clause
         self.device = device
         self.dtype = dtype
+        self.declared = tuple(declared)
         self.worst: Worst | None = None
         self.noise_layers: set[str] = set()
-        self.notes: list[str] = []
+        #: Violations a declared deviation explains: recorded, not raised, so that the test
+        #: goes on checking everything else (and fails on anything the deviation does not cover).
+        self.deviations_seen: list[tuple[Deviation, ClauseViolation]] = []
+
+    def _raise_unless_declared(self, violation: ClauseViolation) -> None:
+        for deviation in self.declared:
+            if deviation.explains(
+                str(violation), violation.ratio, violation.max_rel_error, violation.max_abs_error
+            ):
+                self.deviations_seen.append((deviation, violation))
+                return
+        raise violation
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -87,6 +108,7 @@ class Measure:
         max_abs_error: float | None = None,
         max_rel_error: float | None = None,
         bound: float | None = None,
+        ratio: float | None = None,
     ) -> ClauseViolation:
         return ClauseViolation(
             self.clause,
@@ -97,6 +119,7 @@ class Measure:
             max_abs_error=max_abs_error,
             max_rel_error=max_rel_error,
             bound=bound,
+            ratio=ratio,
         )
 
     def fail(self, what: str, detail: str) -> None:
@@ -200,9 +223,15 @@ class Measure:
         if nonfinite:
             detail += f"; {nonfinite} non-finite (NaN or inf) where the truth is finite"
         detail += f"; largest relative error {max_rel:.3g}"
-        raise self.violation(
-            what, detail, max_abs_error=max_abs, max_rel_error=max_rel, bound=float(bound[worst])
+        violation = self.violation(
+            what,
+            detail,
+            max_abs_error=max_abs,
+            max_rel_error=max_rel,
+            bound=float(bound[worst]),
+            ratio=float(ratio[worst]),
         )
+        self._raise_unless_declared(violation)
 
     def exact(self, actual: np.ndarray, expected: np.ndarray | float, what: str) -> None:
         """Bitwise-equal values (compared in float64, which holds every dtype exactly)."""
@@ -226,20 +255,27 @@ class Measure:
         except (ValueError, TypeError) as exc:
             message = str(exc)
             if not any(re.search(rf"\b{re.escape(n)}\b", message) for n in names):
-                self.fail(
-                    what,
-                    f"raised {type(exc).__name__}({message!r}), whose message does not name "
-                    f"the argument {argument!r}",
+                self._raise_unless_declared(
+                    self.violation(
+                        what,
+                        f"raised {type(exc).__name__}({message!r}), whose message does not name "
+                        f"the argument {argument!r}",
+                    )
                 )
-            self.ok(what)
+            else:
+                self.ok(what)
         except Exception as exc:  # what the implementation raised is the finding
-            self.fail(
-                what,
-                f"raised {type(exc).__name__}: {exc} (expected ValueError or TypeError naming "
-                f"{argument!r})",
+            self._raise_unless_declared(
+                self.violation(
+                    what,
+                    f"raised {type(exc).__name__}: {exc} (expected ValueError or TypeError "
+                    f"naming {argument!r})",
+                )
             )
         else:
-            self.fail(what, "was accepted silently (expected ValueError or TypeError)")
+            self._raise_unless_declared(
+                self.violation(what, "was accepted silently (expected ValueError or TypeError)")
+            )
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call the implementation; an exception it raises becomes a violation of this

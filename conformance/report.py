@@ -88,6 +88,9 @@ def build(state: SuiteState, config: pytest.Config) -> dict[str, Any]:
                 cell["noise_layers"].append(layer)
         if entry["deviation"] is not None:
             cell["deviation"] = entry["deviation"]
+        for key in ("max_abs_error", "max_rel_error", "ratio"):
+            if key in entry:
+                cell[key] = max(cell.get(key, 0.0), entry[key])
     observed = {
         (c["deviation"]["clause"], c["deviation"]["measured"])
         for c in cells.values()
@@ -185,7 +188,10 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     ]
     for r in table:
         lines.append("  ".join(text.ljust(widths[i]) for i, text in enumerate(r)).rstrip())
+    ran = {cell["clause"] for cell in data["clauses"] if cell["status"] != "skipped"}
     for d in data["deviations"]:
+        if d["clause"] not in ran:
+            continue
         where = ", ".join(d["dtypes"] or ["all dtypes"])
         state = "observed" if d["observed"] else "declared, not observed"
         lines.append(f"deviation {d['clause']} ({where}; {state}): {d['measured']}. {d['reason']}")

@@ -195,6 +195,10 @@ def test_last_step_adds_no_noise(
             bound_text="what the denoise error can project onto z",
             scale=float(case.config["sigma_min"]),
         )
+    if z is not None:
+        # Errors relative to what a noise of scale sigma_min would add too: the figure of a
+        # noise scale that is not 0 but of the order of sigma_min (SPEC.md, STEP-4).
+        scale = scale + float(case.config["s_noise"]) * np.abs(z) * float(case.config["sigma_min"])
     measure.close(prev, expected, bound, "prev_sample after the last evaluation", scale=scale)
 
 

@@ -167,7 +167,10 @@ def step_bound(
         sigma**2 * eta / (sigma**2 + sd**2) + 4 * uP
     )
     skip_x, out_F = c_skip * x, abs(c_out) * F
-    denoise = b_skip * x + b_out * F + 3 * uD * (skip_x + out_F)
+    # Rounding a scalar to D errs by u_D |c|, or by half the subnormal spacing TINY_D / 2
+    # when |c| is below D's normal range (c_skip = 3.9e-5 at sigma = 80 is subnormal in
+    # float16): the second term.
+    denoise = b_skip * x + b_out * F + 3 * uD * (skip_x + out_F) + TINY[dtype] / 2 * (x + F)
 
     # The noise term s z g, g = sqrt(tau^2 - eps^2) (Algorithm 1, line 5).
     if ramp_next is None:
@@ -178,7 +181,7 @@ def step_bound(
         g = np.sqrt(max(tau**2 - eps**2, 0.0))
         d_diff = 2 * tau**2 * eta_tau + 2 * eps**2 * eta_eps + 2 * uP * (tau**2 + eps**2)
         dg = min(d_diff / (2 * g), np.sqrt(d_diff)) + uP * g if g > 0 else np.sqrt(d_diff)
-        noise = s * z * (dg + 3 * uD * g) + uP * s * z * g
+        noise = s * z * (dg + 3 * uD * g) + uP * s * z * g + TINY[dtype] / 2 * z
     prev = skip_x + out_F + s * z * g
     bound = SAFETY * (denoise + noise + uD * prev) + TINY[dtype]
     return bound, prev
