@@ -140,12 +140,13 @@ class Measure:
         array: Any,
         *,
         what: str,
-        shape: tuple[int, ...],
-        dtype: str | Iterable[str],
+        shape: tuple[int, ...] | None,
+        dtype: str | Iterable[str] | None,
         device: str | None,
     ) -> np.ndarray:
         """Check that `array` is an array of the implementation's framework with this shape,
-        dtype (or one of these dtypes) and device (None: any), and return it as float64 numpy."""
+        dtype (or one of these dtypes) and device (None: any of each), and return it as float64
+        numpy."""
         info = self.adapter.describe(array)
         if info is None:
             self.fail(
@@ -153,11 +154,11 @@ class Measure:
                 f"returned {type(array).__module__}.{type(array).__qualname__} ({_short(array)}), "
                 "expected an array of the implementation's framework",
             )
-        dtypes = (dtype,) if isinstance(dtype, str) else tuple(dtype)
+        dtypes = (dtype,) if isinstance(dtype, str) else None if dtype is None else tuple(dtype)
         problems = []
-        if info.shape != tuple(shape):
+        if shape is not None and info.shape != tuple(shape):
             problems.append(f"shape {info.shape}, expected {tuple(shape)}")
-        if info.dtype not in dtypes:
+        if dtypes is not None and info.dtype not in dtypes:
             problems.append(f"dtype {info.dtype}, expected {' or '.join(dtypes)}")
         if device is not None and not same_device(device, info.device):
             problems.append(f"device {info.device}, expected {device}")

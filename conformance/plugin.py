@@ -16,6 +16,9 @@ known deviation, prints the header and the summary table, and writes the JSON re
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +35,10 @@ from conformance.strategies import register_profiles
 PLUGIN_NAME = "conformance.plugin"
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_IMPL = "reference"
-#: Seconds a conformance test may run before pytest-timeout fails it (`--timeout` overrides).
-DEFAULT_TIMEOUT = 30.0
+#: Seconds a conformance test may run (`--conformance-timeout`); once one test has run out of
+#: time the rest get AFTER_HANG_TIMEOUT, so that a hanging implementation costs minutes.
+DEFAULT_TIMEOUT = 15.0
+AFTER_HANG_TIMEOUT = 2.0
 
 register_profiles()
 #: The suite's default profile: the project's "ci" profile (derandomized, 25 examples, no
@@ -60,6 +65,7 @@ class SuiteState:
     device_status: dict[str, tuple[bool, str]]
     golden_dir: Path
     results: list[dict[str, Any]] = field(default_factory=list)
+    previous_profile: str | None = None
 
 
 STATE = pytest.StashKey[SuiteState]()
@@ -101,6 +107,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="directory of golden files (manifest.json format cm-golden/1; default: the "
         "project's golden/)",
+    )
+    group.addoption(
+        "--conformance-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"time limit of one conformance test (default {DEFAULT_TIMEOUT:g}; 0: none); after "
+        f"a test runs out of time the others get {AFTER_HANG_TIMEOUT:g} s",
     )
     group.addoption(
         "--conformance-report",
@@ -173,8 +187,17 @@ def _activate(config: pytest.Config) -> SuiteState:
     config.stash[STATE] = state
     config.stash[ACTIVE] = True
     if config.getoption("hypothesis_profile", None) is None:
+        state.previous_profile = settings.get_current_profile_name()
         settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", DEFAULT_PROFILE))
     return state
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give back the hypothesis profile (a session run inside another, by pytester, must not
+    change the outer one's)."""
+    state = config.stash.get(STATE, None)
+    if state is not None and state.previous_profile is not None:
+        settings.load_profile(state.previous_profile)
 
 
 def suite_state(config: pytest.Config) -> SuiteState:
@@ -208,8 +231,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"  golden files: {state.golden_dir}",
         f"  known deviations declared: {len(adapter.deviations)}",
     ]
-    if not config.pluginmanager.hasplugin("timeout"):
-        lines.append("  no per-test time limit: install pytest-timeout to fail hanging tests")
+    if not _can_time_out():
+        lines.append("  no per-test time limit on this platform (needs SIGALRM in the main thread)")
+    elif config.getoption("conformance_timeout"):
+        lines.append(f"  time limit per test: {config.getoption('conformance_timeout'):g} s")
     return lines
 
 
@@ -244,7 +269,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     state = suite_state(config)
     known = spec.clauses()
-    timeout = _wants_default_timeout(config)
     for item in items:
         if not is_conformance_item(item):
             continue
@@ -259,22 +283,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 )
             )
             continue
-        if timeout:
-            item.add_marker(pytest.mark.timeout(DEFAULT_TIMEOUT))
         reason = _skip_reason(state, item)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
-
-
-def _wants_default_timeout(config: pytest.Config) -> bool:
-    if not config.pluginmanager.hasplugin("timeout"):
-        return False
-    if config.getoption("timeout", None) not in (None, 0, 0.0):
-        return False
-    try:
-        return not config.getini("timeout")
-    except ValueError:
-        return True
 
 
 def _skip_reason(state: SuiteState, item: pytest.Item) -> str | None:
@@ -305,6 +316,53 @@ def _skip_reason(state: SuiteState, item: pytest.Item) -> str | None:
             elif not getattr(caps, need):
                 return f"{adapter.name} does not claim {need}"
     return None
+
+
+# -- time limit ------------------------------------------------------------------------------
+
+
+class ImplementationHang(BaseException):  # noqa: N818 (what happened, not an error class)
+    """A conformance test ran out of time. A BaseException, so that hypothesis does not run the
+    example again (it would hang again, with no alarm left)."""
+
+
+HUNG = pytest.StashKey[bool]()
+
+
+def _can_time_out() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Interrupt a conformance test that runs past its time limit (SIGALRM, restoring any
+    alarm another plugin such as pytest-timeout had set)."""
+    seconds = item.config.getoption("conformance_timeout", 0.0)
+    if not seconds or not is_conformance_item(item) or not _can_time_out():
+        return (yield)
+    if item.config.stash.get(HUNG, False):
+        seconds = min(seconds, AFTER_HANG_TIMEOUT)
+    clause, device, dtype = _coordinates(item)
+    where = "/".join(x for x in (device, dtype) if x) or "any device and dtype"
+
+    def on_alarm(signum: int, frame: object) -> None:
+        item.config.stash[HUNG] = True
+        raise ImplementationHang(
+            f"{clause} on {where}: the test ran past its time limit of {seconds:g} s "
+            "(--conformance-timeout): the implementation hangs or is far too slow"
+        )
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    try:
+        return (yield)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_delay:
+            left = max(outer_delay - (time.monotonic() - start), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
 
 
 # -- fixtures --------------------------------------------------------------------------------

@@ -73,13 +73,10 @@ def build(state: SuiteState, config: pytest.Config) -> dict[str, Any]:
         cell["tests"].append({"nodeid": entry["nodeid"], "status": entry["status"]})
         if RANK[entry["status"]] > RANK[cell["status"]] or not cell["tests"][:-1]:
             cell["status"] = entry["status"]
-        if (
-            entry["message"]
-            and entry["status"] != "passed"
-            or entry["message"] == ("declared deviation not observed")
-        ):
-            if entry["message"] not in cell["messages"]:
-                cell["messages"].append(entry["message"])
+        if entry["message"]:
+            note = {"status": entry["status"], "message": entry["message"]}
+            if note not in cell["messages"]:
+                cell["messages"].append(note)
         worst = entry["worst"]
         if worst is not None and (cell["worst"] is None or _ratio(worst) > _ratio(cell["worst"])):
             cell["worst"] = worst
@@ -114,7 +111,7 @@ def build(state: SuiteState, config: pytest.Config) -> dict[str, Any]:
             "release": platform.release(),
             "machine": platform.machine(),
             "versions": _versions(),
-            "hypothesis_profile": settings._current_profile,
+            "hypothesis_profile": settings.get_current_profile_name(),
         },
         "devices": [
             {
@@ -197,6 +194,8 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"deviation {d['clause']} ({where}; {state}): {d['measured']}. {d['reason']}")
     failed = [c for c in data["clauses"] if c["status"] == "failed"]
     for cell in failed:
-        for message in cell["messages"][:1]:
-            lines.append(f"FAILED {cell['clause']} {cell['device']}/{cell['dtype']}: {message}")
+        for note in [m for m in cell["messages"] if m["status"] == "failed"][:1]:
+            lines.append(
+                f"FAILED {cell['clause']} {cell['device']}/{cell['dtype']}: {note['message']}"
+            )
     return lines

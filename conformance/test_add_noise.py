@@ -40,7 +40,10 @@ def _check(
     t = impl.timestep_array(exact.timesteps[picks], device)
     if begin is None:
         schedule = measure.call("set_timesteps", impl.schedule, case.config, case.spec, device)
-        t = impl.timestep_array(impl.to_numpy(schedule.timesteps)[picks], device)
+        stored = measure.output(
+            schedule.timesteps, what="timesteps", shape=(case.n,), dtype=None, device=None
+        )
+        t = impl.timestep_array(stored[picks], device)
         out = measure.call(
             "add_noise", impl.add_noise, case.config, case.spec, device, x0.native, z.native, t
         )

@@ -118,7 +118,8 @@ def test_scalings_vs_openai(
             expected = case[f"{key}_{name}_{suffix}"].astype(np.float64)
             measure.close(actual, expected, 2 * bound, f"{label} {name} vs OpenAI ({dtype})")
     t = impl.sigma_to_t(config, sigma.exact)
-    t = t if isinstance(t, np.ndarray) else impl.to_numpy(t)
+    if not isinstance(t, np.ndarray):
+        t = measure.output(t, what="sigma_to_t", shape=sigma.exact.shape, dtype=None, device=None)
     expected_t = case[f"rescaled_t_{suffix}"].astype(np.float64)
     # OpenAI's model time is computed in the golden dtype: its log and product in it.
     theirs = tolerances.SAFETY * tolerances.U[dtype] * (250.0 + 2.0 * np.abs(expected_t))
@@ -268,8 +269,12 @@ def test_whole_trajectories_with_the_toy_network(
     p = _toy(golden.load_manifest(golden_dir))
     slope = p["A"] + p["D"]
     g_last = openai_last_noise_scale(case, golden_dir)
-    times = impl.to_numpy(
-        measure.call("set_timesteps", impl.schedule, config, spec, device).timesteps
+    times = measure.output(
+        measure.call("set_timesteps", impl.schedule, config, spec, device).timesteps,
+        what="timesteps",
+        shape=(K,),
+        dtype=None,
+        device=None,
     )
     noise = (
         case["noise"].astype(np.float64)

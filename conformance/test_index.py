@@ -51,7 +51,7 @@ def test_duplicates_take_the_second_occurrence(
     impl: Adapter, measure: Measure, device: str
 ) -> None:
     scheduler = _ready(impl, measure, default_case(timesteps=(39, 22, 0)), device)
-    t = impl.to_numpy(scheduler.timesteps)
+    t = measure.output(scheduler.timesteps, what="timesteps", shape=(3,), dtype=None, device=None)
     doubled = impl.timestep_array(np.array([t[0], t[1], t[1], t[2]]), device)
     for value, expected in ((t[1], 2), (t[0], 0), (t[2], 3)):
         what = f"index_for_timestep({value!r}, schedule_timesteps=[t0, t1, t1, t2])"

@@ -90,7 +90,12 @@ def test_boundary_condition_exact_at_sigma_min(
         pair = measure.call(
             "get_scalings_for_boundary_condition", impl.boundary_scalings, config, sigma
         )
-        c_skip, c_out = (impl.to_numpy(c).reshape(-1) for c in pair)
+        c_skip, c_out = (
+            measure.output(
+                c, what=f"{name} at {label}", shape=None, dtype=None, device=None
+            ).reshape(-1)
+            for c, name in zip(pair, ("c_skip", "c_out"), strict=True)
+        )
         measure.exact(c_skip, 1.0, f"c_skip at {label}")
         measure.exact(c_out, 0.0, f"c_out at {label}")
 

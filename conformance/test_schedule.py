@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conformance import tolerances, truth
-from conformance.adapter import Adapter, TimestepSpec
+from conformance.adapter import Adapter, TimestepSpec, prev_sample_of
 from conformance.measure import Measure
 from conformance.steps import normal, sample
 from conformance.strategies import (
@@ -139,7 +139,12 @@ def test_set_timesteps_starts_a_fresh_pass(
         t = scheduler.timesteps[0]
         scaled = measure.call("scale_model_input", scheduler.scale_model_input, x.native, t)
         out = measure.call("step", scheduler.step, F.native, t, x.native, generator=generator)
-        outputs.append((impl.to_numpy(scaled), impl.to_numpy(out.prev_sample)))
+        outputs.append(
+            tuple(
+                measure.output(a, what=what, shape=(2, 3), dtype=dtype, device=device)
+                for a, what in ((scaled, "scale_model_input"), (prev_sample_of(out), "prev_sample"))
+            )
+        )
         if attempt == 0:  # step once more, so that the second pass starts from a used state
             measure.call("step", scheduler.step, F.native, scheduler.timesteps[1], x.native)
     measure.exact(outputs[1][0], outputs[0][0], "scale_model_input in the second pass")

@@ -371,7 +371,10 @@ def test_inputs_not_modified(
     z = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
     x0_copy, z_copy = impl.copy(x0.native), impl.copy(z.native)
     schedule = measure.call("set_timesteps", impl.schedule, case.config, case.spec, device)
-    t = impl.timestep_array(np.full(case.shape[0], impl.to_numpy(schedule.timesteps)[0]), device)
+    stored = measure.output(
+        schedule.timesteps, what="timesteps", shape=None, dtype=None, device=None
+    )
+    t = impl.timestep_array(np.full(case.shape[0], stored[0]), device)
     measure.call(
         "add_noise", impl.add_noise, case.config, case.spec, device, x0.native, z.native, t
     )

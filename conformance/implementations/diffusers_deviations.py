@@ -73,6 +73,16 @@ DEVIATIONS: tuple[Deviation, ...] = (
             ("GOLD-3", "9.5e5 (the last step's 6.7e-7 noise included)"),
         )
     ),
+    # -- c_skip at sigma_min ---------------------------------------------------------------------
+    Deviation(
+        "SCAL-2",
+        "c_skip = sigma_data**2 / (...) divides a Python float by a tensor, which torch computes "
+        "as the float times the tensor's reciprocal: two roundings, so c_skip(sigma_min) is "
+        "1 - 2^-53 instead of 1 for some sigma_data (0.5588 for one), in float32 1 - 2^-24",
+        "c_skip(sigma_min) = 0.9999999999999999 for sigma_data = 0.5588056961640764; "
+        "limit 2^-23 = 1.2e-7, two float32 roundings below 1",
+        max_abs_error=2.0**-23,
+    ),
     # -- the noise after the last evaluation ----------------------------------------------------
     Deviation(
         "STEP-4",
