@@ -96,12 +96,6 @@ def load(spec: str) -> Adapter:
 
 def to_adapter(obj: Any, name: str, _depth: int = 0) -> Adapter:
     """Wrap what `--impl` named into an `Adapter` (see the module docstring)."""
-    from conformance.implementations.diffusers_adapter import (
-        is_diffusers_scheduler,
-        subclass_adapter,
-    )
-    from conformance.implementations.torch_adapter import class_adapter
-
     if isinstance(obj, Adapter):
         return obj
     if isinstance(obj, type) and issubclass(obj, Adapter):
@@ -113,6 +107,12 @@ def to_adapter(obj: Any, name: str, _depth: int = 0) -> Adapter:
                 f"{name}: class {obj.__qualname__} lacks {', '.join(missing)}; expected a "
                 "scheduler class with diffusers' API or a conformance.adapter.Adapter"
             )
+        from conformance.implementations.diffusers_adapter import (
+            is_diffusers_scheduler,
+            subclass_adapter,
+        )
+        from conformance.implementations.torch_adapter import class_adapter
+
         if is_diffusers_scheduler(obj):
             return subclass_adapter(obj, name)
         return class_adapter(obj, name)

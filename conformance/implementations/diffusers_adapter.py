@@ -8,18 +8,19 @@ subclass inherits them (each shows in the report as declared or as not observed)
 
 from __future__ import annotations
 
+import sys
+
 from conformance.adapter import Capabilities, step_accepts_noise
 from conformance.implementations.diffusers_deviations import DEVIATIONS
 from conformance.implementations.torch_adapter import TorchSchedulerAdapter, distribution_version
 
 
 def is_diffusers_scheduler(cls: type) -> bool:
-    """Whether `cls` is diffusers' `CMStochasticIterativeScheduler` or a subclass of it."""
-    try:
-        from diffusers import CMStochasticIterativeScheduler
-    except ImportError:
-        return False
-    return isinstance(cls, type) and issubclass(cls, CMStochasticIterativeScheduler)
+    """Whether `cls` is diffusers' `CMStochasticIterativeScheduler` or a subclass of it (no
+    import of diffusers: a subclass of its class has imported it already)."""
+    module = sys.modules.get("diffusers")
+    base = getattr(module, "CMStochasticIterativeScheduler", None) if module else None
+    return isinstance(cls, type) and base is not None and issubclass(cls, base)
 
 
 def subclass_adapter(scheduler_class: type, name: str) -> TorchSchedulerAdapter:

@@ -1,0 +1,82 @@
+"""SPEC.md and the suite agree: every clause is checked by a test, every test names a clause
+of SPEC.md, and every clause states its rule; the tolerances are tight enough to catch the
+planted errors SPEC.md promises (checked on the bounds themselves, at the default config)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conformance import spec, tolerances, truth
+from conformance.adapter import TimestepSpec
+from conformance.strategies import DEFAULT_CONFIG
+
+SUITE = Path(__file__).resolve().parents[1] / "conformance"
+
+
+def _clauses_of_tests() -> dict[str, list[str]]:
+    """Test function -> the ids of its `@pytest.mark.clause(...)` decorators."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(SUITE.glob("test_*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+                ids = [
+                    d.args[0].value
+                    for d in node.decorator_list
+                    if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.clause"
+                ]
+                found[f"{path.name}::{node.name}"] = ids
+    return found
+
+
+def test_every_test_names_exactly_one_known_clause() -> None:
+    known = spec.clauses()
+    bad = {t: ids for t, ids in _clauses_of_tests().items() if len(ids) != 1 or ids[0] not in known}
+    assert not bad, f"tests without exactly one clause of SPEC.md: {bad}"
+
+
+def test_every_clause_is_checked_by_a_test() -> None:
+    checked = {ids[0] for ids in _clauses_of_tests().values() if ids}
+    unchecked = [c for c in spec.clauses() if c not in checked]
+    assert not unchecked, f"clauses of SPEC.md no test checks: {unchecked}"
+
+
+def test_every_clause_states_its_rule() -> None:
+    text = spec.spec_text()
+    for clause in spec.clauses():
+        body = re.split(rf"^### {re.escape(clause)}:.*$", text, flags=re.MULTILINE)[1]
+        body = re.split(r"^##", body, flags=re.MULTILINE)[0]
+        assert len(body.split()) >= 8, f"{clause} has no text in SPEC.md"
+
+
+def _default_step(dtype: str, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """A first step of the default schedule [80, sigma(22/39)] on typical inputs."""
+    rng = np.random.default_rng(seed)
+    x, F, z = 80.0 * rng.standard_normal(256), rng.standard_normal(256), rng.standard_normal(256)
+    exact = truth.schedule(DEFAULT_CONFIG, TimestepSpec(timesteps=(22, 0)))
+    bound, _ = tolerances.step_bound(DEFAULT_CONFIG, exact.ramps[0], exact.ramps[1], x, F, z, dtype)
+    return x, F, z, bound
+
+
+@pytest.mark.parametrize(("dtype", "delta"), [("float32", 1e-5), ("float64", 1e-11)])
+def test_step_bound_catches_the_promised_relative_errors(dtype: str, delta: float) -> None:
+    """SPEC.md, "Tight enough": a relative error delta in c_out or in the noise scale moves
+    prev_sample by delta |c_out F| or delta s g |z|, beyond the bound on most elements."""
+    x, F, z, bound = _default_step(dtype)
+    sigma = truth.schedule(DEFAULT_CONFIG, TimestepSpec(timesteps=(22, 0))).sigmas
+    _, c_out = truth.boundary_scalings(DEFAULT_CONFIG, sigma[:1])
+    g = truth.noise_scale(DEFAULT_CONFIG, float(sigma[1]))
+    assert np.mean(delta * abs(c_out[0]) * np.abs(F) > bound) > 0.25
+    assert np.mean(delta * g * np.abs(z) > bound) > 0.25
+
+
+def test_schedule_bound_catches_a_float16_rounded_schedule() -> None:
+    exact = truth.schedule(DEFAULT_CONFIG, TimestepSpec(num_inference_steps=40))
+    sigmas = exact.sigmas[:-1]
+    halved = sigmas.astype(np.float16).astype(np.float64)
+    bound = tolerances.schedule_rel_bound(DEFAULT_CONFIG, exact.ramps) * sigmas
+    assert np.mean(np.abs(halved - sigmas) > bound) > 0.9
