@@ -14,7 +14,8 @@ What it adds for GPU users:
   and `step` uses that table on the sample's device, in float64 for float64 samples
   and in float32 for every other dtype; the arithmetic on the sample stays in the
   sample's dtype (the scalars enter it as float32 operands) and the output keeps
-  the sample's dtype and device.
+  the sample's dtype and device. What `set_timesteps` builds is kept per scheduler and
+  reused when the same schedule is asked for again (a pipeline asks on every call).
 - No host-device synchronisation in `step` or `scale_model_input` after
   `set_timesteps`: the step index is a Python int, the first lookup reads a host copy
   of the schedule (an element of `scheduler.timesteps` is recognised by its storage
@@ -45,6 +46,8 @@ from reference.numpy_scheduler import SchedulerConfig
 
 # Columns of the per-step table built by `set_timesteps` (one row per evaluation n).
 SIGMA, C_IN, C_SKIP, C_OUT, NOISE_SCALE = range(5)
+# How many schedules (index list, device, config) a scheduler keeps for `set_timesteps`.
+KEPT_SCHEDULES = 8
 
 Generator = torch.Generator | Sequence[torch.Generator] | None
 
@@ -54,6 +57,18 @@ class CMStochasticIterativeSchedulerOutput(NamedTuple):
     Readable as `out.prev_sample` and as `out[0]`, like diffusers' output class."""
 
     prev_sample: torch.Tensor
+
+
+class _Schedule(NamedTuple):
+    """What `set_timesteps` builds for one index list on one device, kept for reuse."""
+
+    timesteps_host: NDArray[np.float64]
+    sigmas_host: NDArray[np.float64]
+    table_host: NDArray[np.float64]
+    timesteps: torch.Tensor
+    sigmas: torch.Tensor
+    tables: dict[tuple[torch.device, torch.dtype], torch.Tensor]
+    scalars: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, list]]
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -131,6 +146,8 @@ def randn_like_diffusers(
     """A standard-normal draw made exactly as diffusers' `randn_tensor` makes it
     (diffusers 0.42.1, `utils/torch_utils.py`): on the generator's device when that is
     the CPU (then moved), one draw of shape (1, ...) per generator when given a list."""
+    if generator is None:  # the global RNG of `device`
+        return torch.randn(shape, device=device, dtype=dtype)
     rand_device = device
     if generator is not None:
         first = generator[0] if isinstance(generator, (list, tuple)) else generator
@@ -200,6 +217,7 @@ class CMStochasticIterativeScheduler:
         self.init_noise_sigma = self.sigma_max
         # Before `set_timesteps`: the whole N-point training grid, as diffusers has it.
         grid = self._sigmas_at(np.arange(self.num_train_timesteps))
+        self._schedules: dict[tuple, _Schedule] = {}
         self._set_schedule(grid, grid, torch.device("cpu"))
         self._ready = False
         self.num_inference_steps: int | None = None
@@ -244,21 +262,33 @@ class CMStochasticIterativeScheduler:
         `timesteps`, strictly descending integer indices in [0, N - 1]; the ramp is the
         reversed index list divided by N - 1, and `sigma_min` is appended as the last
         sigma (DESIGN.md, "The scheduler's semantics").
+
+        The schedule built for an index list, a device and the config is kept (the last
+        `KEPT_SCHEDULES` of them) and reused when asked for again; `timesteps` and `sigmas`
+        are fresh copies on every call, so that editing them cannot reach what is kept.
         """
         validation.check_set_timesteps_args(num_inference_steps, timesteps)
         device = _as_device(device)
         N = self.num_train_timesteps
         if timesteps is not None:
-            indices = np.array(validation.check_custom_timesteps(timesteps, N), dtype=np.int64)
-            self.custom_timesteps = True
+            indices = tuple(validation.check_custom_timesteps(timesteps, N))
         else:
             n = validation.check_num_inference_steps(num_inference_steps, N)
-            indices = (np.arange(n, dtype=np.int64) * (N // n))[::-1]
-            self.custom_timesteps = False
+            spacing = N // n
+            indices = tuple(
+                range((n - 1) * spacing, -1, -spacing)
+            )  # arange(n) * (N // n), reversed
+        self.custom_timesteps = timesteps is not None
         self.num_inference_steps = len(indices)
-        # diffusers reverses the index list and divides by N - 1 to get the ramp.
-        sigmas = self._sigmas_at(indices[::-1])
-        self._set_schedule(sigmas, np.concatenate([sigmas, [self.sigma_min]]), device)
+        config = (N, self.sigma_min, self.sigma_max, self.sigma_data, self.s_noise, self.rho)
+        key = (indices, device, config)
+        kept = self._schedules.get(key)
+        if kept is None:
+            # diffusers reverses the index list and divides by N - 1 to get the ramp.
+            sigmas = self._sigmas_at(np.array(indices[::-1], dtype=np.int64))
+            self._set_schedule(sigmas, np.concatenate([sigmas, [self.sigma_min]]), device)
+            kept = self._keep_schedule(key)
+        self._use_schedule(kept)
         self._ready = True
 
     def _set_schedule(
@@ -274,11 +304,40 @@ class CMStochasticIterativeScheduler:
         self.timesteps = torch.from_numpy(self._timesteps_host.copy()).to(device, wide)
         self.sigmas = torch.from_numpy(self._sigmas_host.copy()).to(device, wide)
         self._tables: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
-        if device.type != "mps":
-            self._device_table(device, torch.float64)
-        self._device_table(device, torch.float32)
+        self._scalars: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, list]] = {}
+        for dtype in (torch.float64, torch.float32) if device.type != "mps" else (torch.float32,):
+            self._row_scalars(device, dtype)
+        self._n = len(self._timesteps_host)  # a Python int: no guard on an array under compile
         self._step_index: int | None = None
         self._begin_index: int | None = None
+
+    def _keep_schedule(self, key: tuple) -> _Schedule:
+        """Keep what `_set_schedule` just built under `key`, forgetting the oldest kept."""
+        for array in (self._timesteps_host, self._sigmas_host, self._table_host):
+            array.setflags(write=False)  # kept and shared: the host truth must not change
+        kept = _Schedule(
+            self._timesteps_host,
+            self._sigmas_host,
+            self._table_host,
+            self.timesteps,
+            self.sigmas,
+            self._tables,
+            self._scalars,
+        )
+        if len(self._schedules) >= KEPT_SCHEDULES:
+            del self._schedules[next(iter(self._schedules))]
+        self._schedules[key] = kept
+        return kept
+
+    def _use_schedule(self, kept: _Schedule) -> None:
+        """Make a kept schedule the current one: its tables shared, `timesteps` and `sigmas`
+        copied (on their device, asynchronously), the step index forgotten."""
+        self._timesteps_host, self._sigmas_host, self._table_host = kept[:3]
+        self._tables, self._scalars = kept.tables, kept.scalars
+        self.timesteps, self.sigmas = kept.timesteps.clone(), kept.sigmas.clone()
+        self._n = len(self._timesteps_host)
+        self._step_index = None
+        self._begin_index = None
 
     def _device_table(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """The per-step table on `device` in `dtype`, copied there once (asynchronously)."""
@@ -289,6 +348,31 @@ class CMStochasticIterativeScheduler:
             table = host.to(device, non_blocking=True)
             self._tables[key] = table
         return table
+
+    def _row_scalars(
+        self, device: torch.device, dtype: torch.dtype
+    ) -> list[tuple[torch.Tensor, ...]]:
+        """The table on `device` in `dtype` as 0-dim views, row by row (made once): reading
+        an entry is then a list lookup rather than an indexing call on the table. The views
+        follow the table they were made from, which they are checked against."""
+        key = (device, dtype)
+        table = self._tables.get(key)
+        made = self._scalars.get(key)
+        if table is None or made is None or made[0] is not table:
+            table = self._device_table(device, dtype)
+            made = (table, [row.unbind() for row in table.unbind(0)])
+            self._scalars[key] = made
+        return made[1]
+
+    def _scalars_at(self, i: int, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Row i of the table, (sigma, c_in, c_skip, c_out, noise scale), as 0-dim tensors on
+        x's device in the compute dtype. Under torch.compile the row is indexed in the graph,
+        so that the step index can stay a symbolic int (a list lookup would specialise on
+        it: one graph per step)."""
+        device, dtype = x.device, compute_dtype(x.dtype)
+        if torch.compiler.is_compiling():
+            return self._device_table(device, dtype)[i].unbind()
+        return self._row_scalars(device, dtype)[i]
 
     # -- step bookkeeping -------------------------------------------------------------------
 
@@ -304,8 +388,7 @@ class CMStochasticIterativeScheduler:
 
     def set_begin_index(self, begin_index: int = 0) -> None:
         """Start the first step at `begin_index` without looking the timestep up."""
-        n = len(self._timesteps_host)
-        self._begin_index = validation.check_int("begin_index", begin_index, 0, n - 1)
+        self._begin_index = validation.check_int("begin_index", begin_index, 0, self._n - 1)
 
     def index_for_timestep(
         self,
@@ -372,7 +455,7 @@ class CMStochasticIterativeScheduler:
         if not self._ready:
             raise ValueError("call `set_timesteps(...)` before `scale_model_input` or `step`")
         i = self._first_index(timestep) if self._step_index is None else self._step_index
-        n = len(self._timesteps_host)
+        n = self._n
         if i >= n:
             raise ValueError(
                 f"the schedule has {n} timesteps and all were stepped; "
@@ -414,13 +497,13 @@ class CMStochasticIterativeScheduler:
         """c_in(sigma) x: the network's input, x / sqrt(sigma^2 + sigma_data^2) (EDM Table 1).
         A 1-D `timestep` scales each batch element by its own c_in."""
         x = _check_sample("sample", sample)
-        _check_timestep_kind(timestep)
+        per_sample = _check_timestep_kind(timestep)
         self.is_scale_input_called = True
-        if _is_per_sample(timestep):
+        if per_sample:
             c_in = _per_sample(self._per_sample_rows(timestep, x)[:, C_IN], x)
             return torch.mul(x, c_in).to(x.dtype)
         i = self._current_index(timestep)
-        c_in = self._device_table(x.device, compute_dtype(x.dtype))[i, C_IN]
+        c_in = self._scalars_at(i, x)[C_IN]
         self._step_index = i
         return torch.mul(x, c_in)
 
@@ -470,10 +553,10 @@ class CMStochasticIterativeScheduler:
                 "`model_output` and `sample` must have the same shape and device, got "
                 f"{tuple(F.shape)} on {F.device} and {tuple(x.shape)} on {x.device}"
             )
-        _check_timestep_kind(timestep)
+        per_sample = _check_timestep_kind(timestep)
         if noise is not None and generator is not None:
             raise ValueError("pass either `noise` or `generator` to `step`, not both")
-        if _is_per_sample(timestep):
+        if per_sample:
             rows = self._per_sample_rows(timestep, x)
             c_skip, c_out, scale = (
                 _per_sample(rows[:, k], x) for k in (C_SKIP, C_OUT, NOISE_SCALE)
@@ -481,11 +564,11 @@ class CMStochasticIterativeScheduler:
             i = None
         else:
             i = self._current_index(timestep)
-            row = self._device_table(x.device, compute_dtype(x.dtype))[i]
-            c_skip, c_out, scale = row[C_SKIP], row[C_OUT], row[NOISE_SCALE]
+            _, _, c_skip, c_out, scale = self._scalars_at(i, x)
         z = self._standard_normal(F, x, generator, noise)
         prev_sample = consistency_update(F, x, c_skip, c_out, self.clip_denoised, z, scale)
-        prev_sample = prev_sample.to(x.dtype)
+        if prev_sample.dtype != x.dtype:  # per-sample scalars are [batch, 1, ...]: they promote
+            prev_sample = prev_sample.to(x.dtype)
         if i is not None:
             self._step_index = i + 1
         if not return_dict:
@@ -499,7 +582,7 @@ class CMStochasticIterativeScheduler:
         generator: Generator,
         noise: torch.Tensor | None,
     ) -> torch.Tensor | None:
-        if len(self._timesteps_host) == 1:
+        if self._n == 1:
             if noise is not None:
                 _check_noise(noise, x)
             return None  # one-step sampling: nothing to re-noise, nothing drawn
@@ -579,16 +662,19 @@ def _check_generator(generator: object, x: torch.Tensor) -> None:
         )
 
 
-def _check_timestep_kind(timestep: object) -> None:
-    """Model times are floats; an integer is almost always an index passed by mistake."""
+def _check_timestep_kind(timestep: object) -> bool:
+    """Model times are floats; an integer is almost always an index passed by mistake.
+    Returns whether `timestep` holds one model time per batch element (`_is_per_sample`)."""
     if isinstance(timestep, torch.Tensor):
         _check_float_timestep(timestep)
-        if timestep.dim() > 1:
+        dim = timestep.dim()
+        if dim > 1:
             raise ValueError(
                 "`timestep` must be a scalar or a 1-D tensor (one model time per batch "
                 f"element), got shape {tuple(timestep.shape)}"
             )
-    elif isinstance(timestep, (bool, np.bool_, numbers.Integral)) or (
+        return dim == 1
+    if isinstance(timestep, (bool, np.bool_, numbers.Integral)) or (
         isinstance(timestep, np.ndarray) and timestep.dtype.kind not in "f"
     ):
         raise TypeError(
@@ -600,6 +686,7 @@ def _check_timestep_kind(timestep: object) -> None:
             f"`timestep` must be a float, a tensor or a 1-D sequence of floats, got "
             f"{type(timestep).__name__}"
         )
+    return _is_per_sample(timestep)
 
 
 def _check_float_timestep(timestep: torch.Tensor) -> None:
