@@ -22,7 +22,7 @@ def test_scale_model_input(
 ) -> None:
     exact = truth.schedule(case.config, case.spec)
     inputs = [
-        (steps.normal(case.seed + j, case.shape), steps.normal(case.seed - j, case.shape, s))
+        (steps.normal(case.seed + j, case.shape), steps.normal(case.seed + 1000 + j, case.shape, s))
         for j, s in enumerate(exact.sigmas[: case.k + 1])
     ]
     run = steps.run(

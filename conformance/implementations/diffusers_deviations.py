@@ -32,10 +32,11 @@ LAST_STEP_NOISE = (
     "is made and added"
 )
 NAN_NOISE_SCALE = (
-    "for about a quarter of sigma_min values (0.0123, 0.7, 1.3 for instance) "
-    "float32(sigma_min)^2 - sigma_min^2 rounds below 0 in float32, its square root is NaN, and "
-    "the last step's output is all NaN; with one timestep the zero noise is multiplied by that "
-    "NaN too"
+    "whenever the next sigma is sigma_min (after the last evaluation, or after an evaluation "
+    "at index N - 1 of custom timesteps), the noise scale is the square root of "
+    "float32(sigma)^2 - sigma_min^2 computed in float32, which for about a quarter of "
+    "sigma_min values (0.0123, 0.7, 1.3 for instance) is negative: the step's output is all "
+    "NaN, with s_noise = 0 and with one timestep too (0 times NaN)"
 )
 
 DEVIATIONS: tuple[Deviation, ...] = (
@@ -100,7 +101,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
     ),
     *(
         Deviation(clause, NAN_NOISE_SCALE, "NaN prev_sample", match=r"non-finite")
-        for clause in ("STEP-4", "STEP-5")
+        for clause in ("STEP-1", "STEP-2", "STEP-3", "STEP-4", "STEP-5", "INDEX-4", "NOISE-2")
     ),
     # -- bad input ------------------------------------------------------------------------------
     Deviation(
