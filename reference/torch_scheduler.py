@@ -50,6 +50,7 @@ SIGMA, C_IN, C_SKIP, C_OUT, NOISE_SCALE = range(5)
 KEPT_SCHEDULES = 8
 
 Generator = torch.Generator | Sequence[torch.Generator] | None
+_CPU = torch.device("cpu")
 
 
 class CMStochasticIterativeSchedulerOutput(NamedTuple):
@@ -739,8 +740,12 @@ def _host_timesteps(timesteps: object) -> list[float]:
 def _as_device(device: str | torch.device | None) -> torch.device:
     """A torch.device with its index filled in for CUDA ("cuda" is the current device), so
     that it compares equal to the `device` of a tensor living there."""
+    if device is None:
+        return _CPU
+    if isinstance(device, torch.device) and (device.type != "cuda" or device.index is not None):
+        return device
     try:
-        device = torch.device("cpu" if device is None else device)
+        device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
             f"`device` must be None, a torch.device or a device string, got {device!r}"
