@@ -12,10 +12,14 @@ of them alike), the median time per call of:
   RNG, ours and diffusers'; ours with injected noise (`noise=z`: the non-random part of the
   step), eager and under `torch.compile`; `torch.randn` of the sample's shape, the draw of
   z that both classes make, bit for bit the same;
-- `set_timesteps(4)`, ours and diffusers';
+- `set_timesteps(4)`, ours and diffusers'; ours both as a pipeline calls it, again and again
+  with the same arguments (ours reuses the schedule it built), and `uncached`, building it
+  anew each time (as diffusers' does);
 - `loop`: a 4-step sampling loop as `ConsistencyModelPipeline` runs it (`set_timesteps`,
   then per step `scale_model_input`, a trivial model F(u, t) = u and `step`), ours eager
-  and with a compiled `step`, and diffusers';
+  and with a compiled `step`, and diffusers'; and both without the draws of z (`noise=z`:
+  ours takes `noise=z`, diffusers' `randn_tensor` is replaced by one returning the same z),
+  which measures what the two schedulers cost besides the identical `torch.randn` calls;
 - `copy`: `dst.copy_(src)` of two samples' worth of elements: the bytes a fused step moves
   (it reads x, F and z and writes the result, 4 sample-sized tensors) with the same working
   set, so the same caches. Its time is that of a single fused pass over memory at the
@@ -80,15 +84,32 @@ def model(u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return u
 
 
-def sampling_loop(scheduler, x_T: torch.Tensor, step: Callable | None = None) -> torch.Tensor:
-    """Algorithm 1 as `ConsistencyModelPipeline` runs it, z from the global RNG."""
+def sampling_loop(
+    scheduler, x_T: torch.Tensor, step: Callable | None = None, **kwargs
+) -> torch.Tensor:
+    """Algorithm 1 as `ConsistencyModelPipeline` runs it, z from the global RNG (or
+    `noise=z` in `kwargs`)."""
     step = scheduler.step if step is None else step
     scheduler.set_timesteps(num_inference_steps=STEPS, device=x_T.device)
     x = x_T
     for t in scheduler.timesteps:
         F = model(scheduler.scale_model_input(x, t), t)
-        x = step(F, t, x).prev_sample
+        x = step(F, t, x, **kwargs).prev_sample
     return x
+
+
+@contextlib.contextmanager
+def diffusers_draws(z: torch.Tensor) -> Iterator[None]:
+    """diffusers' `step` with its draw of z replaced by the given z (its `randn_tensor`,
+    looked up in its module at each step), for a loop without the draws."""
+    from diffusers.schedulers import scheduling_consistency_models as module
+
+    drawn = module.randn_tensor
+    module.randn_tensor = lambda *args, **kwargs: z
+    try:
+        yield
+    finally:
+        module.randn_tensor = drawn
 
 
 def first_step(scheduler, step: Callable, F, x, **kwargs) -> Callable[[], torch.Tensor]:
@@ -250,20 +271,33 @@ def run_case(shape, dtype_name: str, device: torch.device, args, Diffusers) -> C
 
     x_T, F, z = draw(shape, 80.0), draw(shape), draw(shape)
     src, dst = draw((2, *shape)), draw((2, *shape))
-    ours = [ready(Ours, x_T) for _ in range(4)]
+    ours = [ready(Ours, x_T) for _ in range(6)]
+
+    def set_timesteps_uncached() -> None:
+        ours[3]._schedules.clear()  # private: what set_timesteps keeps for reuse
+        ours[3].set_timesteps(STEPS, device=device)
+
     fns: dict[str, Callable[[], object]] = {
         "copy": lambda: dst.copy_(src),
         "randn": lambda: torch.randn(shape, device=device, dtype=dtype),
         "step ours": first_step(ours[0], ours[0].step, F, x_T),
         "step ours noise=z": first_step(ours[1], ours[1].step, F, x_T, noise=z),
         "set_timesteps ours": lambda: ours[2].set_timesteps(STEPS, device=device),
-        "loop ours": lambda: sampling_loop(ours[3], x_T),
+        "set_timesteps ours uncached": set_timesteps_uncached,
+        "loop ours": lambda: sampling_loop(ours[4], x_T),
+        "loop ours noise=z": lambda: sampling_loop(ours[5], x_T, noise=z),
     }
     if Diffusers is not None:
-        theirs = [ready(Diffusers, x_T) for _ in range(3)]
+        theirs = [ready(Diffusers, x_T) for _ in range(4)]
+
+        def loop_diffusers_fixed_z() -> torch.Tensor:
+            with diffusers_draws(z):
+                return sampling_loop(theirs[3], x_T)
+
         fns["step diffusers"] = first_step(theirs[0], theirs[0].step, F, x_T)
         fns["set_timesteps diffusers"] = lambda: theirs[1].set_timesteps(STEPS, device=device)
         fns["loop diffusers"] = lambda: sampling_loop(theirs[2], x_T)
+        fns["loop diffusers noise=z"] = loop_diffusers_fixed_z
     extra: dict[str, float] = {}
     if args.compile:
         torch._dynamo.reset()  # a fresh cache per case, so no recompile limit across cases
@@ -290,11 +324,14 @@ ROWS = [  # (variant, variant it is divided by in the ratio column, label of tha
     ("step ours compiled noise=z", "step ours noise=z", "eager"),
     ("randn", None, ""),
     ("set_timesteps ours", "set_timesteps diffusers", "diffusers"),
+    ("set_timesteps ours uncached", "set_timesteps diffusers", "diffusers"),
     ("set_timesteps diffusers", None, ""),
     ("loop ours", "loop diffusers", "diffusers"),
     ("loop ours compiled", "loop diffusers", "diffusers"),
     ("loop ours CUDA graph", "loop ours", "ours eager"),
     ("loop diffusers", None, ""),
+    ("loop ours noise=z", "loop diffusers noise=z", "diffusers"),
+    ("loop diffusers noise=z", None, ""),
 ]
 
 
@@ -347,7 +384,8 @@ def verdict(value: float, target: float) -> str:
 
 def loop_target(case: Case) -> list[str]:
     """Target 1, with the share of the z draws that both loops make alike (the same
-    `torch.randn` call, bit for bit), and the ratio that leaves as the best possible."""
+    `torch.randn` call, bit for bit), the ratio that leaves as the best possible, and the
+    ratio of the two loops measured without the draws."""
     ours, theirs = case.median("loop ours"), case.median("loop diffusers")
     draws = STEPS * case.median("randn")
     lines = [
@@ -355,9 +393,15 @@ def loop_target(case: Case) -> list[str]:
         f"{verdict(ours / theirs, LOOP_RATIO_TARGET)}",
         f"  the {STEPS} draws of z, {fmt_time(draws).strip()} in both loops, are "
         f"{100 * draws / ours:.0f}% of ours' time and {100 * draws / theirs:.0f}% of "
-        f"diffusers'; without them ours / diffusers = {(ours - draws) / (theirs - draws):.2f} "
-        f"(estimate); a scheduler costing nothing but the draws: {draws / theirs:.2f}",
+        f"diffusers'; a scheduler costing nothing but the draws: {draws / theirs:.2f}",
     ]
+    if "loop diffusers noise=z" in case.times:
+        ours_z, theirs_z = case.median("loop ours noise=z"), case.median("loop diffusers noise=z")
+        lines.append(
+            f"  without the draws (both loops given z): ours {fmt_time(ours_z).strip()}, "
+            f"diffusers {fmt_time(theirs_z).strip()}: {ours_z / theirs_z:.2f} "
+            f"({verdict(ours_z / theirs_z, LOOP_RATIO_TARGET)})"
+        )
     if "loop ours compiled" in case.times:
         compiled = case.median("loop ours compiled") / theirs
         lines.append(
