@@ -305,9 +305,11 @@ class CMStochasticIterativeScheduler:
         self.timesteps = torch.from_numpy(self._timesteps_host.copy()).to(device, wide)
         self.sigmas = torch.from_numpy(self._sigmas_host.copy()).to(device, wide)
         self._tables: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+        if device.type != "mps":
+            self._device_table(device, torch.float64)
+        self._device_table(device, torch.float32)
+        # Views of the tables' rows as 0-dim tensors, made as `_scalars_at` needs them.
         self._scalars: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, list]] = {}
-        for dtype in (torch.float64, torch.float32) if device.type != "mps" else (torch.float32,):
-            self._row_scalars(device, dtype)
         self._n = len(self._timesteps_host)  # a Python int: no guard on an array under compile
         self._step_index: int | None = None
         self._begin_index: int | None = None
@@ -350,30 +352,28 @@ class CMStochasticIterativeScheduler:
             self._tables[key] = table
         return table
 
-    def _row_scalars(
-        self, device: torch.device, dtype: torch.dtype
-    ) -> list[tuple[torch.Tensor, ...]]:
-        """The table on `device` in `dtype` as 0-dim views, row by row (made once): reading
-        an entry is then a list lookup rather than an indexing call on the table. The views
-        follow the table they were made from, which they are checked against."""
-        key = (device, dtype)
-        table = self._tables.get(key)
-        made = self._scalars.get(key)
-        if table is None or made is None or made[0] is not table:
-            table = self._device_table(device, dtype)
-            made = (table, [row.unbind() for row in table.unbind(0)])
-            self._scalars[key] = made
-        return made[1]
-
     def _scalars_at(self, i: int, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Row i of the table, (sigma, c_in, c_skip, c_out, noise scale), as 0-dim tensors on
-        x's device in the compute dtype. Under torch.compile the row is indexed in the graph,
-        so that the step index can stay a symbolic int (a list lookup would specialise on
-        it: one graph per step)."""
+        x's device in the compute dtype.
+
+        Eager, the row's views are made on its first use and kept with the table they view
+        (and with the schedule, when `set_timesteps` reuses it): reading them again is a
+        list lookup instead of four indexing calls. Under torch.compile the row is indexed
+        in the graph, so that the step index can stay a symbolic int (a list lookup would
+        specialise on it: one graph per step)."""
         device, dtype = x.device, compute_dtype(x.dtype)
         if torch.compiler.is_compiling():
             return self._device_table(device, dtype)[i].unbind()
-        return self._row_scalars(device, dtype)[i]
+        key = (device, dtype)
+        made = self._scalars.get(key)
+        if made is None or made[0] is not self._tables.get(key):  # none yet, or a new table
+            table = self._device_table(device, dtype)
+            made = self._scalars[key] = (table, [None] * len(table))
+        table, rows = made
+        row = rows[i]
+        if row is None:
+            row = rows[i] = table[i].unbind()
+        return row
 
     # -- step bookkeeping -------------------------------------------------------------------
 
