@@ -150,15 +150,14 @@ def randn_like_diffusers(
     if generator is None:  # the global RNG of `device`
         return torch.randn(shape, device=device, dtype=dtype)
     rand_device = device
-    if generator is not None:
-        first = generator[0] if isinstance(generator, (list, tuple)) else generator
-        if first.device.type != device.type:
-            if first.device.type != "cpu":
-                raise ValueError(
-                    f"`generator` lives on {first.device}, it cannot draw noise for a sample "
-                    f"on {device}; use a generator on {device.type} or on the CPU"
-                )
-            rand_device = torch.device("cpu")
+    first = generator[0] if isinstance(generator, (list, tuple)) else generator
+    if first.device.type != device.type:
+        if first.device.type != "cpu":
+            raise ValueError(
+                f"`generator` lives on {first.device}, it cannot draw noise for a sample "
+                f"on {device}; use a generator on {device.type} or on the CPU"
+            )
+        rand_device = _CPU
     if isinstance(generator, (list, tuple)) and len(generator) == 1:
         generator = generator[0]
     if isinstance(generator, (list, tuple)):
@@ -275,10 +274,8 @@ class CMStochasticIterativeScheduler:
             indices = tuple(validation.check_custom_timesteps(timesteps, N))
         else:
             n = validation.check_num_inference_steps(num_inference_steps, N)
-            spacing = N // n
-            indices = tuple(
-                range((n - 1) * spacing, -1, -spacing)
-            )  # arange(n) * (N // n), reversed
+            spacing = N // n  # arange(n) * (N // n), reversed
+            indices = tuple(range((n - 1) * spacing, -1, -spacing))
         self.custom_timesteps = timesteps is not None
         self.num_inference_steps = len(indices)
         config = (N, self.sigma_min, self.sigma_max, self.sigma_data, self.s_noise, self.rho)
