@@ -1,8 +1,8 @@
-"""Registers the suite's pytest plugin when the suite is run from a checkout.
+"""Registers the suite's pytest plugin and options when the suite is run from a checkout.
 
-An installed distribution registers `conformance.plugin` through its `pytest11` entry
-point; without one (a bare checkout, or PYTEST_DISABLE_PLUGIN_AUTOLOAD=1) this conftest
-registers it, once.
+An installed distribution does it through its `pytest11` entry point
+(`conformance/entry_point.py`); without one (a bare checkout, or
+PYTEST_DISABLE_PLUGIN_AUTOLOAD=1) this conftest does it, once.
 """
 
 from __future__ import annotations
@@ -13,5 +13,6 @@ from conformance import plugin
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    plugin.add_options(parser)
     if not pluginmanager.is_registered(plugin):
         pluginmanager.register(plugin, plugin.PLUGIN_NAME)

@@ -1,9 +1,10 @@
 """The pytest plugin of the conformance suite.
 
-Loaded by `conformance/conftest.py` when the suite is run from a checkout
-(`pytest conformance --impl=NAME`), and through the `pytest11` entry point when the
-distribution is installed (`pytest --pyargs conformance --impl=NAME`). It does nothing
-to a test session that collects no conformance test.
+Registered, with its options, by `conformance/conftest.py` when the suite is run from a
+checkout (`pytest conformance --impl=NAME`), and by the `pytest11` entry point
+(`conformance/entry_point.py`) when the distribution is installed and the command line
+targets the suite (`pytest --pyargs conformance --impl=NAME`). It does nothing to a test
+session that collects no conformance test.
 
 It adds the options (`--impl`, `--device`, `--dtype`, `--golden`,
 `--conformance-report`), loads the implementation at start-up (an unknown name is a
@@ -76,8 +77,13 @@ ACTIVE = pytest.StashKey[bool]()
 # -- options and start-up -------------------------------------------------------------------
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def add_options(parser: pytest.Parser) -> None:
+    """The suite's command-line options (idempotent). Added only to sessions that run the
+    suite (see `conformance/conftest.py` and `conformance/entry_point.py`), so that an
+    installed suite adds no `--device` or `--dtype` to anyone else's pytest runs."""
     group = parser.getgroup("conformance", "consistency-model scheduler conformance suite")
+    if any(option.dest == "impl" for option in group.options):
+        return
     group.addoption(
         "--impl",
         default=None,
@@ -133,7 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "dtypes(*names): restrict a test to these sample dtypes")
     config.stash[ACTIVE] = False
-    if config.getoption("impl") is not None or _invoked_on_suite(config):
+    if config.getoption("impl", None) is not None or _invoked_on_suite(config):
         _activate(config)
 
 
