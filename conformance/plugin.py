@@ -253,14 +253,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = suite_state(metafunc.config)
     names = metafunc.fixturenames
     if "golden_case" in names:
+        # Each sampler case runs in its own dtype, if that dtype is in the matrix.
         from reference import golden
 
-        cases = []
-        for name in golden.case_names("sampler", state.golden_dir):
-            dtype = golden.load_manifest(state.golden_dir)
-            entry = next(c for c in dtype["cases"] if c["name"] == name)
-            if entry["config"]["dtype"] in state.dtypes:
-                cases.append(pytest.param(name, entry["config"]["dtype"], id=name))
+        cases = [
+            pytest.param(case["name"], case["config"]["dtype"], id=case["name"])
+            for case in golden.load_manifest(state.golden_dir)["cases"]
+            if case["kind"] == "sampler" and case["config"]["dtype"] in state.dtypes
+        ]
         metafunc.parametrize(("golden_case", "dtype"), cases)
     elif "dtype" in names:
         marker = metafunc.definition.get_closest_marker("dtypes")

@@ -170,3 +170,38 @@ def broken():
             "FAILED STEP-1 cpu/float64: *",
         ]
     )
+
+
+def test_golden_option_points_the_golden_tests_elsewhere(
+    suite, golden_copy: Path, tmp_path: Path
+) -> None:
+    """`--golden DIR`: the golden tests read DIR's manifest (here: one sampler case only) and
+    refuse a file that fails its checksum, as a failing test, not a crash."""
+    import json
+
+    manifest_path = golden_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    keep = {"schedule_default", "scalings_default", "cd_imagenet64_ts_0_22_39_f64"}
+    manifest["cases"] = [c for c in manifest["cases"] if c["name"] in keep]
+    manifest_path.write_text(json.dumps(manifest))
+    report = tmp_path / "report.json"
+    result = suite(
+        "--impl=reference",
+        f"--golden={golden_copy}",
+        f"--conformance-report={report}",
+        "-v",
+        subset="test_golden.py",
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines([f"*golden files: {golden_copy}*"])
+    result.stdout.fnmatch_lines(
+        ["*test_trajectories_replayed_step_by_step[[]cd_imagenet64_ts_0_22_39_f64-cpu] PASSED*"]
+    )
+    assert "five_points" not in result.stdout.str()
+    assert json.loads(report.read_text())["golden_dir"] == str(golden_copy)
+    # A corrupted file is refused by its checksum: the tests that need it fail, naming it.
+    target = golden_copy / "cd_imagenet64_ts_0_22_39_f64.safetensors"
+    target.write_bytes(target.read_bytes()[:-8] + b"\0" * 8)
+    result = suite("--impl=reference", f"--golden={golden_copy}", subset="test_golden.py")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*GoldenFileError*fails its checksum*"])
