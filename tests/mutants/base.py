@@ -1,0 +1,187 @@
+"""What the mutants are made from: the project's two implementations, with hooks.
+
+`TorchBase` is `reference.torch_scheduler.CMStochasticIterativeScheduler` with each formula
+behind one small method, so that a mutant overrides exactly the line it breaks and every
+path that uses the formula sees the same bug (the per-step table that `step` and
+`scale_model_input` read, and the public `get_scalings*` and `sigma_to_t`):
+
+    inference_indices(n)       set_timesteps(num_inference_steps=n): descending indices
+    ramp_indices(indices, custom)   the index list the ramp i / (N - 1) is taken from
+    _sigmas_at(ramp_indices)   the Karras sigmas (the parent's method)
+    sigma_to_t(sigmas)         model times (the parent's method, now also used by the table)
+    boundary(sigma)            (c_skip, c_out) of CM Appendix C (eq. 43)
+    edm(sigma)                 (c_skip, c_out) of EDM Table 1
+    c_in(sigma)                1 / sqrt(sigma^2 + sigma_data^2)
+    noise(sigma, sigma_next)   s_noise sqrt(tau^2 - eps^2), tau = sigma_next clamped
+
+The hooks take float64 numpy arrays (the table is built on the host) and, for `boundary`
+and `edm`, torch tensors too (the public methods); a mutant written with plain arithmetic
+serves both. With no hook overridden, `TorchBase` computes what its parent does, bit for
+bit (it does not keep schedules between calls of `set_timesteps`, which the parent does for
+speed); the variant "torch_base" of tests/test_mutants.py checks that it passes the suite.
+
+The numpy reference needs no hooks: its `step` already calls the overridable
+`get_scalings_for_boundary_condition`, and its other formulas are methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+
+import reference
+from conformance.adapter import Adapter, Capabilities
+from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
+from conformance.implementations.torch_adapter import TorchSchedulerAdapter
+from reference import formulas, numpy_scheduler, torch_scheduler, validation
+from reference.torch_scheduler import C_IN, C_OUT, C_SKIP, NOISE_SCALE, SIGMA
+
+Array = NDArray[np.float64]
+
+#: What the built-in `--impl=torch` claims; a torch mutant claims the same.
+TORCH_CLAIMS = Capabilities(
+    devices=("cpu", "cuda"),
+    dtypes=("float64", "float32", "float16", "bfloat16"),
+    injected_noise=True,
+    noise_convention="torch.randn",
+    stateful=True,
+)
+#: What the built-in `--impl=reference` claims; a numpy mutant claims the same.
+NUMPY_CLAIMS = Capabilities(
+    devices=("cpu",),
+    dtypes=("float64",),
+    injected_noise=True,
+    noise_convention="numpy.standard_normal",
+    stateful=True,
+)
+
+Parent = torch_scheduler.CMStochasticIterativeScheduler
+
+
+class TorchBase(Parent):
+    """The torch scheduler with its formulas behind hooks (module docstring)."""
+
+    # -- hooks: the parent's formulas ------------------------------------------------------------
+
+    def inference_indices(self, n: int) -> NDArray[np.int64]:
+        """`arange(n) * (N // n)`, reversed (diffusers' default spacing)."""
+        N = self.num_train_timesteps
+        return (np.arange(n, dtype=np.int64) * (N // n))[::-1]
+
+    def ramp_indices(self, indices: NDArray[np.int64], custom: bool) -> NDArray[np.int64]:
+        """The descending index list reversed: the ramp is ascending, index 0 is sigma_max."""
+        return indices[::-1]
+
+    def boundary(self, sigma: Any) -> tuple[Any, Any]:
+        """(c_skip, c_out) of CM Appendix C for a float64 array (table) or a tensor (method)."""
+        if isinstance(sigma, torch.Tensor):
+            return Parent.get_scalings_for_boundary_condition(self, sigma)
+        return formulas.boundary_scalings(sigma, self.sigma_min, self.sigma_data)
+
+    def edm(self, sigma: Any) -> tuple[Any, Any]:
+        """(c_skip, c_out) of EDM Table 1 for a float64 array or a tensor."""
+        if isinstance(sigma, torch.Tensor):
+            return Parent.get_scalings(self, sigma)
+        return formulas.edm_scalings(sigma, self.sigma_data)
+
+    def c_in(self, sigma: Array) -> Array:
+        return formulas.c_in(sigma, self.sigma_data)
+
+    def noise(self, sigma: Array, sigma_next: Array) -> Array:
+        """s_noise sqrt(tau^2 - eps^2) with tau = sigma_next clamped (Algorithm 1, line 5)."""
+        tau = np.clip(sigma_next, self.sigma_min, self.sigma_max)
+        return self.s_noise * formulas.noise_scale(tau, self.sigma_min)
+
+    # -- the parent's methods, routed through the hooks -------------------------------------------
+
+    def get_scalings(self, sigma: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.edm(torch_scheduler._as_sigma(sigma))
+
+    def get_scalings_for_boundary_condition(
+        self, sigma: float | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.boundary(torch_scheduler._as_sigma(sigma))
+
+    def step_table(self, sigmas_ended: Array) -> Array:
+        """`torch_scheduler.step_table`, from the hooks."""
+        sigma, sigma_next = sigmas_ended[:-1], sigmas_ended[1:]
+        c_skip, c_out = self.boundary(sigma)
+        table = np.empty((len(sigma), 5))
+        table[:, SIGMA] = sigma
+        table[:, C_IN] = self.c_in(sigma)
+        table[:, C_SKIP] = c_skip
+        table[:, C_OUT] = c_out
+        table[:, NOISE_SCALE] = self.noise(sigma, sigma_next)
+        return table
+
+    def set_timesteps(
+        self,
+        num_inference_steps: int | None = None,
+        device: str | torch.device | None = None,
+        timesteps: ArrayLike | torch.Tensor | None = None,
+    ) -> None:
+        """The parent's `set_timesteps`, its index lists from `inference_indices` and
+        `ramp_indices`."""
+        validation.check_set_timesteps_args(num_inference_steps, timesteps)
+        device = torch_scheduler._as_device(device)
+        N = self.num_train_timesteps
+        custom = timesteps is not None
+        if custom:
+            indices = np.array(validation.check_custom_timesteps(timesteps, N), dtype=np.int64)
+        else:
+            n = validation.check_num_inference_steps(num_inference_steps, N)
+            indices = self.inference_indices(n)
+        self.custom_timesteps = custom
+        self.num_inference_steps = len(indices)
+        sigmas = self._sigmas_at(self.ramp_indices(indices, custom))
+        self._set_schedule(sigmas, np.concatenate([sigmas, [self.sigma_min]]), device)
+        self._ready = True
+
+    def _set_schedule(self, sigmas: Array, sigmas_ended: Array, device: torch.device) -> None:
+        """The parent's, then the model times and the table recomputed from the hooks (the
+        device tables, and the parent's per-row views of them, made again on first use)."""
+        super()._set_schedule(sigmas, sigmas_ended, device)
+        self._timesteps_host = np.asarray(self.sigma_to_t(sigmas), dtype=np.float64)
+        self._table_host = self.step_table(sigmas_ended)
+        wide = torch.float32 if device.type == "mps" else torch.float64
+        self.timesteps = torch.from_numpy(self._timesteps_host.copy()).to(device, wide)
+        self._tables = {}
+        self._scalars = {}
+
+
+class NumpyBase(numpy_scheduler.CMStochasticIterativeScheduler):
+    """The numpy reference, unchanged (a name for the zoo's other base)."""
+
+
+def torch_adapter(scheduler_class: type, name: str, what: str = "") -> Adapter:
+    """A torch mutant or variant, claiming what `--impl=torch` claims."""
+    return TorchSchedulerAdapter(
+        scheduler_class,
+        name=name,
+        version=f"{reference.__version__} (torch {torch.__version__})",
+        capabilities=TORCH_CLAIMS,
+        description=f"{scheduler_class.__module__}.{scheduler_class.__qualname__}: {what}",
+    )
+
+
+def numpy_adapter(scheduler_class: type, name: str, what: str = "") -> Adapter:
+    """A numpy mutant or variant, claiming what `--impl=reference` claims."""
+    return NumpySchedulerAdapter(
+        scheduler_class,
+        name=name,
+        version=reference.__version__,
+        capabilities=NUMPY_CLAIMS,
+        description=f"{scheduler_class.__module__}.{scheduler_class.__qualname__}: {what}",
+    )
+
+
+def adapter_for(scheduler_class: type, name: str, what: str = "") -> Adapter:
+    """The adapter that fits the class's base (torch or numpy)."""
+    if issubclass(scheduler_class, Parent):
+        return torch_adapter(scheduler_class, name, what)
+    if issubclass(scheduler_class, numpy_scheduler.CMStochasticIterativeScheduler):
+        return numpy_adapter(scheduler_class, name, what)
+    raise TypeError(f"{scheduler_class.__qualname__} derives from neither reference scheduler")
