@@ -6,8 +6,8 @@ checkout (`pytest conformance --impl=NAME`), and by the `pytest11` entry point
 targets the suite (`pytest --pyargs conformance --impl=NAME`). It does nothing to a test
 session that collects no conformance test.
 
-It adds the options (`--impl`, `--device`, `--dtype`, `--golden`,
-`--conformance-report`), loads the implementation at start-up (an unknown name is a
+It adds the options (`--impl`, `--device`, `--dtype`, `--golden`, `--conformance-report`,
+`--conformance-timeout`), loads the implementation at start-up (an unknown name is a
 usage error listing what is available), parametrizes the tests over the device x dtype
 matrix, skips what the implementation does not claim or the machine does not have,
 gives each test a time limit, turns a failure that a declared deviation explains into a
