@@ -8,8 +8,8 @@ only if it is the declared one:
 
 - a numeric deviation (`max_ratio`, `max_rel_error`, `max_abs_error`, any of them)
   covers a violation whose worst error is at most `max_ratio` times its bound and whose
-  largest relative (absolute) error is at most the figure given; a larger error still
-  fails, naming the declared figure. `max_ratio = 2**29`, the ratio of float32's unit
+  errors exceed their bounds by at most the relative (absolute) figure given; a larger
+  error still fails, naming the declared figure. `max_ratio = 2**29`, the ratio of float32's unit
   roundoff to float64's, declares "float32-accurate on float64 samples";
 - a behavioural deviation (`match`) covers a failure whose message matches the regular
   expression `match` (for example the exception type raised instead of ValueError).
@@ -34,8 +34,9 @@ class Deviation:
     reason:    why the implementation deviates (one or two sentences).
     measured:  the figure measured, as text for the report ("6.7e-7 noise scale").
     max_ratio: for numeric clauses, the largest worst error / bound the deviation covers.
-    max_rel_error, max_abs_error: for numeric clauses, the largest relative (absolute)
-               error the deviation covers (relative to the magnitude the clause names).
+    max_rel_error, max_abs_error: for numeric clauses, the largest excess of an error over
+               its bound that the deviation covers, relative to the magnitude the clause
+               names (absolute).
     match:     for behavioural clauses, a regex the failure message must match.
     dtypes, devices: where it applies (None: everywhere). A device "cuda" covers "cuda:N".
     """

@@ -23,8 +23,8 @@ from conformance.deviations import Deviation
 
 class ClauseViolation(AssertionError):
     """A clause of SPEC.md not met. `max_abs_error` and `max_rel_error` are the largest
-    absolute and relative errors of the failing comparison, `ratio` its worst error as a
-    multiple of its bound (all None for a behavioural violation)."""
+    excess of an error over its bound in the failing comparison, absolute and relative,
+    `ratio` its worst error as a multiple of its bound (all None for a behavioural one)."""
 
     def __init__(
         self,
@@ -180,9 +180,10 @@ class Measure:
     ) -> None:
         """|actual - expected| <= bound elementwise (float64 arrays; bound 0 means exact).
 
-        Non-finite values where the truth is finite count as infinitely wrong. `scale` is
-        the magnitude errors are relative to (default |expected|): a violation carries its
-        largest relative error, the figure a numeric deviation declares."""
+        Non-finite values where the truth is finite count as infinitely wrong. A violation
+        carries its worst error / bound and the largest excess of an error over its bound,
+        absolute and relative to `scale` (default |expected|): the figures a numeric
+        deviation declares."""
         actual = np.asarray(actual, dtype=np.float64)
         expected = np.asarray(expected, dtype=np.float64)
         bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), expected.shape)
@@ -205,14 +206,15 @@ class Measure:
         bad = ratio > 1.0
         if not bad.any():
             return
-        max_abs = float(np.max(error))
+        excess = np.maximum(error - bound, 0.0)  # what the bound does not account for
+        max_abs = float(np.max(excess))
         magnitude = (
             np.abs(expected)
             if scale is None
             else np.broadcast_to(np.asarray(scale, dtype=np.float64), expected.shape)
         )
         with np.errstate(invalid="ignore", divide="ignore"):
-            relative = np.where(error == 0, 0.0, error / magnitude)
+            relative = np.where(excess == 0, 0.0, excess / magnitude)
         max_rel = float(np.max(np.nan_to_num(relative, nan=np.inf)))
         nonfinite = int(np.count_nonzero(~np.isfinite(actual) & np.isfinite(expected)))
         detail = (
@@ -223,7 +225,7 @@ class Measure:
         )
         if nonfinite:
             detail += f"; {nonfinite} non-finite (NaN or inf) where the truth is finite"
-        detail += f"; largest relative error {max_rel:.3g}"
+        detail += f"; beyond the bound by up to {max_abs:.3g} ({max_rel:.3g} relative)"
         violation = self.violation(
             what,
             detail,

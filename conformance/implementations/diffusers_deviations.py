@@ -72,6 +72,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
             ("ADD-1", "4.3e5"),
             ("ADD-2", "3.1e5"),
             ("GOLD-3", "9.5e5 (the last step's 6.7e-7 noise included)"),
+            ("STEP-4", "4.2e6 (the float32 denoise error projected onto z)"),
         )
     ),
     # -- c_skip at sigma_min ---------------------------------------------------------------------
