@@ -66,12 +66,33 @@ def test_duplicates_take_the_second_occurrence(
         measure.ok(what)
 
 
+def _near_misses(t: float) -> list[float]:
+    """Model times one rounding away from t: its float64 neighbours, its float32 neighbours,
+    and t rounded to float32 (a time that went through a float32 buffer)."""
+    t32 = np.float32(t)
+    return [
+        float(np.nextafter(t, np.inf)),
+        float(np.nextafter(t, -np.inf)),
+        float(t32),
+        float(np.nextafter(t32, np.float32(np.inf))),
+        float(np.nextafter(t32, np.float32(-np.inf))),
+    ]
+
+
 @pytest.mark.clause("INDEX-3")
 def test_timestep_not_in_schedule_rejected(impl: Adapter, measure: Measure, device: str) -> None:
-    scheduler = _ready(impl, measure, default_case(), device)
-    missing = impl.timestep_array(np.array(123.456), device)
-    with measure.rejects("timestep", 123.456):
-        scheduler.index_for_timestep(missing)
+    case = default_case()
+    scheduler = _ready(impl, measure, case, device)
+    stored = measure.output(
+        scheduler.timesteps, what="timesteps", shape=(case.n,), dtype=None, device=None
+    )
+    # Far from every model time, and one rounding away from each: the lookup is exact, so a
+    # lookup within a tolerance (even a relative 1e-7) finds a position it must refuse.
+    probes = [123.456, *(p for t in stored for p in _near_misses(float(t)))]
+    for value in dict.fromkeys(p for p in probes if p not in stored):
+        missing = impl.timestep_array(np.array(value), device)
+        with measure.rejects("timestep", value):
+            scheduler.index_for_timestep(missing)
 
 
 @pytest.mark.clause("INDEX-4")

@@ -534,6 +534,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("lookup_in_float32", LookupInFloat32, ("INDEX-1",)),
     Mutant("duplicates_first", DuplicatesFirst, ("INDEX-2",)),
     Mutant("lookup_unguarded", LookupUnguarded, ("INDEX-3",)),
+    Mutant("lookup_with_tolerance", LookupWithTolerance, ("INDEX-3",)),
     Mutant("begin_index_ignored", BeginIndexIgnored, ("INDEX-4", "ADD-2")),
     Mutant("step_index_stuck", StepIndexStuck, ("STEP-6",)),
     Mutant("past_end_unguarded", PastEndUnguarded, ("STEP-7",)),
@@ -570,12 +571,5 @@ SURVIVORS: tuple[Mutant, ...] = (
         ("NOISE-2", "STEP-4", "STEP-10"),
         gap="NOISE-2 says one draw per step but never looks at the generator after the last "
         "step, whose draw is scaled by 0",
-    ),
-    Mutant(
-        "lookup_with_tolerance",
-        LookupWithTolerance,
-        ("INDEX-1", "INDEX-3"),
-        gap="INDEX-3 probes only 123.456, far from every model time; a timestep rounded to "
-        "float32 (a relative 3e-8 off) is not tried",
     ),
 )
