@@ -15,12 +15,14 @@ fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_f
 
 
 @st.composite
-def cases_with_picks(draw: st.DrawFn) -> tuple[Case, list[int], int]:
-    """A case, one schedule position per batch element, and a begin index."""
+def cases_with_picks(draw: st.DrawFn) -> tuple[Case, list[int], int, int]:
+    """A case, one schedule position per batch element, a begin index, and how many steps
+    to take from it before add_noise (at most up to the last evaluation point)."""
     case = draw(cases())
     position = st.integers(0, case.n - 1)
     picks = draw(st.lists(position, min_size=case.shape[0], max_size=case.shape[0]))
-    return case, picks, draw(position)
+    begin = draw(position)
+    return case, picks, begin, draw(st.integers(0, case.n - 1 - begin))
 
 
 def _check(
@@ -32,8 +34,10 @@ def _check(
     picks: list[int],
     positions: list[int],
     begin: int | None,
+    taken: int = 0,
 ) -> None:
-    """add_noise with model times at `picks`; the sigmas expected are those at `positions`."""
+    """add_noise with model times at `picks`; the sigmas expected are those at `positions`.
+    With a begin index, `taken` steps from it are made first (their outputs not looked at)."""
     exact = truth.schedule(case.config, case.spec)
     x0 = steps.sample(impl, steps.normal(case.seed, case.shape), dtype, device)
     z = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
@@ -51,6 +55,8 @@ def _check(
         scheduler = measure.call("constructor", impl.scheduler, **case.config)
         measure.call("set_timesteps", scheduler.set_timesteps, device=device, **case.spec.kwargs())
         measure.call(f"set_begin_index({begin})", scheduler.set_begin_index, begin)
+        for k in range(begin, begin + taken):
+            _step(impl, measure, scheduler, case, k, dtype, device)
         out = measure.call("add_noise", scheduler.add_noise, x0.native, z.native, t)
     value = measure.output(out, what="add_noise(...)", shape=case.shape, dtype=dtype, device=device)
     sigma = exact.sigmas[positions]
@@ -62,18 +68,37 @@ def _check(
     )
 
 
+def _step(
+    impl: Adapter, measure: Measure, scheduler: object, case: Case, k: int, dtype: str, device: str
+) -> None:
+    """One loop body at position k (scale_model_input, step) with any inputs: it advances the
+    step index. The noise is injected or from a seeded generator where either is claimed."""
+    x = steps.sample(impl, steps.normal(case.seed + 2 + k, case.shape), dtype, device)
+    F = steps.sample(impl, steps.normal(case.seed + 3 + k, case.shape), dtype, device)
+    layer = steps.noise_layer(impl)
+    kwargs = {}
+    if layer == "injected":
+        z = steps.sample(impl, steps.normal(case.seed + 4 + k, case.shape), dtype, device)
+        kwargs["noise"] = z.native
+    elif layer == "reproduced":
+        kwargs["generator"] = impl.generator(case.seed, device)
+    t = scheduler.timesteps[k]
+    measure.call(f"scale_model_input at position {k}", scheduler.scale_model_input, x.native, t)
+    measure.call(f"step at position {k}", scheduler.step, F.native, t, x.native, **kwargs)
+
+
 @pytest.mark.clause("ADD-1")
 @fixture_settings
 @given(case_picks=cases_with_picks())
-@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2, 2)), [0, 1, 2], 0))
+@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2, 2)), [0, 1, 2], 0, 0))
 def test_add_noise(
     impl: Adapter,
     measure: Measure,
     device: str,
     dtype: str,
-    case_picks: tuple[Case, list[int], int],
+    case_picks: tuple[Case, list[int], int, int],
 ) -> None:
-    case, picks, _ = case_picks
+    case, picks, _, _ = case_picks
     _check(impl, measure, case, device, dtype, picks, picks, None)
 
 
@@ -81,13 +106,18 @@ def test_add_noise(
 @pytest.mark.requires("stateful")
 @fixture_settings
 @given(case_picks=cases_with_picks())
-@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 1))
+@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 1, 0))
+@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 0, 1))
+@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [2, 2, 0], 0, 2))
 def test_add_noise_with_a_begin_index(
     impl: Adapter,
     measure: Measure,
     device: str,
     dtype: str,
-    case_picks: tuple[Case, list[int], int],
+    case_picks: tuple[Case, list[int], int, int],
 ) -> None:
-    case, picks, begin = case_picks
-    _check(impl, measure, case, device, dtype, picks, [begin] * len(picks), begin)
+    # Before any step: sigma at the begin index (img2img); after `taken` steps: sigma at the
+    # current step index, begin + taken (inpainting re-noises the known region each step).
+    case, picks, begin, taken = case_picks
+    index = begin + taken
+    _check(impl, measure, case, device, dtype, picks, [index] * len(picks), begin, taken)

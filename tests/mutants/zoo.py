@@ -541,6 +541,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("stale_step_index", StaleStepIndex, ("SCHED-4",)),
     Mutant("add_noise_variance", AddNoiseVariance, ("ADD-1",)),
     Mutant("add_noise_one_sigma", AddNoiseOneSigma, ("ADD-1",)),
+    Mutant("add_noise_after_step_uses_begin", AddNoiseAfterStepUsesBegin, ("ADD-2",)),
     Mutant("output_float32", OutputFloat32, ("STEP-9",), (F64, F16)),
     Mutant("input_modified", InputModified, ("STEP-8",)),
     Mutant("config_coerced", ConfigCoerced, ("CFG-2",)),
@@ -551,13 +552,6 @@ MUTANTS: tuple[Mutant, ...] = (
 #: gap. tests/test_mutants.py runs them as strict xfails: when the suite learns to catch one,
 #: the test fails and the mutant moves to MUTANTS.
 SURVIVORS: tuple[Mutant, ...] = (
-    Mutant(
-        "add_noise_after_step_uses_begin",
-        AddNoiseAfterStepUsesBegin,
-        ("ADD-1", "ADD-2"),
-        gap="ADD-2 checks add_noise with a begin index only before the first step; diffusers' "
-        "rule after a step (inpainting) is sigma at the current step index",
-    ),
     Mutant(
         "generator_list_first",
         GeneratorListFirst,
