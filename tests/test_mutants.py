@@ -109,3 +109,31 @@ def test_spec_carries_the_sensitivity_figures() -> None:
         if len(block) == 2 and sensitivity.MARK not in block[1].split("\n### ", 1)[0]:
             missing.append(clause)
     assert not missing, f"SPEC.md lacks the sensitivity figures of {missing}"
+
+
+def test_sensitivity_writer_edits_only_its_paragraphs(tmp_path, monkeypatch) -> None:
+    """write_spec adds one paragraph per clause with figures, replaces it on a second call,
+    and leaves every other line of SPEC.md as it was."""
+    copy = tmp_path / "SPEC.md"
+    original = spec.spec_text()
+    copy.write_text(original, encoding="utf-8")
+    monkeypatch.setattr(sensitivity, "SPEC", copy)
+    figures = {"STEP-1": {"c_out": {"float32": 1.2e-6}}, "TIME-2": {"model_time": {"-": 3e-16}}}
+    sensitivity.write_spec(figures)
+    once = copy.read_text(encoding="utf-8")
+    figures["STEP-1"]["c_out"]["float32"] = 2.5e-6
+    sensitivity.write_spec(figures)
+    twice = copy.read_text(encoding="utf-8")
+
+    def without_figures(text: str) -> list[str]:
+        lines, skipping = [], False
+        for line in text.split("\n"):
+            skipping = line.startswith(sensitivity.MARK) or (skipping and line != "")
+            if not skipping:
+                lines.append(line)
+        return [line for i, line in enumerate(lines) if line or (i and lines[i - 1])]
+
+    assert without_figures(twice) == without_figures(original)
+    step1 = twice.split("### STEP-1:", 1)[1].split("\n### ", 1)[0]
+    assert step1.count(sensitivity.MARK) == 1 and "c_out f32 2.5e-6." in step1
+    assert once.count(sensitivity.MARK) == twice.count(sensitivity.MARK)

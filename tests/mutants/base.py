@@ -8,7 +8,7 @@ path that uses the formula sees the same bug (the per-step table that `step` and
     inference_indices(n)       set_timesteps(num_inference_steps=n): descending indices
     ramp_indices(indices, custom)   the index list the ramp i / (N - 1) is taken from
     _sigmas_at(ramp_indices)   the Karras sigmas (the parent's method)
-    sigma_to_t(sigmas)         model times (the parent's method, now also used by the table)
+    sigma_to_t(sigmas)         model times (the parent's method; `timesteps` now come from it)
     boundary(sigma)            (c_skip, c_out) of CM Appendix C (eq. 43)
     edm(sigma)                 (c_skip, c_out) of EDM Table 1
     c_in(sigma)                1 / sqrt(sigma^2 + sigma_data^2)
@@ -34,35 +34,26 @@ from numpy.typing import ArrayLike, NDArray
 
 import reference
 from conformance.adapter import Adapter, Capabilities
-from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
-from conformance.implementations.torch_adapter import TorchSchedulerAdapter
+from conformance.implementations.numpy_adapter import NumpySchedulerAdapter, reference_adapter
+from conformance.implementations.torch_adapter import (
+    TorchSchedulerAdapter,
+    torch_reference_adapter,
+)
 from reference import formulas, numpy_scheduler, torch_scheduler, validation
 from reference.torch_scheduler import C_IN, C_OUT, C_SKIP, NOISE_SCALE, SIGMA
 
 Array = NDArray[np.float64]
 
 #: What the built-in `--impl=torch` claims; a torch mutant claims the same.
-TORCH_CLAIMS = Capabilities(
-    devices=("cpu", "cuda"),
-    dtypes=("float64", "float32", "float16", "bfloat16"),
-    injected_noise=True,
-    noise_convention="torch.randn",
-    stateful=True,
-)
+TORCH_CLAIMS: Capabilities = torch_reference_adapter().capabilities
 #: What the built-in `--impl=reference` claims; a numpy mutant claims the same.
-NUMPY_CLAIMS = Capabilities(
-    devices=("cpu",),
-    dtypes=("float64",),
-    injected_noise=True,
-    noise_convention="numpy.standard_normal",
-    stateful=True,
-)
+NUMPY_CLAIMS: Capabilities = reference_adapter().capabilities
 
 Parent = torch_scheduler.CMStochasticIterativeScheduler
 
 
 class TorchBase(Parent):
-    """The torch scheduler with its formulas behind hooks (module docstring)."""
+    """The torch scheduler, unchanged, its formulas behind hooks (the zoo's control)."""
 
     # -- hooks: the parent's formulas ------------------------------------------------------------
 
@@ -153,7 +144,7 @@ class TorchBase(Parent):
 
 
 class NumpyBase(numpy_scheduler.CMStochasticIterativeScheduler):
-    """The numpy reference, unchanged (a name for the zoo's other base)."""
+    """The numpy reference, unchanged (the zoo's other control)."""
 
 
 def torch_adapter(scheduler_class: type, name: str, what: str = "") -> Adapter:

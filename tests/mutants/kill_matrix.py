@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", help="run only these (repeatable)")
     parser.add_argument("--stdout", action="store_true", help="print instead of writing")
+    parser.add_argument(
+        "--render", action="store_true", help="rewrite the markdown from kill_matrix.json only"
+    )
     args = parser.parse_args(argv)
     entries: list[tuple[str, str, str, tuple[str, ...]]] = [
         (m.name, "mutant", m.bug, m.breaks) for m in MUTANTS
@@ -181,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     entries += [(v.name, "variant", v.what, ()) for v in EQUIVALENTS]
     if args.only:
         entries = [e for e in entries if e[0] in args.only]
+    if args.render:  # the measured rows, with today's descriptions and targets
+        current = {name: (what, targets) for name, _, what, targets in entries}
+        rows = [Row(**row) for row in json.loads(DATA.read_text(encoding="utf-8"))]
+        for row in rows:
+            row.what, row.targets = current.get(row.name, (row.what, tuple(row.targets)))
+        OUT.write_text(render(rows), encoding="utf-8")
+        return 0
     rows = []
     for name, kind, what, targets in entries:
         start = time.perf_counter()
