@@ -54,6 +54,8 @@ class Capabilities:
                     generator's device), "numpy.standard_normal"
                     (`g.standard_normal(shape)` on a `numpy.random.Generator`), or
                     None (its own way: only the statistical layer can check it).
+                    "torch.randn" includes `randn_tensor`'s list of generators, one per
+                    batch element: one draw of shape (1, ...) from each, concatenated.
     stateful:       it has diffusers' stateful scheduler API (`scheduler()`).
     """
 
@@ -191,6 +193,12 @@ class Adapter(ABC):
     def generator_state(self, generator: Any) -> Any:
         """A snapshot of a generator's state (to check that nothing was drawn)."""
         raise NotImplementedError(f"{self.name} declares no generator")
+
+    def draw_noise(self, generator: Any, shape: tuple[int, ...], dtype: str, device: str) -> Any:
+        """One standard-normal draw from `generator` (for "torch.randn" also a list of
+        generators, one per batch element), as one `step` draws it, by
+        `capabilities.noise_convention`."""
+        raise NotImplementedError(f"{self.name} declares no noise convention")
 
     def reproduce_noise(
         self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
 from conformance import steps, tolerances, truth
-from conformance.adapter import Adapter, StepInputs, TimestepSpec
+from conformance.adapter import Adapter, StepInputs, TimestepSpec, prev_sample_of
 from conformance.cases import Case, cases, default_case
 from conformance.measure import Measure
 from conformance.strategies import DEFAULT_CONFIG
@@ -103,6 +105,94 @@ def test_draws_reproduce_the_declared_convention(
         measure.close(
             prev, expected, bound, f"prev_sample at position {k} (reproduced draw)", scale=scale
         )
+
+
+@pytest.mark.clause("NOISE-2")
+@pytest.mark.requires("noise_convention", "stateful")
+@fixture_settings
+@given(case=cases())
+@example(case=default_case(timesteps=(39, 22, 0), shape=(3, 2, 2), clip_denoised=False))
+@example(case=default_case(timesteps=(22,), shape=(2, 3)))
+def test_generator_advances_one_draw_per_step(
+    impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
+) -> None:
+    _whole_loop(impl, measure, device, dtype, case, per_element=False)
+
+
+def _whole_loop(
+    impl: Adapter, measure: Measure, device: str, dtype: str, case: Case, *, per_element: bool
+) -> None:
+    """The whole loop with a seeded generator (or, `per_element`, a list of them, one per batch
+    element: diffusers' `randn_tensor` draws shape (1, ...) from each): the draws are the
+    convention's at the positions with a nonzero noise scale, and afterwards each generator
+    is where one sample-shaped draw per step leaves it, the last step's draw (scaled by 0)
+    included; one-step sampling draws nothing (STEP-5)."""
+    generators = "per batch element" if per_element else "one"
+    seeds = [case.seed + b for b in range(case.shape[0])] if per_element else [case.seed]
+
+    def seeded() -> Any:
+        made = [impl.generator(seed, device) for seed in seeds]
+        return made if per_element else made[0]
+
+    def states(generator: Any) -> list[Any]:
+        return [impl.generator_state(g) for g in (generator if per_element else [generator])]
+
+    exact = truth.schedule(case.config, case.spec)
+    n = case.n
+    scheduler = measure.call("constructor", impl.scheduler, **case.config)
+    measure.call("set_timesteps", scheduler.set_timesteps, device=device, **case.spec.kwargs())
+    measure.uses_noise_layer("reproduced")
+    g, mirror = seeded(), seeded()  # the one passed to step; the suite's own copy
+    for k in range(n):
+        sigma = float(exact.sigmas[k])
+        x = steps.sample(impl, steps.normal(case.seed + 2 * k, case.shape, sigma), dtype, device)
+        F = steps.sample(impl, steps.normal(case.seed + 2 * k + 1, case.shape), dtype, device)
+        t = scheduler.timesteps[k]
+        measure.call(f"scale_model_input at position {k}", scheduler.scale_model_input, x.native, t)
+        out = measure.call(
+            f"step at position {k}", scheduler.step, F.native, t, x.native, generator=g
+        )
+        if n == 1:  # one-step sampling draws nothing (STEP-5)
+            continue
+        z = impl.to_numpy(impl.draw_noise(mirror, case.shape, dtype, device))
+        if k >= min(n - 1, 3):  # the last draw is scaled by 0 (STEP-4); a few positions do
+            continue
+        prev = measure.output(
+            prev_sample_of(out),
+            what=f"prev_sample at position {k} ({generators} generator)",
+            shape=case.shape,
+            dtype=dtype,
+            device=device,
+        )
+        expected = truth.step(case.config, sigma, float(exact.sigmas[k + 1]), F.exact, x.exact, z)
+        bound, scale = tolerances.step_bound(
+            case.config,
+            float(exact.ramps[k]),
+            float(exact.ramps[k + 1]),
+            x.exact,
+            F.exact,
+            z,
+            dtype,
+        )
+        measure.close(
+            prev, expected, bound, f"prev_sample at position {k} (reproduced draw)", scale=scale
+        )
+    draws = n if n > 1 else 0
+    for b, (got, want) in enumerate(zip(states(g), states(mirror), strict=True)):
+        if not _same_state(got, want):
+            whose = f"generator #{b}" if per_element else "the generator"
+            measure.fail(
+                f"{whose} after the {n}-step loop",
+                f"is not where {draws} draw(s) of the convention leave it (one per step, the "
+                "last included; none for one-step sampling)",
+            )
+    measure.ok(f"the generator state after the {n}-step loop")
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    if hasattr(a, "shape") and hasattr(b, "shape"):
+        return a.shape == b.shape and bool((a == b).all())
+    return a == b
 
 
 def _generator_run(

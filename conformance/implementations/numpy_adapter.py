@@ -34,11 +34,16 @@ class NumpySchedulerAdapter(SchedulerAdapter):
     def generator_state(self, generator: Any) -> Any:
         return copy.deepcopy(generator.bit_generator.state)
 
+    def draw_noise(
+        self, generator: Any, shape: tuple[int, ...], dtype: str, device: str
+    ) -> np.ndarray:
+        return generator.standard_normal(shape).astype(dtype)
+
     def reproduce_noise(
         self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
     ) -> list[np.ndarray]:
         rng = self.generator(seed, device)
-        return [rng.standard_normal(shape).astype(dtype) for _ in range(draws)]
+        return [self.draw_noise(rng, shape, dtype, device) for _ in range(draws)]
 
 
 def reference_adapter() -> NumpySchedulerAdapter:

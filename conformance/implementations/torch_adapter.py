@@ -55,15 +55,25 @@ class TorchSchedulerAdapter(SchedulerAdapter):
     def generator_state(self, generator: Any) -> Any:
         return generator.get_state().clone()
 
+    def draw_noise(
+        self, generator: Any, shape: tuple[int, ...], dtype: str, device: str
+    ) -> torch.Tensor:
+        # diffusers' `randn_tensor` with the generator(s) on the sample's device: a list
+        # draws shape (1, ...) from each generator, concatenated along the batch axis.
+        torch_dtype = getattr(torch, dtype)
+        if isinstance(generator, (list, tuple)):
+            one = (1, *shape[1:])
+            parts = [
+                torch.randn(one, generator=g, dtype=torch_dtype, device=device) for g in generator
+            ]
+            return torch.cat(parts, dim=0)
+        return torch.randn(shape, generator=generator, dtype=torch_dtype, device=device)
+
     def reproduce_noise(
         self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
     ) -> list[torch.Tensor]:
-        # diffusers' `randn_tensor` with the generator on the sample's device.
         g = self.generator(seed, device)
-        torch_dtype = getattr(torch, dtype)
-        return [
-            torch.randn(shape, generator=g, dtype=torch_dtype, device=device) for _ in range(draws)
-        ]
+        return [self.draw_noise(g, shape, dtype, device) for _ in range(draws)]
 
 
 def class_adapter(scheduler_class: type, name: str) -> TorchSchedulerAdapter:
