@@ -75,6 +75,12 @@ class Capabilities:
                 f"got {self.noise_convention!r}"
             )
 
+    @property
+    def generator_list(self) -> bool:
+        """`step(..., generator=[g_0, g_1, ...])`, one generator per batch element, draws by
+        the convention: part of "torch.randn" (diffusers' `randn_tensor`)."""
+        return self.noise_convention == "torch.randn"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "devices": list(self.devices),

@@ -119,6 +119,18 @@ def test_generator_advances_one_draw_per_step(
     _whole_loop(impl, measure, device, dtype, case, per_element=False)
 
 
+@pytest.mark.clause("NOISE-2")
+@pytest.mark.requires("generator_list", "stateful")
+@fixture_settings
+@given(case=cases())
+@example(case=default_case(timesteps=(39, 22, 0), shape=(3, 2, 2), clip_denoised=False))
+@example(case=default_case(timesteps=(22,), shape=(2, 3)))
+def test_one_generator_per_batch_element(
+    impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
+) -> None:
+    _whole_loop(impl, measure, device, dtype, case, per_element=True)
+
+
 def _whole_loop(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case, *, per_element: bool
 ) -> None:
