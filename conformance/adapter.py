@@ -210,8 +210,10 @@ class Adapter(ABC):
         self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
     ) -> list[Any]:
         """The `draws` standard-normal arrays that successive `step` calls draw from
-        `generator(seed, device)`, by `capabilities.noise_convention`."""
-        raise NotImplementedError(f"{self.name} declares no noise convention")
+        `generator(seed, device)`, by `capabilities.noise_convention`: `draws` calls of
+        `draw_noise` on one generator, so an adapter implements `draw_noise` alone."""
+        generator = self.generator(seed, device)
+        return [self.draw_noise(generator, shape, dtype, device) for _ in range(draws)]
 
     # -- functional primitives ---------------------------------------------------------------
 

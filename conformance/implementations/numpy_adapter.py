@@ -39,12 +39,6 @@ class NumpySchedulerAdapter(SchedulerAdapter):
     ) -> np.ndarray:
         return generator.standard_normal(shape).astype(dtype)
 
-    def reproduce_noise(
-        self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
-    ) -> list[np.ndarray]:
-        rng = self.generator(seed, device)
-        return [self.draw_noise(rng, shape, dtype, device) for _ in range(draws)]
-
 
 def reference_adapter() -> NumpySchedulerAdapter:
     """`--impl=reference`: `reference.numpy_scheduler.CMStochasticIterativeScheduler`."""

@@ -69,12 +69,6 @@ class TorchSchedulerAdapter(SchedulerAdapter):
             return torch.cat(parts, dim=0)
         return torch.randn(shape, generator=generator, dtype=torch_dtype, device=device)
 
-    def reproduce_noise(
-        self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
-    ) -> list[torch.Tensor]:
-        g = self.generator(seed, device)
-        return [self.draw_noise(g, shape, dtype, device) for _ in range(draws)]
-
 
 def class_adapter(scheduler_class: type, name: str) -> TorchSchedulerAdapter:
     """The adapter of a plain scheduler class with diffusers' API on torch tensors.
