@@ -448,7 +448,7 @@ class TimestepsTruncated(NumpyBase):
         super().set_timesteps(num_inference_steps, device, timesteps)
 
 
-# -- survivors: bugs the suite does not catch yet (gaps, see SURVIVORS) ---------------------------
+# -- first found as survivors; the suite catches them since (ADD-2, NOISE-2, INDEX-3) -----------
 
 
 class AddNoiseAfterStepUsesBegin(TorchBase):
@@ -493,6 +493,40 @@ class LookupWithTolerance(TorchBase):
             if schedule_timesteps is not None or not close.any():
                 raise
             return int(np.argmax(close))
+
+
+# -- survivors: bad input the suite does not try yet (gaps, see SURVIVORS) -----------------------
+
+
+class BeginIndexUnchecked(TorchBase):
+    """set_begin_index stores any value: 99, -1 or 1.5 accepted, the failure comes later."""
+
+    def set_begin_index(self, begin_index: Any = 0) -> None:
+        self._begin_index = begin_index
+
+
+class ModelOutputBroadcast(TorchBase):
+    """step broadcasts a model_output of another shape (one batch element, say) to the sample's."""
+
+    def step(self, model_output: Any, timestep: Any, sample: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().step(model_output.expand_as(sample), timestep, sample, *args, **kwargs)
+
+
+class NoiseBroadcast(TorchBase):
+    """step broadcasts an injected noise of another shape to the sample's."""
+
+    def step(
+        self,
+        model_output: Any,
+        timestep: Any,
+        sample: Any,
+        generator: Any = None,
+        return_dict: bool = True,
+        noise: Any = None,
+    ) -> Any:
+        if noise is not None:
+            noise = noise.expand_as(sample)
+        return super().step(model_output, timestep, sample, generator, return_dict, noise)
 
 
 F64, F32, F16 = "float64", "float32", "float16"
@@ -553,4 +587,25 @@ MUTANTS: tuple[Mutant, ...] = (
 #: Mutants the suite lets through: each names the clauses whose tests should catch it and the
 #: gap. tests/test_mutants.py runs them as strict xfails: when the suite learns to catch one,
 #: the test fails and the mutant moves to MUTANTS.
-SURVIVORS: tuple[Mutant, ...] = ()
+SURVIVORS: tuple[Mutant, ...] = (
+    Mutant(
+        "begin_index_unchecked",
+        BeginIndexUnchecked,
+        ("INDEX-4", "ADD-2"),
+        gap="no clause gives set_begin_index a bad value (outside [0, n - 1], not an int); "
+        "the house rule asks a ValueError or TypeError naming begin_index",
+    ),
+    Mutant(
+        "model_output_broadcast",
+        ModelOutputBroadcast,
+        ("STEP-1", "STEP-9"),
+        gap="no clause gives step a model_output whose shape differs from the sample's; a "
+        "broadcast (diffusers' arithmetic does it) returns a plausible wrong sample",
+    ),
+    Mutant(
+        "noise_broadcast",
+        NoiseBroadcast,
+        ("STEP-3", "NOISE-1"),
+        gap="no clause gives step(noise=...) a noise whose shape differs from the sample's",
+    ),
+)
