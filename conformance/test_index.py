@@ -96,6 +96,17 @@ def test_timestep_not_in_schedule_rejected(impl: Adapter, measure: Measure, devi
 
 
 @pytest.mark.clause("INDEX-4")
+def test_set_begin_index_rejects_bad_values(impl: Adapter, measure: Measure, device: str) -> None:
+    case = default_case()
+    scheduler = _ready(impl, measure, case, device)
+    # Past the end, negative, not an int: stored as given, each fails only at the first step
+    # (an IndexError there, or a sample stepped from the wrong sigma: -1 is the last one).
+    for value in (case.n, 99, -1, 1.5):
+        with measure.rejects("begin_index", value):
+            scheduler.set_begin_index(value)
+
+
+@pytest.mark.clause("INDEX-4")
 @pytest.mark.requires("known_noise")
 @fixture_settings
 @given(case=cases(position="inner", min_steps=2))

@@ -70,6 +70,23 @@ def test_injected_noise_used_as_given(
         )
 
 
+@pytest.mark.clause("NOISE-1")
+@pytest.mark.requires("injected_noise")
+def test_injected_noise_of_another_shape_rejected(
+    impl: Adapter, measure: Measure, device: str, dtype: str
+) -> None:
+    spec = TimestepSpec(timesteps=(22, 0))  # position 0 re-noises: the noise is used
+    shape = (2, 3, 4)
+    x = steps.sample(impl, steps.normal(1, shape, 80.0), dtype, device)
+    F = steps.sample(impl, steps.normal(2, shape), dtype, device)
+    # Each broadcasts to the sample's shape: one batch element, no batch axis, one channel,
+    # a scalar; a broadcast would repeat one draw across the batch.
+    for bad in ((1, 3, 4), (3, 4), (2, 1, 4), ()):
+        z = steps.sample(impl, steps.normal(3, bad), dtype, device)
+        with measure.rejects("noise", f"an array of shape {bad}"):
+            impl.run_steps(DEFAULT_CONFIG, spec, device, [StepInputs(F.native, x.native, z.native)])
+
+
 @pytest.mark.clause("NOISE-2")
 @pytest.mark.requires("noise_convention")
 @fixture_settings

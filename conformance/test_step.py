@@ -426,6 +426,24 @@ def test_output_contract(
             measure.ok(f"{label} at position {k}")
 
 
+#: Shapes that broadcast to BAD_SHAPE_SAMPLE without being it: one batch element, no batch
+#: axis, one channel, a scalar. A broadcast returns a plausible sample built from the wrong data.
+BAD_SHAPE_SAMPLE = (2, 3, 4)
+BROADCASTABLE = ((1, 3, 4), (3, 4), (2, 1, 4), ())
+
+
+@pytest.mark.clause("STEP-9")
+def test_model_output_of_another_shape_rejected(
+    impl: Adapter, measure: Measure, device: str, dtype: str
+) -> None:
+    spec = TimestepSpec(timesteps=(22, 0))
+    x = steps.sample(impl, steps.normal(1, BAD_SHAPE_SAMPLE, 80.0), dtype, device)
+    for shape in BROADCASTABLE:
+        F = steps.sample(impl, steps.normal(2, shape), dtype, device)
+        with measure.rejects("model_output", f"an array of shape {shape}", also=("sample",)):
+            impl.run_steps(DEFAULT_CONFIG, spec, device, [StepInputs(F.native, x.native)], seed=3)
+
+
 @pytest.mark.clause("STEP-10")
 def test_reproducible_with_a_seeded_generator(
     impl: Adapter, measure: Measure, device: str, dtype: str

@@ -127,6 +127,22 @@ DEVIATIONS: tuple[Deviation, ...] = (
         match=r"raised IndexError",
     ),
     Deviation(
+        "INDEX-4",
+        "set_begin_index stores any value: past the end, negative or fractional, the failure "
+        "comes at the first step (an IndexError, or -1 steps from the last sigma)",
+        "4 of 4 invalid begin indices (n, 99, -1, 1.5) accepted",
+        match=r"begin_index=.*was accepted silently",
+    ),
+    Deviation(
+        "STEP-9",
+        "step checks no shapes: a model_output that broadcasts to the sample's shape (one batch "
+        "element, no batch axis, one channel) is broadcast by the arithmetic; a scalar one "
+        "raises IndexError when the noise is drawn in its shape",
+        "3 of 4 broadcastable model_output shapes accepted; shape () raises IndexError: tuple "
+        "index out of range",
+        match=r"model_output=.*(was accepted silently|raised IndexError)",
+    ),
+    Deviation(
         "STEP-7",
         "step indexes sigmas past their end",
         "IndexError: index 3 is out of bounds for dimension 0 with size 3",
