@@ -171,7 +171,11 @@ def render(rows: list[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append", help="run only these (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="re-measure only these (repeatable) and merge them into the recorded matrix",
+    )
     parser.add_argument("--stdout", action="store_true", help="print instead of writing")
     parser.add_argument(
         "--render", action="store_true", help="rewrite the markdown from kill_matrix.json only"
@@ -196,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         rows.append(measure(name, kind, what, targets))
         print(f"{kind} {name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    if args.only and not args.stdout:  # re-measured rows replace theirs in the recorded matrix
+        fresh = {row.name: row for row in rows}
+        kept = [Row(**row) for row in json.loads(DATA.read_text(encoding="utf-8"))]
+        rows = [fresh.pop(row.name, row) for row in kept] + list(fresh.values())
     text = render(rows)
     if args.stdout:
         print(text)
