@@ -158,6 +158,10 @@ def render(rows: list[Row]) -> str:
         "| survivor | bug | should be caught by | gap | killed on |",
         "|---|---|---|---|---|",
     ]
+    if not survivors:
+        lines.append(
+            "| none | every survivor found so far is caught now (zoo.py lists them) | | | |"
+        )
     for r in survivors:
         killed = ", ".join(r.violated) or "nothing"
         lines.append(
