@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -82,7 +83,8 @@ def _commit() -> str:
         return "unknown"
 
 
-def render(rows: list[Row]) -> str:
+def render(rows: list[Row], commit: str | None = None) -> str:
+    """The markdown; `commit` is the one measured at (default: HEAD)."""
     clauses = list(spec.clauses())
     mutants = [r for r in rows if r.kind == "mutant"]
     variants = [r for r in rows if r.kind == "variant"]
@@ -99,7 +101,7 @@ def render(rows: list[Row]) -> str:
         "(`tests/mutants/zoo.py`, one planted bug) and each equivalent variant",
         "(`tests/mutants/equivalents.py`, correct code written differently) run against the whole",
         "suite on every dtype it claims, on the CPU, hypothesis profile `ci` without shrinking.",
-        f"Suite {suite_version}, commit {_commit()}, Python {platform.python_version()}.",
+        f"Suite {suite_version}, commit {commit or _commit()}, Python {platform.python_version()}.",
         "",
         "## Summary",
         "",
@@ -134,7 +136,8 @@ def render(rows: list[Row]) -> str:
         "|---|---|---|---|---|",
     ]
     for r in mutants:
-        killed = "; ".join(f"{c} ({', '.join(d)})" for c, d in r.violated.items()) or "-"
+        killed = "; ".join(f"{c} ({', '.join(r.violated[c])})" for c in clauses if c in r.violated)
+        killed = killed or "-"
         lines.append(
             f"| {r.name} | {r.what} | {', '.join(r.targets)} | {killed} | {r.seconds:.1f} |"
         )
@@ -146,7 +149,8 @@ def render(rows: list[Row]) -> str:
         "|---|---|---|---|",
     ]
     for r in variants:
-        failed = "; ".join(f"{c} ({', '.join(d)})" for c, d in r.failed.items()) or "none"
+        failed = "; ".join(f"{c} ({', '.join(r.failed[c])})" for c in clauses if c in r.failed)
+        failed = failed or "none"
         lines.append(f"| {r.name} | {r.what} | {failed} | {r.seconds:.1f} |")
     lines += [
         "",
@@ -163,7 +167,7 @@ def render(rows: list[Row]) -> str:
             "| none | every survivor found so far is caught now (zoo.py lists them) | | | |"
         )
     for r in survivors:
-        killed = ", ".join(r.violated) or "nothing"
+        killed = ", ".join(c for c in clauses if c in r.violated) or "nothing"
         lines.append(
             f"| {r.name} | {r.what} | {', '.join(r.targets)} | {gaps.get(r.name, '')} | {killed} |"
         )
@@ -197,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [Row(**row) for row in json.loads(DATA.read_text(encoding="utf-8"))]
         for row in rows:
             row.what, row.targets = current.get(row.name, (row.what, tuple(row.targets)))
-        OUT.write_text(render(rows), encoding="utf-8")
+        measured = re.search(r", commit (\S+), Python", OUT.read_text(encoding="utf-8"))
+        OUT.write_text(render(rows, measured.group(1) if measured else None), encoding="utf-8")
         return 0
     rows = []
     for name, kind, what, targets in entries:
