@@ -200,7 +200,7 @@ class Measure:
             ratio = np.where(
                 bound > 0, error / np.where(bound > 0, bound, 1.0), np.where(error > 0, np.inf, 0.0)
             )
-        ratio = np.nan_to_num(ratio, nan=np.inf)
+        ratio = np.nan_to_num(ratio, nan=np.inf, posinf=np.inf)
         worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
         self._record(float(ratio[worst]), float(error[worst]), float(bound[worst]), what)
         bad = ratio > 1.0
@@ -215,7 +215,7 @@ class Measure:
         )
         with np.errstate(invalid="ignore", divide="ignore"):
             relative = np.where(excess == 0, 0.0, excess / magnitude)
-        max_rel = float(np.max(np.nan_to_num(relative, nan=np.inf)))
+        max_rel = float(np.max(np.nan_to_num(relative, nan=np.inf, posinf=np.inf)))
         nonfinite = int(np.count_nonzero(~np.isfinite(actual) & np.isfinite(expected)))
         detail = (
             f"worst error {error[worst]:.3g} at index {_index(worst)} exceeds its bound "

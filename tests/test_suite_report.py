@@ -92,3 +92,22 @@ def test_report_of_known_deviations_and_failures(
     # xfailed: INDEX-3 (IndexError), INDEX-4 on float64 (float32 schedule) and INDEX-4's bad
     # begin indices (accepted silently), each a declared deviation of diffusers.
     result.assert_outcomes(xfailed=3, passed=2)
+
+
+def test_a_dtype_that_some_tests_do_not_check_skips_them(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # test_scalings.py checks float64/float32 only: with --dtype float16 its tests must skip
+    # with the reason, not leave an empty parameter set for the report to crash on.
+    result = _run(
+        pytester,
+        monkeypatch,
+        str(SUITE / "test_scalings.py"),
+        str(SUITE / "test_golden.py"),
+        "--impl=torch",
+        "--dtype=float16",
+        "-rs",
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(["*none of them is selected*"])
+    assert "INTERNALERROR" not in result.stdout.str()
