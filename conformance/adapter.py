@@ -270,6 +270,28 @@ class Adapter(ABC):
         """Model times as the implementation's timestep argument (float64)."""
         return self.asarray(values, "float64", device)
 
+    # -- what the report header says ---------------------------------------------------------
+
+    def header_lines(self) -> list[str]:
+        """Extra lines for the report header (declared conventions, primitives not offered);
+        each is indented by the plugin."""
+        return []
+
+
+def unmet_requirement(adapter: Adapter, need: str) -> str | None:
+    """Why `adapter` cannot serve a test marked `requires(need)`, or None if it can."""
+    caps = adapter.capabilities
+    if need == "known_noise":
+        if not (caps.injected_noise or caps.noise_convention):
+            return (
+                f"{adapter.name} neither accepts injected noise nor declares a noise "
+                "convention: its draws are checked by the statistical layer only"
+            )
+        return None
+    if not getattr(caps, need):
+        return f"{adapter.name} does not claim {need}"
+    return None
+
 
 class SchedulerAdapter(Adapter):
     """The functional primitives of `Adapter`, through a scheduler class with diffusers' API.

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import Phase, settings
 
 from conformance import __version__, deviations, loading, report, spec
-from conformance.adapter import DTYPES, Adapter
+from conformance.adapter import DTYPES, Adapter, unmet_requirement
 from conformance.measure import ClauseViolation, Measure
 from conformance.strategies import register_profiles
 
@@ -234,6 +234,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"  claims: devices {', '.join(caps.devices)}; dtypes {', '.join(caps.dtypes)}; "
         f"injected noise {'yes' if caps.injected_noise else 'no'}; noise convention "
         f"{caps.noise_convention or 'none'}; stateful API {'yes' if caps.stateful else 'no'}",
+        *(f"  {line}" for line in adapter.header_lines()),
         f"  golden files: {state.golden_dir}",
         f"  known deviations declared: {len(adapter.deviations)}",
     ]
@@ -319,14 +320,9 @@ def _skip_reason(state: SuiteState, item: pytest.Item) -> str | None:
         return f"{adapter.name} does not claim dtype {dtype} (claims {', '.join(caps.dtypes)})"
     for marker in item.iter_markers("requires"):
         for need in marker.args:
-            if need == "known_noise":
-                if not (caps.injected_noise or caps.noise_convention):
-                    return (
-                        f"{adapter.name} neither accepts injected noise nor declares a noise "
-                        "convention: its draws are checked by the statistical layer only"
-                    )
-            elif not getattr(caps, need):
-                return f"{adapter.name} does not claim {need}"
+            reason = unmet_requirement(adapter, need)
+            if reason:
+                return reason
     return None
 
 

@@ -2,7 +2,9 @@
 that the tests, the report and the text cannot drift apart.
 
 A clause is a level-3 heading `### AREA-N: title`; everything up to the next heading is
-its text (formula, exact value, tolerance and derivation).
+its text (formula, exact value, tolerance and derivation). Its normative level (RFC 2119)
+is a line `Level: MUST` or `Level: SHOULD` (followed by the reason) in that text; a clause
+without one is MUST.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from functools import lru_cache
 from importlib import resources
 
 HEADING = re.compile(r"^###\s+([A-Z]+-\d+):\s*(.+?)\s*$", re.MULTILINE)
+LEVEL = re.compile(r"^\**Level:?\**:?\s*\**(MUST|SHOULD)\b", re.MULTILINE)
+LEVELS = ("MUST", "SHOULD")
 
 
 @lru_cache(maxsize=1)
@@ -33,3 +37,21 @@ def clauses() -> dict[str, str]:
 
 def area(clause: str) -> str:
     return clause.split("-")[0]
+
+
+@lru_cache(maxsize=1)
+def levels() -> dict[str, str]:
+    """Clause id -> "MUST" or "SHOULD" (RFC 2119), from each clause's `Level:` line."""
+    text = spec_text()
+    headings = list(HEADING.finditer(text))
+    found: dict[str, str] = {}
+    for i, match in enumerate(headings):
+        end = headings[i + 1].start() if i + 1 < len(headings) else len(text)
+        level = LEVEL.search(text, match.end(), end)
+        found[match.group(1)] = level.group(1) if level else "MUST"
+    return found
+
+
+def level(clause: str) -> str:
+    """The normative level of `clause` ("MUST" for a clause that states none)."""
+    return levels().get(clause, "MUST")
