@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import tolerances, truth
+from conformance import stepcheck, tolerances, truth
 from conformance.adapter import Adapter, TimestepSpec, prev_sample_of
 from conformance.measure import Measure, collect_violations
 from conformance.steps import normal, sample
@@ -57,8 +58,33 @@ def check_schedule(
         bound,
         "sigmas (evaluation points)",
         bound_text="SCHED-1 float64 bound",
+        where=f"set_timesteps({spec.kwargs()}) with {stepcheck.config_text(config)}",
+        diagnose=lambda worst, bad: _schedule_diagnosis(sigmas[:-1], exact, worst),
     )
-    measure.exact(sigmas[-1:], exact.sigmas[-1:], "sigmas[-1] (the appended sigma_min)")
+    # The appended sigma_min: within the bound at ramp 1 (MUST), bit-exact (SHOULD).
+    eps = exact.sigmas[-1:]
+    measure.close(
+        sigmas[-1:],
+        eps,
+        tolerances.schedule_rel_bound(config, 1.0) * eps,
+        "sigmas[-1] (the appended sigma_min)",
+        bound_text="SCHED-1 float64 bound at sigma_min",
+    )
+    measure.exact(sigmas[-1:], eps, "sigmas[-1] (the appended sigma_min), exactly", level="SHOULD")
+
+
+def _schedule_diagnosis(sigmas: np.ndarray, exact: truth.ExactSchedule, worst: tuple) -> str:
+    """What the stored sigmas look like: rounded to float32 or float16, or another ramp."""
+    notes = []
+    for name, kind in (("float32", np.float32), ("float16", np.float16)):
+        if np.array_equal(sigmas, exact.sigmas[:-1].astype(kind).astype(np.float64)):
+            notes.append(f"the sigmas are the exact ones rounded to {name}")
+    rel = abs(sigmas[worst] / exact.sigmas[worst] - 1)
+    notes.append(
+        f"sigma at ramp {exact.ramps[worst]:.6g}: {sigmas[worst]!r}, expected "
+        f"{exact.sigmas[worst]!r} ({rel:.3g} relative)"
+    )
+    return "; ".join(notes)
 
 
 @pytest.mark.clause("SCHED-1")
