@@ -371,15 +371,15 @@ class Measure:
         )
         if nonfinite:
             detail += f"; {nonfinite} non-finite (NaN or inf) where the truth is finite"
-        detail += f"; beyond the bound by up to {max_abs:.3g} ({max_rel:.3g} relative)"
-        if where:
-            detail += f"; input: index {_index(worst)} of {where}"
-        if known_note:
-            detail += f"; {known_note}"
         if diagnose is not None:
             diagnosis = diagnose(tuple(int(i) for i in worst), bad)
             if diagnosis:
                 detail += f"; diagnosis: {diagnosis}"
+        detail += f"; beyond the bound by up to {max_abs:.3g} ({max_rel:.3g} relative)"
+        if known_note:
+            detail += f"; {known_note}"
+        if where:
+            detail += f"; input: index {_index(worst)} of {where}"
         violation = self.violation(
             what,
             detail,

@@ -440,6 +440,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "noise_layers": sorted(checks.noise_layers) if checks else [],
         "deviation": None,
         "message": None,
+        # Every declared deviation a check of this test matched, whatever its outcome (a test
+        # runs all its checks: measure.Measure collects its violations).
+        "deviations_seen": (
+            [d.as_dict() for d in checks.deviations_observed()] if checks is not None else []
+        ),
+        "level": None,
     }
     declared = deviations.find(state.adapter.deviations, clause, device, dtype)
     title = spec.clauses().get(clause, "")
@@ -490,6 +496,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 note += f"; the declared deviation ({declared_figures}) does not cover it"
             test_report.sections.append(("conformance", note))
         entry["message"] = _first_line(str(found[0]) if found else message)
+        entry["level"] = found[0].level if found else None
     state.results.append(entry)
     return test_report
 

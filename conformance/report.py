@@ -92,6 +92,10 @@ def build(state: SuiteState, config: pytest.Config) -> dict[str, Any]:
         (c["deviation"]["clause"], c["deviation"]["measured"])
         for c in cells.values()
         if c["deviation"]
+    } | {
+        (d["clause"], d["measured"])
+        for entry in state.results
+        for d in entry.get("deviations_seen", ())
     }
     counts = {status: 0 for status in RANK}
     for cell in cells.values():

@@ -36,7 +36,9 @@ class Sample:
 
 
 def sample(impl: Adapter, values: Array, dtype: str, device: str) -> Sample:
-    native = impl.asarray(np.asarray(values, dtype=np.float64), dtype, device)
+    # A copy: an adapter may share memory with the array it is given (torch.from_numpy), and
+    # an implementation that writes into its inputs (STEP-8) must not change the suite's data.
+    native = impl.asarray(np.array(values, dtype=np.float64), dtype, device)
     return Sample(native, impl.to_numpy(native))
 
 

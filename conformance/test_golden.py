@@ -197,12 +197,15 @@ def _replay_bound(
             at_theirs = truth.step(plain, float(s), None, F[b], x[b], None)
             at_exact = truth.step(plain, float(exact.sigmas[k]), None, F[b], x[b], None)
             mismatch[b] = np.abs(at_theirs - at_exact)
-    nxt = None if ramp_next is None else float(exact.sigmas[k + 1])
-    own_nxt = None if ramp_next is None else float(own[k + 1])
-    if own[k] != exact.sigmas[k] or own_nxt != nxt:
-        at_own = truth.step(plain, float(own[k]), own_nxt, F, x, z)
-        at_exact = truth.step(plain, float(exact.sigmas[k]), nxt, F, x, z)
+    # The denoised value and the noise term apart (a clamp can cancel one against the other).
+    if own[k] != exact.sigmas[k]:
+        at_own = truth.step(plain, float(own[k]), None, F, x, None)
+        at_exact = truth.step(plain, float(exact.sigmas[k]), None, F, x, None)
         mismatch = mismatch + np.abs(at_own - at_exact)
+    if ramp_next is not None and own[k + 1] != exact.sigmas[k + 1]:
+        g_own = truth.noise_scale(config, float(own[k + 1]))
+        g_exact = truth.noise_scale(config, float(exact.sigmas[k + 1]))
+        mismatch = mismatch + abs(g_own - g_exact) * np.abs(z)
     return 2 * bound + mismatch
 
 

@@ -94,7 +94,7 @@ class SuiteRun:
         """Clause -> the dtypes ("-" for dtype-free tests) on which it failed."""
         out: dict[str, set[str]] = {}
         for cell in self.cells:
-            if cell["status"] == "failed":
+            if _failing(cell["status"]):
                 out.setdefault(cell["clause"], set()).add(cell["dtype"])
         return out
 
@@ -103,7 +103,7 @@ class SuiteRun:
         begins "ID violated"), not with an error of the suite or an unrelated exception."""
         out: dict[str, set[str]] = {}
         for cell in self.cells:
-            if cell["status"] == "failed" and any(
+            if _failing(cell["status"]) and any(
                 m.startswith(f"{cell['clause']} violated") for m in _failure_texts(cell)
             ):
                 out.setdefault(cell["clause"], set()).add(cell["dtype"])
@@ -121,15 +121,20 @@ class SuiteRun:
         return [m for cell in self.cells if cell["clause"] == clause for m in _failure_texts(cell)]
 
 
+def _failing(status: str) -> bool:
+    """A cell that failed, MUST or SHOULD (whatever name the report gives the SHOULD status)."""
+    return status not in ("passed", "skipped", "known deviation")
+
+
 def _failure_texts(cell: dict[str, Any]) -> list[str]:
     """The messages of a report cell's failed tests (a message is a string, or a dict with
     "status" and "message")."""
     texts = []
     for note in cell.get("messages", []):
         if isinstance(note, dict):
-            if note.get("status") == "failed":
+            if _failing(str(note.get("status"))):
                 texts.append(str(note.get("message", "")))
-        elif cell["status"] == "failed":
+        elif _failing(cell["status"]):
             texts.append(str(note))
     return texts
 
