@@ -13,7 +13,11 @@ The numerics live in `reference.torch_scheduler`, which does not import diffuser
 
 from __future__ import annotations
 
+import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.schedulers.scheduling_consistency_models import (
+    CMStochasticIterativeSchedulerOutput,
+)
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from reference import torch_scheduler
@@ -23,7 +27,8 @@ class CMStochasticIterativeScheduler(
     SchedulerMixin, ConfigMixin, torch_scheduler.CMStochasticIterativeScheduler
 ):
     """`reference.torch_scheduler.CMStochasticIterativeScheduler` with diffusers' config
-    machinery; `config` is diffusers' frozen dict."""
+    machinery; `config` is diffusers' frozen dict, and `step` returns diffusers' own
+    `CMStochasticIterativeSchedulerOutput`."""
 
     order = 1
 
@@ -41,3 +46,17 @@ class CMStochasticIterativeScheduler(
         torch_scheduler.CMStochasticIterativeScheduler.__init__(
             self, num_train_timesteps, sigma_min, sigma_max, sigma_data, s_noise, rho, clip_denoised
         )
+
+    def step(
+        self,
+        model_output: torch.Tensor,
+        timestep: float | torch.Tensor,
+        sample: torch.Tensor,
+        generator: torch_scheduler.Generator = None,
+        return_dict: bool = True,
+        noise: torch.Tensor | None = None,
+    ) -> CMStochasticIterativeSchedulerOutput | tuple[torch.Tensor]:
+        """`reference.torch_scheduler.CMStochasticIterativeScheduler.step`, its output in
+        diffusers' class."""
+        out = super().step(model_output, timestep, sample, generator, False, noise)
+        return CMStochasticIterativeSchedulerOutput(*out) if return_dict else out

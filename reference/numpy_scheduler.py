@@ -16,18 +16,11 @@ No torch import: samples are numpy arrays.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from reference import formulas, validation
-
-
-class CMStochasticIterativeSchedulerOutput(NamedTuple):
-    """What `step` returns: the sample for the next evaluation (x_{tau_n} in Algorithm 1)."""
-
-    prev_sample: NDArray[np.float64]
+from reference.step_output import CMStochasticIterativeSchedulerOutput
 
 
 class SchedulerConfig(dict):
@@ -90,7 +83,6 @@ class CMStochasticIterativeScheduler:
         self.timesteps = self.sigma_to_t(self.sigmas)
         self.num_inference_steps: int | None = None
         self.custom_timesteps = False
-        self._ready = False
         self._step_index: int | None = None
         self._begin_index: int | None = None
 
@@ -144,7 +136,6 @@ class CMStochasticIterativeScheduler:
         sigmas = self._sigmas_at(indices[::-1])
         self.timesteps = self.sigma_to_t(sigmas)
         self.sigmas = np.concatenate([sigmas, [self.sigma_min]])
-        self._ready = True
         self._step_index = None
         self._begin_index = None
 
@@ -189,8 +180,6 @@ class CMStochasticIterativeScheduler:
             self._step_index = self._begin_index
 
     def _current_sigma(self, timestep: ArrayLike) -> float:
-        if not self._ready:
-            raise ValueError("call `set_timesteps(...)` before `scale_model_input` or `step`")
         if self._step_index is None:
             self._init_step_index(timestep)
         n = len(self.timesteps)
@@ -253,7 +242,11 @@ class CMStochasticIterativeScheduler:
                 f"`model_output` and `sample` must have the same shape, got {F.shape} and {x.shape}"
             )
         sigma = self._current_sigma(timestep)
-        sigma_next = np.clip(self.sigmas[self._step_index + 1], self.sigma_min, self.sigma_max)
+        # The next sigma; after the training schedule's last point (no sigma_min appended:
+        # that point is sigma_min itself), sigma_min, as diffusers takes `sigmas[-1]` there.
+        i_next = self._step_index + 1
+        sigma_next = self.sigmas[i_next] if i_next < len(self.sigmas) else self.sigma_min
+        sigma_next = np.clip(sigma_next, self.sigma_min, self.sigma_max)
 
         c_skip, c_out = self.get_scalings_for_boundary_condition(sigma)
         x0 = formulas.clamp(formulas.consistency_function(F, x, c_skip, c_out), self.clip_denoised)
@@ -287,7 +280,8 @@ class CMStochasticIterativeScheduler:
     def add_noise(
         self, original_samples: ArrayLike, noise: ArrayLike, timesteps: ArrayLike
     ) -> NDArray[np.float64]:
-        """x0 + noise * sigma(t), one model time t per batch element (the first axis)."""
+        """x0 + noise * sigma(t), one model time t per batch element (the first axis), or
+        one (0-dim or one element) for the whole batch, as diffusers broadcasts it."""
         x0 = _as_float_array("original_samples", original_samples)
         z = _as_float_array("noise", noise)
         if z.shape != x0.shape:
@@ -295,10 +289,10 @@ class CMStochasticIterativeScheduler:
                 f"`noise` must have the shape of `original_samples` {x0.shape}, got {z.shape}"
             )
         t = np.atleast_1d(np.asarray(timesteps, dtype=np.float64))
-        if t.ndim != 1 or (x0.ndim > 0 and len(t) != x0.shape[0]):
+        if t.ndim != 1 or (x0.ndim > 0 and len(t) not in (1, x0.shape[0])):
             raise ValueError(
-                f"`timesteps` must hold one model time per batch element ({x0.shape[:1]}), "
-                f"got shape {t.shape}"
+                f"`timesteps` must hold one model time per batch element ({x0.shape[:1]}) or "
+                f"one for the whole batch, got shape {t.shape}"
             )
         if self._begin_index is None:
             indices = [self.index_for_timestep(ti) for ti in t]

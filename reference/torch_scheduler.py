@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from reference import formulas, validation
 from reference.numpy_scheduler import SchedulerConfig
+from reference.step_output import CMStochasticIterativeSchedulerOutput
 
 # Columns of the per-step table built by `set_timesteps` (one row per evaluation n).
 SIGMA, C_IN, C_SKIP, C_OUT, NOISE_SCALE = range(5)
@@ -51,13 +52,6 @@ KEPT_SCHEDULES = 8
 
 Generator = torch.Generator | Sequence[torch.Generator] | None
 _CPU = torch.device("cpu")
-
-
-class CMStochasticIterativeSchedulerOutput(NamedTuple):
-    """What `step` returns: the sample for the next evaluation (x_{tau_n} in Algorithm 1).
-    Readable as `out.prev_sample` and as `out[0]`, like diffusers' output class."""
-
-    prev_sample: torch.Tensor
 
 
 class _Schedule(NamedTuple):
@@ -215,11 +209,14 @@ class CMStochasticIterativeScheduler:
         )
         # Standard deviation of the initial noise x_T ~ N(0, T^2 I) (Algorithm 1, line 1).
         self.init_noise_sigma = self.sigma_max
-        # Before `set_timesteps`: the whole N-point training grid, as diffusers has it.
+        # Before `set_timesteps`: the whole N-point training grid, as diffusers has it (no
+        # sigma_min appended to `sigmas`; its last point is sigma_min, the next sigma of its
+        # last step).
         grid = self._sigmas_at(np.arange(self.num_train_timesteps))
         self._schedules: dict[tuple, _Schedule] = {}
-        self._set_schedule(grid, grid, torch.device("cpu"))
-        self._ready = False
+        self._set_schedule(grid, np.concatenate([grid, [self.sigma_min]]), _CPU)
+        self._sigmas_host = grid
+        self.sigmas = self.sigmas[:-1].clone()
         self.num_inference_steps: int | None = None
         self.custom_timesteps = False
         self.is_scale_input_called = False
@@ -287,7 +284,6 @@ class CMStochasticIterativeScheduler:
             self._set_schedule(sigmas, np.concatenate([sigmas, [self.sigma_min]]), device)
             kept = self._keep_schedule(key)
         self._use_schedule(kept)
-        self._ready = True
 
     def _set_schedule(
         self, sigmas: NDArray[np.float64], sigmas_ended: NDArray[np.float64], device: torch.device
@@ -450,8 +446,6 @@ class CMStochasticIterativeScheduler:
         """The host index of the scalar-timestep step being made. Nothing is stored here:
         the caller stores it once its own checks have passed, so a failed call changes
         nothing."""
-        if not self._ready:
-            raise ValueError("call `set_timesteps(...)` before `scale_model_input` or `step`")
         i = self._first_index(timestep) if self._step_index is None else self._step_index
         n = self._n
         if i >= n:
@@ -467,8 +461,6 @@ class CMStochasticIterativeScheduler:
         in the schedule raises); one on the device (or any tensor under torch.compile) is
         matched where it lives, without a synchronisation, and a time not in the schedule
         turns its rows into NaN."""
-        if not self._ready:
-            raise ValueError("call `set_timesteps(...)` before `scale_model_input` or `step`")
         batch = x.shape[0] if x.dim() > 0 else None
         length = timestep.shape[0] if isinstance(timestep, torch.Tensor) else len(timestep)
         if batch != length:
@@ -599,17 +591,18 @@ class CMStochasticIterativeScheduler:
         noise: torch.Tensor,
         timesteps: torch.Tensor | ArrayLike,
     ) -> torch.Tensor:
-        """x0 + noise * sigma(t), one model time t per batch element (the first axis).
+        """x0 + noise * sigma(t), one model time t per batch element (the first axis), or
+        one (0-dim or one element) for the whole batch, as diffusers broadcasts it.
 
         The lookup is on the host, as in the reference (a device `timesteps` is read).
         """
         x0 = _check_sample("original_samples", original_samples)
         z = _check_noise(noise, x0, name="noise")
         t = _host_timesteps(timesteps)
-        if x0.dim() > 0 and len(t) != x0.shape[0]:
+        if x0.dim() > 0 and len(t) not in (1, x0.shape[0]):
             raise ValueError(
-                f"`timesteps` must hold one model time per batch element ({x0.shape[0]}), "
-                f"got {len(t)}"
+                f"`timesteps` must hold one model time per batch element ({x0.shape[0]}) or "
+                f"one for the whole batch, got {len(t)}"
             )
         if self._begin_index is None:
             indices = [self.index_for_timestep(ti) for ti in t]

@@ -224,13 +224,6 @@ def test_wrong_timestep_after_the_first_step(scheduler: CMStochasticIterativeSch
         scheduler.step(x, scheduler.timesteps[0], x, noise=x)
 
 
-def test_step_before_set_timesteps() -> None:
-    scheduler = CMStochasticIterativeScheduler()
-    x = np.zeros(3)
-    with pytest.raises(ValueError, match=r"call `set_timesteps\(...\)` before"):
-        scheduler.step(x, scheduler.timesteps[0], x)
-
-
 @pytest.mark.parametrize(
     ("args", "kwargs", "error", "match"),
     [

@@ -63,17 +63,6 @@ def test_bad_set_timesteps(kwargs, error, name):
         s.set_timesteps(**kwargs)
 
 
-def test_step_before_set_timesteps():
-    s = CMStochasticIterativeScheduler()
-    for call in (
-        lambda: s.scale_model_input(X, 0.0),
-        lambda: s.step(X, 0.0, X),
-        lambda: s.step(X, torch.zeros(2), X),
-    ):
-        with pytest.raises(ValueError, match="set_timesteps"):
-            call()
-
-
 @pytest.mark.parametrize(
     ("call", "error", "name"),
     [
