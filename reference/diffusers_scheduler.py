@@ -30,22 +30,8 @@ class CMStochasticIterativeScheduler(
     machinery; `config` is diffusers' frozen dict, and `step` returns diffusers' own
     `CMStochasticIterativeSchedulerOutput`."""
 
-    order = 1
-
-    @register_to_config
-    def __init__(
-        self,
-        num_train_timesteps: int = 40,
-        sigma_min: float = 0.002,
-        sigma_max: float = 80.0,
-        sigma_data: float = 0.5,
-        s_noise: float = 1.0,
-        rho: float = 7.0,
-        clip_denoised: bool = True,
-    ) -> None:
-        torch_scheduler.CMStochasticIterativeScheduler.__init__(
-            self, num_train_timesteps, sigma_min, sigma_max, sigma_data, s_noise, rho, clip_denoised
-        )
+    # diffusers' config machinery records the constructor's arguments from its signature.
+    __init__ = register_to_config(torch_scheduler.CMStochasticIterativeScheduler.__init__)
 
     def step(
         self,

@@ -127,7 +127,7 @@ def test_unplanted_step_is_within_bound(dtype):
 
 def _scale_c_out(factor: float):
     def plant(scheduler) -> None:
-        for table in scheduler._tables.values():
+        for table in scheduler._schedule.tables.values():
             table[:, C_OUT] *= factor
 
     return plant

@@ -174,8 +174,8 @@ def test_last_step_differs_from_diffusers_by_its_float32_noise_only():
     z = randn_like_diffusers(tuple(x.shape), g_z, x.device, x.dtype).double().numpy()
     eps = theirs.config.sigma_min
     scale_theirs = float((theirs.sigmas[-1].clamp(min=eps) ** 2 - eps**2) ** 0.5)
-    assert 0 < scale_theirs < 1e-6  # the measured 6.7e-7 of DESIGN.md
-    assert float(ours._table_host[-1, -1]) == 0.0
+    assert 0 < scale_theirs < 1e-6  # 6.7e-7: sqrt(float32(0.002)^2 - 0.002^2)
+    assert float(ours._schedule.table_host[-1, -1]) == 0.0
     sigma, xs, Fs = float(ours.sigmas[1]), x.double().numpy(), F.double().numpy()
     c_skip, c_out = formulas.boundary_scalings(sigma, eps, 0.5)
     zero = np.zeros_like(xs)

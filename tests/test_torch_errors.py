@@ -1,6 +1,6 @@
 """Bad input to the torch scheduler: a ValueError or TypeError whose message names the
 argument, never an IndexError from inside, never a silently wrong result, and a failed call
-changes nothing (DESIGN.md lists what diffusers does instead)."""
+changes nothing (the README's `torch` block says what diffusers does instead)."""
 
 from __future__ import annotations
 
