@@ -112,7 +112,7 @@ def test_step_walks_the_training_schedule_to_its_end(kind: str) -> None:
                 for e in zip(F, x, z, strict=True)
             ]
             # At most 13 roundings of u64 each of S = |c_skip x| + |c_out F| + |scale z| < 2
-            # (the step bound of tests/test_torch_bounds.py at float64).
+            # (the step bound of tests/bounds.py at float64).
             np.testing.assert_allclose(out, exact, rtol=0, atol=26 * 2.0**-53)
         with pytest.raises(ValueError, match=r"schedule has 201 timesteps and all were stepped"):
             s.step(native(kind, F), native(kind, timesteps)[-1], native(kind, x))

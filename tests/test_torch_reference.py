@@ -1,7 +1,7 @@
 """The torch scheduler against the float64 numpy reference on CPU, dtype by dtype.
 
 Truth is `reference.numpy_scheduler` run on the same inputs (the torch inputs converted
-exactly to float64); the bounds are the error model of `test_torch_bounds.py`.
+exactly to float64); the bounds are the error model of `tests/bounds.py`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given
-from hypothesis import strategies as st
-from test_torch_bounds import (
+from bounds import (
     DTYPES,
     U64,
     scale_bound,
@@ -20,6 +18,8 @@ from test_torch_bounds import (
     to_numpy,
     worst_ratio,
 )
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from conformance import strategies
 from reference import formulas
