@@ -39,9 +39,12 @@ from conformance.fixtures import MEASURE, STATE, coordinates
 from conformance.strategies import register_profiles
 
 PLUGIN_NAME = "conformance.plugin"
-#: Seconds a conformance test may run (`--conformance-timeout`); once one test has run out of
-#: time the rest get AFTER_HANG_TIMEOUT, so that a hanging implementation costs minutes.
+#: Seconds a conformance test may run (`--conformance-timeout`) with the default profile's 25
+#: examples per test; a profile with more examples gets proportionally more (`thorough`, 1000
+#: examples: 600 s). Once one test has run out of time the rest get AFTER_HANG_TIMEOUT, so
+#: that a hanging implementation costs minutes.
 DEFAULT_TIMEOUT = 15.0
+DEFAULT_EXAMPLES = 25
 AFTER_HANG_TIMEOUT = 2.0
 
 register_profiles()
@@ -107,10 +110,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--conformance-timeout",
         type=float,
-        default=DEFAULT_TIMEOUT,
+        default=None,
         metavar="SECONDS",
-        help=f"time limit of one conformance test (default {DEFAULT_TIMEOUT:g}; 0: none); after "
-        f"a test runs out of time the others get {AFTER_HANG_TIMEOUT:g} s",
+        help=f"time limit of one conformance test (default {DEFAULT_TIMEOUT:g} s per "
+        f"{DEFAULT_EXAMPLES} hypothesis examples of the profile; 0: none); after a test runs "
+        f"out of time the others get {AFTER_HANG_TIMEOUT:g} s",
     )
     group.addoption(
         "--conformance-report",
@@ -208,8 +212,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     ]
     if not time_limit.available():
         lines.append("  no per-test time limit on this platform (needs SIGALRM in the main thread)")
-    elif config.getoption("conformance_timeout"):
-        lines.append(f"  time limit per test: {config.getoption('conformance_timeout'):g} s")
+    elif time_limit_of(config):
+        lines.append(f"  time limit per test: {time_limit_of(config):g} s")
     return lines
 
 
@@ -287,10 +291,19 @@ def _skip_reason(state: SuiteState, item: pytest.Item) -> str | None:
 # -- running: the time limit --------------------------------------------------------------
 
 
+def time_limit_of(config: pytest.Config) -> float:
+    """`--conformance-timeout`, else DEFAULT_TIMEOUT scaled to the profile's examples."""
+    given = config.getoption("conformance_timeout", None)
+    if given is not None:
+        return float(given)
+    examples = settings.default.max_examples
+    return DEFAULT_TIMEOUT * max(1.0, examples / DEFAULT_EXAMPLES)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """Interrupt a conformance test that runs past its time limit."""
-    seconds = item.config.getoption("conformance_timeout", 0.0)
+    seconds = time_limit_of(item.config)
     if not seconds or _active(item.config) is None or not activation.in_suite(item.path):
         return (yield)
     if item.config.stash.get(HUNG, False):
