@@ -1,14 +1,26 @@
 """Comparing what an implementation returned with the truth, clause by clause.
 
 Every test gets a `Measure` (the `measure` fixture) bound to its clause, device and
-dtype. Its checks raise `ClauseViolation`, an `AssertionError` whose message names the
-clause, the device and dtype, what was checked, the worst error and its bound; passing
-checks record their worst error too, so the report can say how close each clause came
-to its bound.
+dtype. A check that fails makes a `ClauseViolation`, an `AssertionError` whose message names
+the clause, the device and dtype, what was checked, the worst error and its bound, and the
+input where it occurred; passing checks record their worst error too, so the report can say
+how close each clause came to its bound.
+
+Worst, not first: a numeric check that fails is *collected*, not raised, so that the test
+goes on with its other checks and hypothesis with its other examples (the pinned ones
+included); `@collect_violations` (on every test of the suite, outside `@given`) raises them
+all at the end, as one `ClauseViolation` whose `exceptions` are the single ones, worst
+first. A check that cannot go on (an output that is no array, a call that raised, a
+behavioural `fail`) still raises at once, carrying what was collected before it.
+
+Each violation has a normative `level` (RFC 2119): the clause's, from SPEC.md
+(`spec.level`), unless the check says otherwise (a bit-exact requirement inside a clause
+whose values are MUST, say).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -17,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from conformance import spec
 from conformance.adapter import Adapter
 from conformance.deviations import Deviation
 
@@ -24,7 +37,12 @@ from conformance.deviations import Deviation
 class ClauseViolation(AssertionError):
     """A clause of SPEC.md not met. `max_abs_error` and `max_rel_error` are the largest
     excess of an error over its bound in the failing comparison, absolute and relative,
-    `ratio` its worst error as a multiple of its bound (all None for a behavioural one)."""
+    `ratio` its worst error as a multiple of its bound (all None for a behavioural one).
+
+    `level` is "MUST" or "SHOULD" (the clause's level unless the check overrides it);
+    `known_difference` names a part of the bound that is a known difference rather than
+    rounding (OpenAI's last-step noise in GOLD-3/GOLD-4), with its size; `exceptions` holds
+    the single violations of a combined one (worst first), as an ExceptionGroup would."""
 
     def __init__(
         self,
@@ -38,17 +56,64 @@ class ClauseViolation(AssertionError):
         max_rel_error: float | None = None,
         bound: float | None = None,
         ratio: float | None = None,
+        level: str | None = None,
+        known_difference: str | None = None,
+        exceptions: Sequence[ClauseViolation] = (),
     ) -> None:
         where = "/".join(x for x in (device, dtype) if x)
-        super().__init__(f"{clause} violated{' on ' + where if where else ''}: {what}: {detail}")
+        self.level = level or spec.level(clause)
+        tag = " (SHOULD)" if self.level == "SHOULD" else ""
+        super().__init__(
+            f"{clause} violated{tag}{' on ' + where if where else ''}: {what}: {detail}"
+        )
         self.clause = clause
         self.device = device
         self.dtype = dtype
         self.what = what
+        self.detail = detail
         self.max_abs_error = max_abs_error
         self.max_rel_error = max_rel_error
         self.bound = bound
         self.ratio = ratio
+        self.known_difference = known_difference
+        self.exceptions = tuple(exceptions)
+
+    @classmethod
+    def combine(cls, violations: Sequence[ClauseViolation]) -> ClauseViolation:
+        """One violation for several of one test: the worst first (numeric before
+        behavioural, then by ratio), its figures the largest, MUST if any is MUST."""
+        unique = list({str(v): v for v in violations}.values())
+        unique.sort(key=_severity, reverse=True)
+        if len(unique) == 1:
+            return unique[0]
+        worst = unique[0]
+        numeric = [v for v in unique if v.max_abs_error is not None]
+        others = [f"[{i + 2}] {v.what}: {v.detail}" for i, v in enumerate(unique[1:])]
+        return cls(
+            worst.clause,
+            worst.device,
+            worst.dtype,
+            worst.what,
+            "\n  ".join(
+                [
+                    worst.detail,
+                    f"[the worst of {len(unique)} failed checks of this test; the others:]",
+                    *others,
+                ]
+            ),
+            max_abs_error=max((v.max_abs_error for v in numeric), default=None),
+            max_rel_error=max((v.max_rel_error for v in numeric), default=None),
+            bound=worst.bound,
+            ratio=max((v.ratio for v in numeric), default=None),
+            level="MUST" if any(v.level == "MUST" for v in unique) else "SHOULD",
+            known_difference=next((v.known_difference for v in unique if v.known_difference), None),
+            exceptions=unique,
+        )
+
+
+def _severity(violation: ClauseViolation) -> tuple[int, int, float]:
+    ratio = violation.ratio if violation.ratio is not None else -1.0
+    return (violation.level == "MUST", violation.ratio is not None, ratio)
 
 
 @dataclass
@@ -59,9 +124,18 @@ class Worst:
     error: float
     bound: float
     what: str
+    #: A part of the bound that is a known difference, not rounding (item of the report).
+    known_difference: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ratio": _finite(self.ratio), "error": _finite(self.error), "bound": self.bound}
+        out: dict[str, Any] = {
+            "ratio": _finite(self.ratio),
+            "error": _finite(self.error),
+            "bound": self.bound,
+        }
+        if self.known_difference:
+            out["known_difference"] = self.known_difference
+        return out
 
 
 def _finite(value: float) -> float | str:
@@ -89,15 +163,50 @@ class Measure:
         #: Violations a declared deviation explains: recorded, not raised, so that the test
         #: goes on checking everything else (and fails on anything the deviation does not cover).
         self.deviations_seen: list[tuple[Deviation, ClauseViolation]] = []
+        #: Violations no declared deviation explains, collected until the test ends.
+        self.violations: list[ClauseViolation] = []
 
     def _raise_unless_declared(self, violation: ClauseViolation) -> None:
+        """Record a violation: as a deviation seen if one declared explains it, else as a
+        violation to raise when the test ends (`raise_collected`)."""
         for deviation in self.declared:
             if deviation.explains(
                 str(violation), violation.ratio, violation.max_rel_error, violation.max_abs_error
             ):
-                self.deviations_seen.append((deviation, violation))
+                if not any(str(v) == str(violation) for _, v in self.deviations_seen):
+                    self.deviations_seen.append((deviation, violation))
                 return
-        raise violation
+        if not any(str(v) == str(violation) for v in self.violations):
+            self.violations.append(violation)
+
+    def deviations_observed(self) -> list[Deviation]:
+        """The declared deviations this test observed (each once, in declaration order)."""
+        seen = {id(d) for d, _ in self.deviations_seen}
+        return [d for d in self.declared if id(d) in seen]
+
+    def deviations_not_observed(self) -> list[Deviation]:
+        """The declared deviations of this clause, device and dtype that the test did not
+        observe (a stale declaration, when the test ran to its end)."""
+        seen = {id(d) for d, _ in self.deviations_seen}
+        return [d for d in self.declared if id(d) not in seen]
+
+    def absorb(self, exc: BaseException) -> bool:
+        """Take the clause violations out of an exception a test raised (a group from
+        hypothesis included); True if it held nothing else."""
+        if isinstance(exc, ClauseViolation):
+            for single in exc.exceptions or (exc,):
+                if not any(str(v) == str(single) for v in self.violations):
+                    self.violations.append(single)
+            return True
+        inner = getattr(exc, "exceptions", None)
+        if inner:
+            return all([self.absorb(e) for e in inner])
+        return False
+
+    def raise_collected(self) -> None:
+        """Raise what was collected, as one violation (nothing if nothing was)."""
+        if self.violations:
+            raise ClauseViolation.combine(self.violations)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -109,6 +218,9 @@ class Measure:
         max_rel_error: float | None = None,
         bound: float | None = None,
         ratio: float | None = None,
+        *,
+        level: str | None = None,
+        known_difference: str | None = None,
     ) -> ClauseViolation:
         return ClauseViolation(
             self.clause,
@@ -120,14 +232,25 @@ class Measure:
             max_rel_error=max_rel_error,
             bound=bound,
             ratio=ratio,
+            level=level,
+            known_difference=known_difference,
         )
 
-    def fail(self, what: str, detail: str) -> None:
-        raise self.violation(what, detail)
+    def fail(self, what: str, detail: str, *, level: str | None = None) -> None:
+        """A behavioural violation after which the test cannot go on: raised at once, with
+        everything collected before it (the plugin matches it against the declared
+        deviations, `match`)."""
+        raise ClauseViolation.combine([*self.violations, self.violation(what, detail, level=level)])
 
-    def _record(self, ratio: float, error: float, bound: float, what: str) -> None:
+    def note(self, what: str, detail: str, *, level: str | None = None) -> None:
+        """A behavioural violation after which the test goes on (collected)."""
+        self._raise_unless_declared(self.violation(what, detail, level=level))
+
+    def _record(
+        self, ratio: float, error: float, bound: float, what: str, known: str | None = None
+    ) -> None:
         if self.worst is None or not ratio <= self.worst.ratio:
-            self.worst = Worst(ratio, error, bound, what)
+            self.worst = Worst(ratio, error, bound, what, known)
 
     def uses_noise_layer(self, layer: str) -> None:
         """Note which noise layer the test relied on (injected, reproduced, statistical)."""
@@ -146,7 +269,11 @@ class Measure:
     ) -> np.ndarray:
         """Check that `array` is an array of the implementation's framework with this shape,
         dtype (or one of these dtypes) and device (None: any of each), and return it as float64
-        numpy."""
+        numpy.
+
+        Values before dtypes: an array of the wrong kind or shape stops the test (its values
+        cannot be compared), but a wrong dtype or device is collected and the values are
+        returned, so that the test compares them too and reports both, values first."""
         info = self.adapter.describe(array)
         if info is None:
             self.fail(
@@ -154,16 +281,16 @@ class Measure:
                 f"returned {type(array).__module__}.{type(array).__qualname__} ({_short(array)}), "
                 "expected an array of the implementation's framework",
             )
+        if shape is not None and info.shape != tuple(shape):
+            self.fail(what, f"returned a {info.type} with shape {info.shape}, expected {shape}")
         dtypes = (dtype,) if isinstance(dtype, str) else None if dtype is None else tuple(dtype)
         problems = []
-        if shape is not None and info.shape != tuple(shape):
-            problems.append(f"shape {info.shape}, expected {tuple(shape)}")
         if dtypes is not None and info.dtype not in dtypes:
             problems.append(f"dtype {info.dtype}, expected {' or '.join(dtypes)}")
         if device is not None and not same_device(device, info.device):
             problems.append(f"device {info.device}, expected {device}")
         if problems:
-            self.fail(what, f"returned a {info.type} with " + "; ".join(problems))
+            self.note(what, f"returned a {info.type} with " + "; ".join(problems))
         return self.adapter.to_numpy(array)
 
     # -- numeric comparisons -----------------------------------------------------------------
@@ -177,20 +304,29 @@ class Measure:
         *,
         bound_text: str = "",
         scale: np.ndarray | float | None = None,
-    ) -> None:
+        where: str = "",
+        diagnose: Callable[[tuple[int, ...], np.ndarray], str] | None = None,
+        known: np.ndarray | float | None = None,
+        known_text: str = "",
+        level: str | None = None,
+    ) -> bool:
         """|actual - expected| <= bound elementwise (float64 arrays; bound 0 means exact).
+        Returns whether it held.
 
         Non-finite values where the truth is finite count as infinitely wrong. A violation
         carries its worst error / bound and the largest excess of an error over its bound,
         absolute and relative to `scale` (default |expected|): the figures a numeric
-        deviation declares."""
+        deviation declares. `where` names the input (config, position); `diagnose(worst,
+        bad)` adds what the failure is (a fitted quantity, the operation that made a NaN);
+        `known` is the part of `bound` that is a known difference, not rounding (`known_text`
+        says which), so that the message and the report say so."""
         actual = np.asarray(actual, dtype=np.float64)
         expected = np.asarray(expected, dtype=np.float64)
         bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), expected.shape)
         if actual.shape != expected.shape:
             self.fail(what, f"shape {actual.shape}, expected {expected.shape}")
         if actual.size == 0:
-            return
+            return True
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             error = np.abs(actual - expected)
             error = np.where(np.isfinite(actual) | ~np.isfinite(expected), error, np.inf)
@@ -202,10 +338,20 @@ class Measure:
             )
         ratio = np.nan_to_num(ratio, nan=np.inf, posinf=np.inf)
         worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        self._record(float(ratio[worst]), float(error[worst]), float(bound[worst]), what)
+        known_note = None
+        if known is not None:
+            part = np.broadcast_to(np.asarray(known, dtype=np.float64), expected.shape)
+            known_note = (
+                f"the bound includes {known_text or 'a known difference'}: up to "
+                f"{float(np.max(part)):.3g} ({float(part[worst]):.3g} of the bound "
+                f"{float(bound[worst]):.3g} at the worst element)"
+            )
+        self._record(
+            float(ratio[worst]), float(error[worst]), float(bound[worst]), what, known_note
+        )
         bad = ratio > 1.0
         if not bad.any():
-            return
+            return True
         excess = np.maximum(error - bound, 0.0)  # what the bound does not account for
         max_abs = float(np.max(excess))
         magnitude = (
@@ -226,6 +372,14 @@ class Measure:
         if nonfinite:
             detail += f"; {nonfinite} non-finite (NaN or inf) where the truth is finite"
         detail += f"; beyond the bound by up to {max_abs:.3g} ({max_rel:.3g} relative)"
+        if where:
+            detail += f"; input: index {_index(worst)} of {where}"
+        if known_note:
+            detail += f"; {known_note}"
+        if diagnose is not None:
+            diagnosis = diagnose(tuple(int(i) for i in worst), bad)
+            if diagnosis:
+                detail += f"; diagnosis: {diagnosis}"
         violation = self.violation(
             what,
             detail,
@@ -233,13 +387,24 @@ class Measure:
             max_rel_error=max_rel,
             bound=float(bound[worst]),
             ratio=float(ratio[worst]),
+            level=level,
+            known_difference=known_note,
         )
         self._raise_unless_declared(violation)
+        return False
 
-    def exact(self, actual: np.ndarray, expected: np.ndarray | float, what: str) -> None:
+    def exact(
+        self,
+        actual: np.ndarray,
+        expected: np.ndarray | float,
+        what: str,
+        *,
+        where: str = "",
+        level: str | None = None,
+    ) -> bool:
         """Bitwise-equal values (compared in float64, which holds every dtype exactly)."""
         expected = np.broadcast_to(np.asarray(expected, dtype=np.float64), np.shape(actual))
-        self.close(actual, expected, 0.0, what, bound_text="exact")
+        return self.close(actual, expected, 0.0, what, bound_text="exact", where=where, level=level)
 
     def ok(self, what: str) -> None:
         """Record a check with no numeric error that passed (behavioural clauses)."""
@@ -288,7 +453,32 @@ class Measure:
         except ClauseViolation:
             raise
         except Exception as exc:
-            raise self.violation(what, f"raised {type(exc).__name__}: {exc}") from exc
+            violation = self.violation(what, f"raised {type(exc).__name__}: {exc}")
+            raise ClauseViolation.combine([*self.violations, violation]) from exc
+
+
+def collect_violations(test: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a test of the suite (outside `@given`): every check runs, every example
+    (the pinned ones too) is tried, and what failed is raised once at the end, as one
+    violation listing all, the worst first (SPEC.md, "Running")."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        measure = kwargs.get("measure")
+        if not isinstance(measure, Measure):
+            return test(*args, **kwargs)
+        try:
+            result = test(*args, **kwargs)
+        except BaseException as exc:
+            if not measure.absorb(exc):
+                raise
+        else:
+            measure.raise_collected()
+            return result
+        measure.raise_collected()
+        return None
+
+    return run
 
 
 def same_device(requested: str, actual: str) -> bool:

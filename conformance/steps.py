@@ -53,6 +53,10 @@ class StepRun:
     scaled: list[Any]  # native scale_model_input outputs
     prev: list[Any]  # native prev_sample outputs
     layer: str
+    #: The float64 sigmas the implementation itself used (its own schedule: the evaluation
+    #: points, then sigma_min), so that a step's truth is computed at them and an error of
+    #: the schedule fails the schedule's clauses only. None where they are not known.
+    sigmas: Array | None = None
 
 
 def noise_layer(impl: Adapter) -> str | None:
@@ -80,21 +84,29 @@ def run(
     """Run positions 0 .. len(inputs) - 1 with the given (F, x) float64 values.
 
     `noise`: "known" (injected, else reproduced; skip if neither is claimed), "own" (the
-    implementation's own draws), or "ignore" (own draws, for a test that does not look at
-    the noise and records no layer)."""
+    implementation's own draws), "ignore" (own draws, for a test that does not look at
+    the noise and records no layer), or "zero" (injected zeros where injected noise is
+    claimed, else own draws: with s_noise = 0 the noise term is then 0 whatever the
+    implementation does with s_noise or its draws)."""
     N = int(config["num_train_timesteps"])
     n = len(spec.indices(N))
     F = [sample(impl, f, dtype, device) for f, _ in inputs]
     x = [sample(impl, v, dtype, device) for _, v in inputs]
     layer = noise_layer(impl) if noise == "known" else "own"
+    if noise == "zero" and impl.capabilities.injected_noise:
+        layer = "zero"
     if layer is None:
         pytest.skip(f"{impl.name} neither accepts injected noise nor declares a noise convention")
-    if noise != "ignore":
+    if noise not in ("ignore", "zero"):
         measure.uses_noise_layer(layer)
     step_inputs = [StepInputs(f.native, v.native) for f, v in zip(F, x, strict=True)]
     z: list[Array | None] = [None] * len(inputs)
     run_seed = None
-    if layer == "injected":
+    if layer == "zero":
+        for k, step_input in enumerate(step_inputs):
+            step_input.noise = sample(impl, np.zeros(x[k].exact.shape), dtype, device).native
+            z[k] = np.zeros(x[k].exact.shape)
+    elif layer == "injected":
         for k, step_input in enumerate(step_inputs):
             drawn = sample(impl, normal(seed + 7919 * (k + 1), x[k].exact.shape), dtype, device)
             step_input.noise = drawn.native
@@ -120,7 +132,31 @@ def run(
     )
     if not isinstance(results, list) or len(results) != len(inputs):
         measure.fail("run_steps", f"returned {results!r}, expected one result per position")
-    return StepRun(F, x, z, [r.scaled for r in results], [r.prev_sample for r in results], layer)
+    return StepRun(
+        F,
+        x,
+        z,
+        [r.scaled for r in results],
+        [r.prev_sample for r in results],
+        layer,
+        own_sigmas(impl, config, spec, device),
+    )
+
+
+def own_sigmas(
+    impl: Adapter, config: Mapping[str, Any], spec: TimestepSpec, device: str
+) -> Array | None:
+    """The sigmas `impl.schedule` stores for this config (float64: evaluation points, then
+    sigma_min), or None when they cannot be read (a schedule clause says why)."""
+    N = int(config["num_train_timesteps"])
+    try:
+        stored = impl.to_numpy(impl.schedule(config, spec, device).sigmas)
+    except Exception:  # noqa: BLE001 (the schedule's clauses report it)
+        return None
+    stored = np.asarray(stored, dtype=np.float64).reshape(-1)
+    if stored.shape != (len(spec.indices(N)) + 1,) or not np.all(np.isfinite(stored)):
+        return None
+    return stored
 
 
 def prev_output(measure: Measure, run: StepRun, k: int, dtype: str, device: str) -> Array:

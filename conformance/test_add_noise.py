@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import steps, tolerances, truth
+from conformance import stepcheck, steps, tolerances, truth
 from conformance.adapter import Adapter
 from conformance.cases import Case, cases, default_case
-from conformance.measure import Measure
+from conformance.measure import Measure, collect_violations
+from conformance.steps import Sample
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -25,19 +27,18 @@ def cases_with_picks(draw: st.DrawFn) -> tuple[Case, list[int], int, int]:
     return case, picks, begin, draw(st.integers(0, case.n - 1 - begin))
 
 
-def _check(
+def _add_noise(
     impl: Adapter,
     measure: Measure,
     case: Case,
     device: str,
     dtype: str,
     picks: list[int],
-    positions: list[int],
     begin: int | None,
     taken: int = 0,
-) -> None:
-    """add_noise with model times at `picks`; the sigmas expected are those at `positions`.
-    With a begin index, `taken` steps from it are made first (their outputs not looked at)."""
+) -> tuple[np.ndarray, Sample, Sample]:
+    """add_noise(x0, z, t) with the model times the implementation stores at `picks`,
+    after `set_begin_index(begin)` and `taken` steps from it when `begin` is given."""
     exact = truth.schedule(case.config, case.spec)
     x0 = steps.sample(impl, steps.normal(case.seed, case.shape), dtype, device)
     z = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
@@ -58,14 +59,9 @@ def _check(
         for k in range(begin, begin + taken):
             _step(impl, measure, scheduler, case, k, dtype, device)
         out = measure.call("add_noise", scheduler.add_noise, x0.native, z.native, t)
-    value = measure.output(out, what="add_noise(...)", shape=case.shape, dtype=dtype, device=device)
-    sigma = exact.sigmas[positions]
-    expected = truth.add_noise(x0.exact, z.exact, sigma)
-    ramps = exact.ramps[positions].reshape((-1,) + (1,) * (len(case.shape) - 1))
-    bound, scale = tolerances.add_noise_bound(case.config, ramps, x0.exact, z.exact, dtype)
-    measure.close(
-        value, expected, bound, "add_noise(x0, z, t)", bound_text=f"ADD-1 {dtype}", scale=scale
-    )
+    what = "add_noise(...)"
+    value = measure.output(out, what=what, shape=case.shape, dtype=dtype, device=device)
+    return value, x0, z
 
 
 def _step(
@@ -88,9 +84,11 @@ def _step(
 
 
 @pytest.mark.clause("ADD-1")
+@collect_violations
 @fixture_settings
 @given(case_picks=cases_with_picks())
 @example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2, 2)), [0, 1, 2], 0, 0))
+@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(1, 2)), [2], 0, 0))
 def test_add_noise(
     impl: Adapter,
     measure: Measure,
@@ -99,11 +97,42 @@ def test_add_noise(
     case_picks: tuple[Case, list[int], int, int],
 ) -> None:
     case, picks, _, _ = case_picks
-    _check(impl, measure, case, device, dtype, picks, picks, None)
+    value, x0, z = _add_noise(impl, measure, case, device, dtype, picks, None)
+    # The truth at the sigmas the implementation stores (a wrong schedule is SCHED's).
+    exact = truth.schedule(case.config, case.spec)
+    sigmas = steps.own_sigmas(impl, case.config, case.spec, device)
+    sigma = (exact.sigmas if sigmas is None else sigmas)[picks]
+    expected = truth.add_noise(x0.exact, z.exact, sigma)
+    ramps = exact.ramps[picks].reshape((-1,) + (1,) * (len(case.shape) - 1))
+    per_batch = sigma.reshape(ramps.shape)
+    bound, scale = tolerances.add_noise_bound(
+        case.config, ramps, x0.exact, z.exact, dtype, sigma=per_batch
+    )
+    measure.close(
+        value,
+        expected,
+        bound,
+        "add_noise(x0, z, t)",
+        bound_text=f"ADD-1 {dtype}",
+        scale=scale,
+        where=f"positions {picks} (sigmas {list(sigma)}) of "
+        + stepcheck.where(case.config, case.spec),
+        diagnose=lambda worst, bad: _fitted_sigma(value, x0.exact, z.exact, worst[0], sigma),
+    )
+
+
+def _fitted_sigma(
+    value: np.ndarray, x0: np.ndarray, z: np.ndarray, b: int, sigma: np.ndarray
+) -> str:
+    """The sigma fitted on batch element b: sum((out - x0) z) / sum(z^2)."""
+    zb = z[b].ravel()
+    fitted = float(np.sum((value[b].ravel() - x0[b].ravel()) * zb) / max(np.sum(zb * zb), 1e-300))
+    return f"batch element {b}: noise scale fitted {fitted:.9g}, expected sigma {sigma[b]!r}"
 
 
 @pytest.mark.clause("ADD-2")
 @pytest.mark.requires("stateful")
+@collect_violations
 @fixture_settings
 @given(case_picks=cases_with_picks())
 @example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 1, 0))
@@ -118,6 +147,25 @@ def test_add_noise_with_a_begin_index(
 ) -> None:
     # Before any step: sigma at the begin index (img2img); after `taken` steps: sigma at the
     # current step index, begin + taken (inpainting re-noises the known region each step).
+    # Against the implementation's own add_noise with the model time of that index for every
+    # batch element (ADD-1 checks that formula).
     case, picks, begin, taken = case_picks
     index = begin + taken
-    _check(impl, measure, case, device, dtype, picks, [index] * len(picks), begin, taken)
+    value, x0, z = _add_noise(impl, measure, case, device, dtype, picks, begin, taken)
+    plain, _, _ = _add_noise(impl, measure, case, device, dtype, [index] * len(picks), None)
+    exact = truth.schedule(case.config, case.spec)
+    ramps = np.full((len(picks),) + (1,) * (len(case.shape) - 1), exact.ramps[index])
+    bound, scale = tolerances.add_noise_bound(case.config, ramps, x0.exact, z.exact, dtype)
+    sigmas = steps.own_sigmas(impl, case.config, case.spec, device)
+    sigma = (exact.sigmas if sigmas is None else sigmas)[[index] * len(picks)]
+    measure.close(
+        value,
+        plain,
+        bound,
+        f"add_noise after set_begin_index({begin}) and {taken} steps vs add_noise at "
+        f"position {index}",
+        bound_text=f"ADD-1 {dtype}",
+        scale=scale,
+        where=f"model times at positions {picks} of " + stepcheck.where(case.config, case.spec),
+        diagnose=lambda worst, bad: _fitted_sigma(value, x0.exact, z.exact, worst[0], sigma),
+    )

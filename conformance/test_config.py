@@ -7,7 +7,7 @@ import math
 import pytest
 
 from conformance.adapter import Adapter
-from conformance.measure import Measure
+from conformance.measure import Measure, collect_violations
 from conformance.strategies import DEFAULT_CONFIG
 
 pytestmark = pytest.mark.requires("stateful")
@@ -21,6 +21,7 @@ def _read(config: object, key: str) -> object:
 
 
 @pytest.mark.clause("CFG-1")
+@collect_violations
 def test_defaults(impl: Adapter, measure: Measure) -> None:
     scheduler = measure.call("constructor without arguments", impl.scheduler)
     for key, expected in DEFAULT_CONFIG.items():
@@ -64,6 +65,7 @@ INVALID = [
 @pytest.mark.parametrize(
     ("argument", "value", "also"), INVALID, ids=[f"{a}={v!r}" for a, v, _ in INVALID]
 )
+@collect_violations
 def test_invalid_config_rejected(
     impl: Adapter, measure: Measure, argument: str, value: object, also: tuple[str, ...]
 ) -> None:

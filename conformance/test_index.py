@@ -3,21 +3,25 @@ Stateful API only."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from conformance import steps, tolerances, truth
+from conformance import stepcheck, steps, tolerances, truth
 from conformance.adapter import Adapter, prev_sample_of
 from conformance.cases import Case, cases, default_case
-from conformance.measure import Measure
+from conformance.measure import Measure, collect_violations
 
 pytestmark = pytest.mark.requires("stateful")
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def _ready(impl: Adapter, measure: Measure, case: Case, device: str) -> object:
-    scheduler = measure.call("constructor", impl.scheduler, **case.config)
+def _ready(
+    impl: Adapter, measure: Measure, case: Case, device: str, config: dict | None = None
+) -> Any:
+    scheduler = measure.call("constructor", impl.scheduler, **(config or case.config))
     measure.call("set_timesteps", scheduler.set_timesteps, device=device, **case.spec.kwargs())
     return scheduler
 
@@ -29,6 +33,7 @@ def _position(measure: Measure, value: object, what: str) -> int:
 
 
 @pytest.mark.clause("INDEX-1")
+@collect_violations
 @fixture_settings
 @given(case=cases())
 @example(case=default_case(timesteps=(39, 22, 0)))
@@ -47,6 +52,7 @@ def test_index_for_timestep(impl: Adapter, measure: Measure, device: str, case: 
 
 
 @pytest.mark.clause("INDEX-2")
+@collect_violations
 def test_duplicates_take_the_second_occurrence(
     impl: Adapter, measure: Measure, device: str
 ) -> None:
@@ -80,6 +86,7 @@ def _near_misses(t: float) -> list[float]:
 
 
 @pytest.mark.clause("INDEX-3")
+@collect_violations
 def test_timestep_not_in_schedule_rejected(impl: Adapter, measure: Measure, device: str) -> None:
     case = default_case()
     scheduler = _ready(impl, measure, case, device)
@@ -95,7 +102,8 @@ def test_timestep_not_in_schedule_rejected(impl: Adapter, measure: Measure, devi
             scheduler.index_for_timestep(missing)
 
 
-@pytest.mark.clause("INDEX-4")
+@pytest.mark.clause("INDEX-5")
+@collect_violations
 def test_set_begin_index_rejects_bad_values(impl: Adapter, measure: Measure, device: str) -> None:
     case = default_case()
     scheduler = _ready(impl, measure, case, device)
@@ -107,44 +115,83 @@ def test_set_begin_index_rejects_bad_values(impl: Adapter, measure: Measure, dev
 
 
 @pytest.mark.clause("INDEX-4")
-@pytest.mark.requires("known_noise")
+@collect_violations
 @fixture_settings
 @given(case=cases(position="inner", min_steps=2))
 @example(case=default_case(timesteps=(39, 22, 0), k=1))
+@example(case=default_case(timesteps=(39, 22, 0), k=0))
 def test_set_begin_index(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
-    config, k = case.config, case.k
+    # The first step after set_begin_index(k) against the same step reached by stepping
+    # from position 0 (the implementation's own, with s_noise = 0 and zero noise where it
+    # can be injected): the same number, whatever the step computes (STEP's clauses).
+    config, k = {**case.config, "s_noise": 0.0}, case.k
     exact = truth.schedule(config, case.spec)
-    scheduler = _ready(impl, measure, case, device)
+    x_values = steps.normal(case.seed, case.shape, exact.sigmas[k])
+    F_values = steps.normal(case.seed + 1, case.shape)
+    inject = impl.capabilities.injected_noise
+
+    def step(scheduler: Any, t: Any, label: str) -> np.ndarray:
+        x = steps.sample(impl, x_values, dtype, device)
+        F = steps.sample(impl, F_values, dtype, device)
+        kwargs = {}
+        if inject:
+            kwargs["noise"] = steps.sample(impl, np.zeros(case.shape), dtype, device).native
+        measure.call(f"scale_model_input ({label})", scheduler.scale_model_input, x.native, t)
+        out = measure.call(f"step ({label})", scheduler.step, F.native, t, x.native, **kwargs)
+        return measure.output(
+            prev_sample_of(out),
+            what=f"prev_sample ({label})",
+            shape=case.shape,
+            dtype=None,
+            device=None,
+        )
+
+    scheduler = _ready(impl, measure, case, device, config)
     measure.call(f"set_begin_index({k})", scheduler.set_begin_index, k)
     if getattr(scheduler, "begin_index", None) != k:
-        measure.fail("begin_index", f"is {getattr(scheduler, 'begin_index', None)!r}, expected {k}")
-    x = steps.sample(impl, steps.normal(case.seed, case.shape, exact.sigmas[k]), dtype, device)
-    F = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
-    layer = steps.noise_layer(impl)
-    measure.uses_noise_layer(layer)
-    t = scheduler.timesteps[k]
-    if layer == "injected":
-        z = steps.sample(impl, steps.normal(case.seed + 2, case.shape), dtype, device)
-        kwargs, z_exact = {"noise": z.native}, z.exact
-    else:
-        kwargs = {"generator": impl.generator(case.seed, device)}
-        z_exact = impl.to_numpy(impl.reproduce_noise(case.seed, case.shape, dtype, device, 1)[0])
-    measure.call("scale_model_input", scheduler.scale_model_input, x.native, t)
-    out = measure.call("step", scheduler.step, F.native, t, x.native, **kwargs)
-    prev = measure.output(
-        prev_sample_of(out), what="prev_sample", shape=case.shape, dtype=dtype, device=device
-    )
+        measure.note("begin_index", f"is {getattr(scheduler, 'begin_index', None)!r}, expected {k}")
+    prev = step(scheduler, scheduler.timesteps[k], f"begin index {k}")
     if getattr(scheduler, "step_index", None) != k + 1:
-        measure.fail(
+        measure.note(
             "step_index after the first step", f"is {scheduler.step_index!r}, expected {k + 1}"
         )
-    # k <= n - 2: the next sigma is an evaluation point, not the appended sigma_min.
-    expected = truth.step(config, exact.sigmas[k], exact.sigmas[k + 1], F.exact, x.exact, z_exact)
+    walked = _ready(impl, measure, case, device, config)
+    for j in range(k):
+        step(walked, walked.timesteps[j], f"position {j} from the start")
+    expected = step(walked, walked.timesteps[k], f"position {k} from the start")
     bound, _ = tolerances.step_bound(
-        config, exact.ramps[k], exact.ramps[k + 1], x.exact, F.exact, z_exact, dtype
+        config, exact.ramps[k], exact.ramps[k + 1], x_values, F_values, np.zeros(case.shape), dtype
     )
+    sigmas = steps.own_sigmas(impl, config, case.spec, device)
     measure.close(
-        prev, expected, bound, f"prev_sample at begin index {k}", bound_text=f"step bound {dtype}"
+        prev,
+        expected,
+        bound,
+        f"prev_sample at begin index {k} vs at position {k} stepped from 0",
+        bound_text=f"step bound {dtype}",
+        where=stepcheck.where(config, case.spec, k),
+        diagnose=lambda worst, bad: _which_sigma(config, sigmas, prev, x_values, F_values),
     )
+
+
+def _which_sigma(
+    config: dict[str, Any],
+    sigmas: np.ndarray | None,
+    prev: np.ndarray,
+    x: np.ndarray,
+    F: np.ndarray,
+) -> str:
+    """The schedule position whose sigma the step's output fits best."""
+    fit = stepcheck.fitted_scalings(prev, x, F) if not config["clip_denoised"] else None
+    if fit is None or sigmas is None:
+        return ""
+    c_out = [
+        float(
+            truth.oracle.boundary_scalings(float(s), config["sigma_min"], config["sigma_data"])[1]
+        )
+        for s in sigmas[:-1]
+    ]
+    best = int(np.argmin([abs(c - fit[1]) for c in c_out]))
+    return f"the output fits the scalings at position {best} (sigma {sigmas[best]!r})"

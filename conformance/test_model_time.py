@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import tolerances, truth
+from conformance import stepcheck, tolerances, truth
 from conformance.adapter import Adapter, TimestepSpec
-from conformance.measure import Measure
+from conformance.measure import Measure, collect_violations
 from conformance.strategies import DEFAULT_CONFIG, custom_timesteps, scheduler_configs
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -26,6 +26,7 @@ def configs_with_timesteps(draw: st.DrawFn) -> tuple[dict[str, Any], TimestepSpe
 
 
 @pytest.mark.clause("TIME-1")
+@collect_violations
 @fixture_settings
 @given(case=configs_with_timesteps())
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
@@ -36,14 +37,46 @@ def test_model_times_of_the_schedule(
     config, spec = case
     schedule = measure.call(f"set_timesteps({spec.kwargs()})", impl.schedule, config, spec, device)
     exact = truth.schedule(config, spec)
+    # Values before dtypes: a wrong dtype or device is reported after the values.
     t = measure.output(
         schedule.timesteps, what="timesteps", shape=(len(exact),), dtype="float64", device=device
     )
-    bound = tolerances.model_time_bound(config, exact.ramps, exact.timesteps)
-    measure.close(t, exact.timesteps, bound, "timesteps", bound_text="TIME-1")
+    # The times of the exact sigmas: a schedule stored in float32 whose times come from
+    # float64 sigmas (diffusers) is right here; one whose times come from the rounded sigmas
+    # fails here and in SCHED, the schedule's clauses, and nowhere downstream.
+    sigmas = exact.sigmas
+    expected = exact.timesteps
+    bound = tolerances.model_time_bound(config, exact.ramps, expected)
+    measure.close(
+        t,
+        expected,
+        bound,
+        "timesteps: model times 250 ln(sigma + 1e-44) of the schedule",
+        bound_text="TIME-1",
+        where=stepcheck.where(config, spec),
+        diagnose=lambda worst, bad: time_diagnosis(t, sigmas[:-1], worst),
+    )
+
+
+def time_diagnosis(t: np.ndarray, sigmas: np.ndarray, worst: tuple[int, ...]) -> str:
+    """The map the times follow, fitted: t = a ln(sigma) + b by least squares (expected
+    a = 250, b = 0), and the ratio at the worst sigma."""
+    sigma = np.asarray(sigmas, dtype=np.float64).reshape(t.shape)
+    expected = 250.0 * np.log(sigma[worst] + 1e-44)
+    ratio = t[worst] / expected if expected != 0 else float("nan")
+    text = (
+        f"model time at sigma = {sigma[worst]!r}: {t[worst]!r}, expected 250 ln(sigma + 1e-44) = "
+        f"{expected!r} (ratio {ratio:.6g})"
+    )
+    logs = np.log(sigma.ravel())
+    if np.ptp(logs) > 0 and np.all(np.isfinite(t)):
+        a, b = np.polyfit(logs, t.ravel(), 1)
+        text += f"; the times fit {a:.6g} ln(sigma) + {b:.6g} (expected 250 ln(sigma) + 0)"
+    return text
 
 
 @pytest.mark.clause("TIME-2")
+@collect_violations
 @fixture_settings
 @given(
     config=scheduler_configs(),
@@ -56,16 +89,26 @@ def test_sigma_to_t(
     values = np.array(sigmas)
     out = measure.call("sigma_to_t", impl.sigma_to_t, config, values)
     if isinstance(out, np.ndarray):  # diffusers returns numpy for a numpy input
-        if out.dtype != np.float64 or out.shape != values.shape:
+        if out.shape != values.shape:
             measure.fail(
                 "sigma_to_t(...)",
-                f"returned {out.dtype}{list(out.shape)}, expected float64{list(values.shape)}",
+                f"returned shape {list(out.shape)}, expected {list(values.shape)}",
             )
-        t = out
+        if out.dtype != np.float64:  # values first: collected, reported after them
+            measure.note("sigma_to_t(...)", f"returned {out.dtype}, expected float64")
+        t = out.astype(np.float64)
     else:
         t = measure.output(
             out, what="sigma_to_t(...)", shape=values.shape, dtype="float64", device=None
         )
     expected = truth.model_times(values)
     bound = tolerances.SAFETY * tolerances.U["float64"] * (250.0 + 2.0 * np.abs(expected))
-    measure.close(t, expected, bound, "sigma_to_t", bound_text="TIME-2")
+    measure.close(
+        t,
+        expected,
+        bound,
+        "sigma_to_t",
+        bound_text="TIME-2",
+        where=f"sigmas {list(values)}, config {stepcheck.config_text(config)}",
+        diagnose=lambda worst, bad: time_diagnosis(np.asarray(t, dtype=np.float64), values, worst),
+    )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from conformance import steps, tolerances, truth
+from conformance import stepcheck, steps, tolerances, truth
 from conformance.adapter import Adapter
 from conformance.cases import Case, cases, default_case
-from conformance.measure import Measure
+from conformance.measure import Measure, collect_violations
 
 
 @pytest.mark.clause("CIN-1")
+@collect_violations
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases())
 @example(case=default_case())
@@ -36,6 +38,26 @@ def test_scale_model_input(
         device=device,
     )
     x = run.x[case.k].exact
-    expected = truth.scale_model_input(case.config, exact.sigmas[case.k], x)
+    # c_in at the sigma the implementation stores (a wrong sigma is SCHED's finding).
+    sigma = float(stepcheck.sigmas_used(run, exact)[case.k])
+    expected = truth.scale_model_input(case.config, sigma, x)
     bound = tolerances.scale_model_input_bound(case.config, exact.ramps[case.k], expected, dtype)
-    measure.close(scaled, expected, bound, "scale_model_input", bound_text=f"CIN-1 {dtype}")
+    c_in = float(truth.c_in(case.config, sigma))
+
+    def diagnose(worst: tuple[int, ...], bad: np.ndarray) -> str:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fitted = float(np.sum(scaled * x) / np.sum(x * x))
+        return (
+            f"c_in fitted on the output {fitted:.9g}, expected 1 / sqrt(sigma^2 + sd^2) = "
+            f"{c_in:.9g} at sigma = {sigma!r}"
+        )
+
+    measure.close(
+        scaled,
+        expected,
+        bound,
+        "scale_model_input",
+        bound_text=f"CIN-1 {dtype}",
+        where=stepcheck.where(case.config, case.spec, case.k),
+        diagnose=diagnose,
+    )

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import steps, tolerances, truth
-from conformance.adapter import Adapter, StepInputs, TimestepSpec, prev_sample_of
+from conformance import stepcheck, steps, tolerances, truth
+from conformance.adapter import Adapter, StepInputs, TimestepSpec
 from conformance.cases import SHAPES, Case, cases, default_case
-from conformance.measure import Measure
+from conformance.measure import Measure, collect_violations
 from conformance.strategies import DEFAULT_CONFIG, scheduler_configs
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -36,44 +36,73 @@ def loop_inputs(
     ]
 
 
-def next_of(exact: truth.ExactSchedule, k: int) -> tuple[float | None, float | None]:
-    """(sigma, ramp) of the next evaluation point, or (None, None) when the next sigma is the
-    appended sigma_min (after the last evaluation)."""
-    if k + 1 < len(exact):
-        return float(exact.sigmas[k + 1]), float(exact.ramps[k + 1])
-    return None, None
+def _two_runs(
+    impl: Adapter, measure: Measure, case: Case, exact: truth.ExactSchedule, device: str, dtype: str
+) -> tuple[steps.StepRun, steps.StepRun]:
+    """The same inputs stepped twice with two different known draws (injected, or two
+    seeds of the declared convention): prev_1 - prev_2 = s g (z_1 - z_2), whatever the
+    denoised value, which is the same number in both."""
+    inputs = loop_inputs(case, exact)
+    first = steps.run(impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed)
+    second = steps.run(
+        impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed + 1
+    )
+    return first, second
 
 
-def check_position(
+def check_renoise(
     measure: Measure,
     case: Case,
     exact: truth.ExactSchedule,
-    run: steps.StepRun,
+    runs: tuple[steps.StepRun, steps.StepRun],
     dtype: str,
-    device: str,
     what: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """prev_sample at position k against the oracle, within the step bound. Returns
-    (prev, expected, bound)."""
+    *,
+    proportional_only: bool = False,
+) -> None:
+    """prev_1 - prev_2 against s g (z_1 - z_2) at position k, g = sqrt(tau^2 - eps^2) with
+    tau the next sigma the implementation used (STEP-3); `proportional_only`: against
+    s g_hat (z_1 - z_2), g_hat fitted (the draws used as given, whatever the scale: NOISE)."""
     k = case.k
-    prev = steps.prev_output(measure, run, k, dtype, device)
-    x, F = run.x[k].exact, run.F[k].exact
-    z = run.z[k] if run.z[k] is not None else np.zeros_like(x)
-    sigma_next, ramp_next = next_of(exact, k)
-    expected = truth.step(case.config, float(exact.sigmas[k]), sigma_next, F, x, z)
-    bound, scale = tolerances.step_bound(
-        case.config, float(exact.ramps[k]), ramp_next, x, F, z, dtype
+    first, second = runs
+    p1, p2 = stepcheck.prev_values(measure, first, k), stepcheck.prev_values(measure, second, k)
+    z1, z2 = first.z[k], second.z[k]
+    _, sigma_next, ramp_next = stepcheck.sigma_at(first, exact, k)
+    s = float(case.config["s_noise"])
+    d, w = p1 - p2, z1 - z2
+    g_hat = stepcheck.fitted_scale(d, w, s) if s > 0 else 0.0
+    g = truth.noise_scale(case.config, sigma_next) / s if s > 0 else 0.0
+    scale = g_hat if proportional_only and np.isfinite(g_hat) else g
+    expected = s * scale * w
+    bound = tolerances.renoise_difference_bound(
+        case.config, ramp_next, z1, z2, p1, p2, dtype, sigma_next=sigma_next
     )
-    measure.close(prev, expected, bound, what, bound_text=f"step bound, {dtype}", scale=scale)
-    return prev, expected, bound
+    if proportional_only:  # the fitted scale's own error: the bound projected onto w
+        bound = bound + np.abs(w) * float(np.sum(np.abs(w) * bound) / max(np.sum(w * w), 1e-300))
+    place = stepcheck.where(case.config, case.spec, k)
+    measure.close(
+        d,
+        expected,
+        bound,
+        what,
+        bound_text=f"two draws, {dtype}",
+        scale=np.abs(s * g * w) + np.abs(p1) + np.abs(p2),
+        where=place,
+        diagnose=lambda worst, bad: stepcheck.scale_diagnosis(
+            g_hat, case.config, sigma_next, f"element {worst} of {place}"
+        ),
+    )
 
 
 @pytest.mark.clause("STEP-1")
+@collect_violations
 @fixture_settings
-@given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=False), position="inner"))
+@given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=False)))
 @example(case=default_case(k=0, s_noise=0.0, clip_denoised=False))
 @example(case=default_case(timesteps=(39, 22, 0), k=1, s_noise=0.0, clip_denoised=False))
+@example(case=default_case(timesteps=(39, 22, 0), k=2, s_noise=0.0, clip_denoised=False))
 @example(case=default_case(timesteps=(0,), k=0, s_noise=0.0, clip_denoised=False))
+@example(case=default_case(timesteps=(39, 0), k=0, s_noise=0.0, clip_denoised=False, shape=(1,)))
 def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case: Case) -> None:
     exact = truth.schedule(case.config, case.spec)
     run = steps.run(
@@ -85,68 +114,97 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
         dtype,
         loop_inputs(case, exact),
         seed=case.seed,
-        noise="ignore",
+        noise="zero",
     )
-    check_position(measure, case, exact, run, dtype, device, "denoised (s_noise = 0, no clamp)")
+    k = case.k
+    prev = stepcheck.prev_values(measure, run, k)
+    x, F = run.x[k].exact, run.F[k].exact
+    expected, bound, scale = stepcheck.expected_step(case.config, run, exact, k, None, dtype)
+    sigma, sigma_next, _ = stepcheck.sigma_at(run, exact, k)
+    if stepcheck.noise_is_nan(prev) and np.all(np.isfinite(expected)):
+        origin = stepcheck.nonfinite_origin(
+            impl, case.config, sigma, prev.size, prev.size, sigma_next
+        )
+        if "noise term" in origin:
+            # A NaN noise scale (0 times NaN is NaN): STEP-3's or STEP-4's finding.
+            measure.ok(f"denoised at position {k}: not comparable ({origin})")
+            return
+    measure.close(
+        prev,
+        expected,
+        bound,
+        "denoised (s_noise = 0, no clamp)",
+        bound_text=f"step bound, {dtype}",
+        scale=scale,
+        where=stepcheck.where(case.config, case.spec, k),
+        diagnose=lambda worst, bad: stepcheck.denoise_diagnosis(
+            impl, case.config, sigma, sigma_next, prev, x, F, expected
+        ),
+    )
 
 
 @pytest.mark.clause("STEP-2")
+@collect_violations
 @fixture_settings
-@given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=True), position="inner"))
+@given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=True)))
 @example(case=default_case(k=1, s_noise=0.0))
+@example(case=default_case(k=0, s_noise=0.0))
 def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: Case) -> None:
+    # The same inputs with clip_denoised True and False: the first must be the second
+    # clamped to [-1, 1], whatever the denoised value is (STEP-1's).
     exact = truth.schedule(case.config, case.spec)
-    run = steps.run(
-        impl,
-        measure,
-        case.config,
-        case.spec,
-        device,
-        dtype,
-        loop_inputs(case, exact, 4.0),
-        seed=case.seed,
-        noise="ignore",
-    )
-    prev, _, bound = check_position(measure, case, exact, run, dtype, device, "clamped denoised")
+    inputs = loop_inputs(case, exact, 4.0)
     k = case.k
-    unclamped = truth.step(
-        {**case.config, "clip_denoised": False},
-        float(exact.sigmas[k]),
-        None,
-        run.F[k].exact,
-        run.x[k].exact,
-        None,
+    outputs = []
+    for clip in (True, False):
+        config = {**case.config, "clip_denoised": clip}
+        run = steps.run(
+            impl, measure, config, case.spec, device, dtype, inputs, seed=case.seed, noise="zero"
+        )
+        outputs.append(stepcheck.prev_values(measure, run, k))
+    clamped, free = outputs
+    with np.errstate(invalid="ignore"):
+        beyond = np.abs(free) > 1.0
+    # Exact where the clamp acts; elsewhere the same arithmetic, within one rounding each.
+    bound = np.where(beyond, 0.0, tolerances.SAFETY * tolerances.U[dtype] * np.abs(free))
+    place = stepcheck.where(case.config, case.spec, k)
+    measure.close(
+        clamped,
+        np.clip(free, -1.0, 1.0),
+        bound,
+        "prev_sample with clip_denoised = True vs the one with False, clamped",
+        bound_text="exact where the clamp acts",
+        where=place,
+        diagnose=lambda worst, bad: (
+            f"{int(np.count_nonzero(bad & beyond))} elements whose denoised value is beyond "
+            f"+-1 were not clamped (clip_denoised = True gives {clamped[worst]!r} where "
+            f"clip_denoised = False gives {free[worst]!r})"
+            if (bad & beyond).any()
+            else ""
+        ),
     )
-    beyond = np.abs(unclamped) > 1.0 + bound
-    measure.exact(prev[beyond], np.sign(unclamped[beyond]), "elements clamped to +-1")
 
 
 @pytest.mark.clause("STEP-3")
 @pytest.mark.requires("known_noise")
+@collect_violations
 @fixture_settings
 @given(case=cases(position="inner", min_steps=2))
 @example(case=default_case(k=0))
 @example(case=default_case(k=0, s_noise=0.0))
 @example(case=default_case(k=0, s_noise=1.011, clip_denoised=False))
 @example(case=default_case(timesteps=(39, 22, 0), k=1))
+@example(case=default_case(timesteps=(39, 0), k=0))
 def test_renoise_scale(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
     exact = truth.schedule(case.config, case.spec)
-    run = steps.run(
-        impl,
-        measure,
-        case.config,
-        case.spec,
-        device,
-        dtype,
-        loop_inputs(case, exact),
-        seed=case.seed,
-    )
-    check_position(measure, case, exact, run, dtype, device, f"prev_sample ({run.layer} noise)")
+    runs = _two_runs(impl, measure, case, exact, device, dtype)
+    check_renoise(measure, case, exact, runs, dtype, f"prev_1 - prev_2 ({runs[0].layer} noise)")
 
 
 @pytest.mark.clause("STEP-4")
+@collect_violations
 @fixture_settings
 @given(
     case=cases(
@@ -160,46 +218,73 @@ def test_renoise_scale(
 def test_last_step_adds_no_noise(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
+    # Two steps on the same inputs with two different draws: after the last evaluation
+    # the noise scale is 0, so both give the same number, whatever the denoised value.
     exact = truth.schedule(case.config, case.spec)
     known = steps.noise_layer(impl) is not None
-    run = steps.run(
-        impl,
-        measure,
-        case.config,
-        case.spec,
-        device,
-        dtype,
-        loop_inputs(case, exact),
-        seed=case.seed,
-        noise="known" if known else "own",
-    )
-    k = case.k
-    prev = steps.prev_output(measure, run, k, dtype, device)
-    x, F = run.x[k].exact, run.F[k].exact
-    expected = truth.step(case.config, float(exact.sigmas[k]), None, F, x, None)
-    bound, scale = tolerances.step_bound(
-        case.config, float(exact.ramps[k]), None, x, F, np.zeros_like(x), dtype
-    )
-    z = run.z[k]
-    if z is not None and np.any(z != 0):
-        # The noise scale actually used, fitted on the residual (SPEC.md, STEP-4).
-        s = float(case.config["s_noise"])
-        with np.errstate(invalid="ignore", over="ignore"):
-            g_hat = float(np.sum((prev - expected) * z) / (s * np.sum(z * z)))
-        g_bound = float(np.sum(np.abs(z) * bound) / (s * np.sum(z * z)))
-        measure.close(
-            np.array([g_hat]),
-            np.array([0.0]),
-            g_bound,
-            "noise scale after the last evaluation (fitted)",
-            bound_text="what the denoise error can project onto z",
-            scale=float(case.config["sigma_min"]),
+    inputs = loop_inputs(case, exact)
+    runs = [
+        steps.run(
+            impl,
+            measure,
+            case.config,
+            case.spec,
+            device,
+            dtype,
+            inputs,
+            seed=seed,
+            noise="known" if known else "own",
         )
-    if z is not None:
-        # Errors relative to what a noise of scale sigma_min would add too: the figure of a
-        # noise scale that is not 0 but of the order of sigma_min (SPEC.md, STEP-4).
-        scale = scale + float(case.config["s_noise"]) * np.abs(z) * float(case.config["sigma_min"])
-    measure.close(prev, expected, bound, "prev_sample after the last evaluation", scale=scale)
+        for seed in (case.seed, case.seed + 1)
+    ]
+    k = case.k
+    p1, p2 = (stepcheck.prev_values(measure, r, k) for r in runs)
+    s, eps = float(case.config["s_noise"]), float(case.config["sigma_min"])
+    d = p1 - p2
+    place = stepcheck.where(case.config, case.spec, k)
+    rounding = tolerances.SAFETY * tolerances.U[dtype] * (np.abs(p1) + np.abs(p2))
+    # MUST: no more than a last sigma within the SCHED-1 bound of sigma_min can give;
+    # SHOULD: exactly 0 (the appended sigma_min is exact, so tau^2 - eps^2 = 0).
+    g_max = tolerances.last_noise_scale_bound(case.config, dtype)
+    if runs[0].z[k] is not None:
+        w = runs[0].z[k] - runs[1].z[k]
+        g_hat = stepcheck.fitted_scale(d, w, s)
+        diagnosis = stepcheck.scale_diagnosis(g_hat, case.config, None, place)
+        # The results' rounding projected onto w, as a noise scale.
+        slack = float(np.sum(np.abs(w) * rounding) / (s * np.sum(w * w)))
+        for level, bound, text in (
+            ("MUST", g_max + slack, f"a last sigma within SCHED-1 of sigma_min: {g_max:.3g}"),
+            ("SHOULD", slack if dtype != "float64" else 0.0, "exactly 0: sqrt(eps^2 - eps^2)"),
+        ):
+            measure.close(
+                np.array([g_hat]),
+                np.array([0.0]),
+                bound,
+                f"noise scale after the last evaluation, fitted on two draws ({level})",
+                bound_text=text,
+                scale=eps,
+                where=place,
+                diagnose=lambda worst, bad, text=diagnosis: text,
+                level=level,
+            )
+        return
+    # Own draws: |z_1 - z_2| < 10 but with probability below 1e-12 per element.
+    measure.close(
+        d,
+        np.zeros_like(d),
+        g_max * 10.0 + rounding,
+        "prev_1 - prev_2 after the last evaluation (two runs, own draws)",
+        bound_text=f"a last sigma within SCHED-1 of sigma_min: noise scale <= {g_max:.3g}",
+        scale=s * 10.0 * eps,
+        where=place,
+    )
+    measure.exact(
+        d,
+        0.0,
+        "prev_1 - prev_2 after the last evaluation (two runs, own draws), exactly",
+        where=place,
+        level="SHOULD",
+    )
 
 
 @st.composite
@@ -216,17 +301,22 @@ def one_step_cases(draw: st.DrawFn) -> Case:
 
 
 @pytest.mark.clause("STEP-5")
+@collect_violations
 @fixture_settings
 @given(case=one_step_cases())
 @example(case=Case(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=1), 0, (2, 3), 7))
 def test_one_step_draws_no_noise(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
+    # What one-step sampling returns is STEP-1's (a case with one timestep); here: that it
+    # draws nothing (the generator keeps its state) and that no noise reaches the output
+    # (two different draws offered give the same number).
     exact = truth.schedule(case.config, case.spec)
     x = steps.sample(
         impl, steps.normal(case.seed, case.shape, float(exact.sigmas[0])), dtype, device
     )
     F = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
+    place = stepcheck.where(case.config, case.spec, 0)
     if impl.capabilities.stateful and _has_generator(impl):
         scheduler = measure.call("constructor", impl.scheduler, **case.config)
         measure.call("set_timesteps", scheduler.set_timesteps, device=device, **case.spec.kwargs())
@@ -234,29 +324,44 @@ def test_one_step_draws_no_noise(
         before = impl.generator_state(generator)
         t = scheduler.timesteps[0]
         measure.call("scale_model_input", scheduler.scale_model_input, x.native, t)
-        out = measure.call("step", scheduler.step, F.native, t, x.native, generator=generator)
+        measure.call("step", scheduler.step, F.native, t, x.native, generator=generator)
         after = impl.generator_state(generator)
         if not _same_state(before, after):
-            measure.fail("the generator", "was drawn from: one-step sampling must draw no noise")
-        prev_native = prev_sample_of(out)
-    else:
+            measure.note(
+                "the generator",
+                f"was drawn from at {place}: one-step sampling must draw no noise",
+            )
+        else:
+            measure.ok("the generator keeps its state")
+    outputs = []
+    for seed in (case.seed, case.seed + 17):
+        noise = None
+        if impl.capabilities.injected_noise:
+            noise = steps.sample(impl, steps.normal(seed, case.shape), dtype, device).native
         results = measure.call(
             "the loop body",
             impl.run_steps,
             case.config,
             case.spec,
             device,
-            [StepInputs(F.native, x.native)],
+            [StepInputs(impl.copy(F.native), impl.copy(x.native), noise)],
+            seed=None if noise is not None or not _has_generator(impl) else seed,
         )
-        prev_native = results[0].prev_sample
-    prev = measure.output(
-        prev_native, what="prev_sample", shape=case.shape, dtype=dtype, device=device
+        outputs.append(
+            measure.output(
+                results[0].prev_sample,
+                what="prev_sample",
+                shape=case.shape,
+                dtype=None,
+                device=None,
+            )
+        )
+    measure.exact(
+        outputs[1],
+        outputs[0],
+        "prev_sample of one-step sampling with two different draws offered",
+        where=place,
     )
-    expected = truth.step(case.config, float(exact.sigmas[0]), None, F.exact, x.exact, None)
-    bound, scale = tolerances.step_bound(
-        case.config, float(exact.ramps[0]), None, x.exact, F.exact, np.zeros_like(x.exact), dtype
-    )
-    measure.close(prev, expected, bound, "prev_sample of one-step sampling", scale=scale)
 
 
 def _has_generator(impl: Adapter) -> bool:
@@ -281,6 +386,7 @@ def _stateful(impl: Adapter, measure: Measure, device: str, timesteps: list[int]
 
 @pytest.mark.clause("STEP-6")
 @pytest.mark.requires("stateful")
+@collect_violations
 def test_step_index_advances(impl: Adapter, measure: Measure, device: str, dtype: str) -> None:
     scheduler = _stateful(impl, measure, device, [39, 22, 0])
     if scheduler.step_index is not None:
@@ -308,6 +414,7 @@ def test_step_index_advances(impl: Adapter, measure: Measure, device: str, dtype
 
 @pytest.mark.clause("STEP-7")
 @pytest.mark.requires("stateful")
+@collect_violations
 def test_stepping_past_the_end_rejected(impl: Adapter, measure: Measure, device: str) -> None:
     scheduler = _stateful(impl, measure, device, [22, 0])
     x = steps.sample(impl, steps.normal(1, (2, 3), 80.0), "float32", device)
@@ -321,6 +428,7 @@ def test_stepping_past_the_end_rejected(impl: Adapter, measure: Measure, device:
 
 
 @pytest.mark.clause("STEP-8")
+@collect_violations
 @fixture_settings
 @given(case=cases(min_steps=2, position="last"))
 @example(case=default_case(k=1))
@@ -351,14 +459,8 @@ def test_inputs_not_modified(
         )
         for i in inputs
     ]
-    measure.call(
-        "the loop body",
-        impl.run_steps,
-        case.config,
-        case.spec,
-        device,
-        inputs,
-        seed=None if inject else case.seed,
+    _tolerate(
+        impl.run_steps, case.config, case.spec, device, inputs, seed=None if inject else case.seed
     )
     for k, (given_, kept) in enumerate(zip(inputs, copies, strict=True)):
         for name in ("model_output", "sample", "noise"):
@@ -375,9 +477,7 @@ def test_inputs_not_modified(
         schedule.timesteps, what="timesteps", shape=None, dtype=None, device=None
     )
     t = impl.timestep_array(np.full(case.shape[0], stored[0]), device)
-    measure.call(
-        "add_noise", impl.add_noise, case.config, case.spec, device, x0.native, z.native, t
-    )
+    _tolerate(impl.add_noise, case.config, case.spec, device, x0.native, z.native, t)
     for name, given_, kept in (
         ("original_samples", x0.native, x0_copy),
         ("noise", z.native, z_copy),
@@ -387,7 +487,17 @@ def test_inputs_not_modified(
         measure.ok(f"add_noise: {name}")
 
 
+def _tolerate(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Call the implementation for its side effects on its inputs: an exception it raises is
+    another clause's finding (the inputs are checked after it all the same)."""
+    try:
+        fn(*args, **kwargs)
+    except Exception:  # noqa: BLE001, S110 (STEP-8 looks at the inputs only)
+        pass
+
+
 @pytest.mark.clause("STEP-9")
+@collect_violations
 @fixture_settings
 @given(shape=SHAPES, seed=st.integers(0, 2**31 - 1))
 @example(shape=(1,), seed=0)
@@ -432,7 +542,9 @@ BAD_SHAPE_SAMPLE = (2, 3, 4)
 BROADCASTABLE = ((1, 3, 4), (3, 4), (2, 1, 4), ())
 
 
-@pytest.mark.clause("STEP-9")
+@pytest.mark.clause("STEP-11")
+@pytest.mark.requires("stateful")
+@collect_violations
 def test_model_output_of_another_shape_rejected(
     impl: Adapter, measure: Measure, device: str, dtype: str
 ) -> None:
@@ -445,6 +557,7 @@ def test_model_output_of_another_shape_rejected(
 
 
 @pytest.mark.clause("STEP-10")
+@collect_violations
 def test_reproducible_with_a_seeded_generator(
     impl: Adapter, measure: Measure, device: str, dtype: str
 ) -> None:

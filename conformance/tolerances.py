@@ -139,6 +139,9 @@ def step_bound(
     F: ArrayLike,
     z: ArrayLike,
     dtype: str,
+    *,
+    sigma: float | None = None,
+    sigma_next: float | None = None,
 ) -> tuple[Array, Array]:
     """(bound, scale) for prev = clamp(c_skip x + c_out F) + s_noise z sqrt(tau^2 - eps^2)
     (SPEC.md, STEP-1 to STEP-4), elementwise, for samples of `dtype`.
@@ -146,6 +149,9 @@ def step_bound(
     `ramp_next` is None when the next sigma is the appended sigma_min (the last step): the
     noise scale must then be exactly 0 and its error bound is 0. `scale` is the magnitude
     of the terms, |c_skip x| + |c_out F| + s |z| g, to which errors are relative.
+    `sigma`, `sigma_next`: the sigmas the implementation used, where the truth is computed
+    at them (default: the Karras sigmas at the ramps); the error of a stored sigma is still
+    sized from its ramp.
     """
     P = scalar_precision(dtype)
     uP, uD = U[P], U[dtype]
@@ -153,7 +159,7 @@ def step_bound(
     x = np.abs(np.asarray(x, dtype=np.float64))
     F = np.abs(np.asarray(F, dtype=np.float64))
     z = np.abs(np.asarray(z, dtype=np.float64))
-    sigma = _sigma(config, ramp)
+    sigma = _sigma(config, ramp) if sigma is None else float(sigma)
     eta = stored_sigma_rel_bound(config, ramp, P)
     eta_eps = 0.0 if P == "float64" else uP
 
@@ -172,30 +178,96 @@ def step_bound(
     # float16): the second term.
     denoise = b_skip * x + b_out * F + 3 * uD * (skip_x + out_F) + TINY[dtype] / 2 * (x + F)
 
-    # The noise term s z g, g = sqrt(tau^2 - eps^2) (Algorithm 1, line 5).
-    if ramp_next is None:
-        g, noise = 0.0, np.zeros_like(z)
-    else:
-        tau = min(max(_sigma(config, ramp_next), eps), float(config["sigma_max"]))
-        eta_tau = stored_sigma_rel_bound(config, ramp_next, P)
-        g = np.sqrt(max(tau**2 - eps**2, 0.0))
-        d_diff = 2 * tau**2 * eta_tau + 2 * eps**2 * eta_eps + 2 * uP * (tau**2 + eps**2)
-        dg = min(d_diff / (2 * g), np.sqrt(d_diff)) + uP * g if g > 0 else np.sqrt(d_diff)
-        noise = s * z * (dg + 3 * uD * g) + uP * s * z * g + TINY[dtype] / 2 * z
+    g, noise = noise_term_bound(config, ramp_next, z, dtype, sigma_next=sigma_next)
     prev = skip_x + out_F + s * z * g
     bound = SAFETY * (denoise + noise + uD * prev) + TINY[dtype]
     return bound, prev
 
 
+def noise_term_bound(
+    config: Mapping[str, Any],
+    ramp_next: float | None,
+    z: ArrayLike,
+    dtype: str,
+    *,
+    sigma_next: float | None = None,
+) -> tuple[float, Array]:
+    """(g, first-order bound of the noise term s z g), g = sqrt(tau^2 - eps^2) with tau the
+    next sigma clamped to [sigma_min, sigma_max] (Algorithm 1, line 5; SPEC.md, "Step").
+
+    tau^2 - eps^2 errs by e = 2 tau^2 eta_tau + 2 eps^2 eta_eps + 2 u_P (tau^2 + eps^2);
+    g then by min(e / 2g, sqrt(e)) + u_P g; the term s z g adds s |z| (dg + 3 u_D g) +
+    u_P s |z| g. `ramp_next` None: after the last evaluation, g = 0 exactly."""
+    P = scalar_precision(dtype)
+    uP, uD = U[P], U[dtype]
+    eps, s = float(config["sigma_min"]), float(config["s_noise"])
+    eta_eps = 0.0 if P == "float64" else uP
+    z = np.abs(np.asarray(z, dtype=np.float64))
+    if ramp_next is None:
+        return 0.0, np.zeros_like(z)
+    nxt = _sigma(config, ramp_next) if sigma_next is None else float(sigma_next)
+    tau = min(max(nxt, eps), float(config["sigma_max"]))
+    eta_tau = stored_sigma_rel_bound(config, ramp_next, P)
+    g = float(np.sqrt(max(tau**2 - eps**2, 0.0)))
+    d_diff = 2 * tau**2 * eta_tau + 2 * eps**2 * eta_eps + 2 * uP * (tau**2 + eps**2)
+    dg = min(d_diff / (2 * g), np.sqrt(d_diff)) + uP * g if g > 0 else np.sqrt(d_diff)
+    noise = s * z * (dg + 3 * uD * g) + uP * s * z * g + TINY[dtype] / 2 * z
+    return g, noise
+
+
+def renoise_difference_bound(
+    config: Mapping[str, Any],
+    ramp_next: float | None,
+    z1: ArrayLike,
+    z2: ArrayLike,
+    prev1: ArrayLike,
+    prev2: ArrayLike,
+    dtype: str,
+    *,
+    sigma_next: float | None = None,
+) -> Array:
+    """Bound of |(prev(z1) - prev(z2)) - s g (z1 - z2)| for two steps on the same inputs
+    with two draws (SPEC.md, STEP-3, NOISE-1, NOISE-2): the denoised value is the same
+    number in both and cancels; what is left is each noise term's error and each result's
+    rounding to D, u_D |prev|."""
+    uD = U[dtype]
+    _, n1 = noise_term_bound(config, ramp_next, z1, dtype, sigma_next=sigma_next)
+    _, n2 = noise_term_bound(config, ramp_next, z2, dtype, sigma_next=sigma_next)
+    p1 = np.abs(np.asarray(prev1, dtype=np.float64))
+    p2 = np.abs(np.asarray(prev2, dtype=np.float64))
+    return SAFETY * (n1 + n2 + uD * (p1 + p2)) + 2 * TINY[dtype]
+
+
+def last_noise_scale_bound(config: Mapping[str, Any], dtype: str) -> float:
+    """The largest noise scale s sqrt(tau^2 - eps^2) after the last evaluation that a last
+    sigma tau within the SCHED-1 bound of sigma_min can give (SPEC.md, STEP-4): a computed
+    (not appended) sigma_min, rounded to P, makes tau^2 - eps^2 up to e = 2 eps^2 (eta +
+    eta_eps) + 4 u_P eps^2, and g up to sqrt(e). The exact appended sigma_min gives 0."""
+    P = scalar_precision(dtype)
+    uP = U[P]
+    eps, s = float(config["sigma_min"]), float(config["s_noise"])
+    eta = stored_sigma_rel_bound(config, 1.0, P)
+    eta_eps = 0.0 if P == "float64" else uP
+    e = 2 * eps**2 * (eta + eta_eps) + 4 * uP * eps**2
+    return SAFETY * s * float(np.sqrt(e))
+
+
 def add_noise_bound(
-    config: Mapping[str, Any], ramp: ArrayLike, x0: ArrayLike, z: ArrayLike, dtype: str
+    config: Mapping[str, Any],
+    ramp: ArrayLike,
+    x0: ArrayLike,
+    z: ArrayLike,
+    dtype: str,
+    *,
+    sigma: ArrayLike | None = None,
 ) -> tuple[Array, Array]:
     """(bound, scale) of x0 + z sigma(t) (SPEC.md, ADD-1): sigma with its schedule error and
-    rounded to the sample dtype, the product and the sum rounded to it."""
+    rounded to the sample dtype, the product and the sum rounded to it. `sigma`: the sigmas
+    the implementation used (default: the Karras sigmas at the ramps)."""
     uD = U[dtype]
     x0 = np.abs(np.asarray(x0, dtype=np.float64))
     z = np.abs(np.asarray(z, dtype=np.float64))
-    sigma = _sigma(config, ramp)
+    sigma = _sigma(config, ramp) if sigma is None else np.asarray(sigma, dtype=np.float64)
     eta = schedule_rel_bound(config, ramp) + U[scalar_precision(dtype)]
     term = z * sigma
     scale = x0 + term

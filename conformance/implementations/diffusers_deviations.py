@@ -72,7 +72,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
             ("ADD-1", "4.3e5"),
             ("ADD-2", "3.1e5"),
             ("GOLD-3", "9.5e5 (the last step's 6.7e-7 noise included)"),
-            ("STEP-4", "4.2e6 (the float32 denoise error projected onto z)"),
+            ("STEP-4", "1.1e3 (the fitted last-step noise scale 6.7e-7 over 6.1e-10)"),
         )
     ),
     # -- c_skip at sigma_min ---------------------------------------------------------------------
@@ -127,14 +127,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
         match=r"raised IndexError",
     ),
     Deviation(
-        "INDEX-4",
+        "INDEX-5",
         "set_begin_index stores any value: past the end, negative or fractional, the failure "
         "comes at the first step (an IndexError, or -1 steps from the last sigma)",
         "4 of 4 invalid begin indices (n, 99, -1, 1.5) accepted",
         match=r"begin_index=.*was accepted silently",
     ),
     Deviation(
-        "STEP-9",
+        "STEP-11",
         "step checks no shapes: a model_output that broadcasts to the sample's shape (one batch "
         "element, no batch axis, one channel) is broadcast by the arithmetic; a scalar one "
         "raises IndexError when the noise is drawn in its shape",
