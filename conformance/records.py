@@ -61,7 +61,7 @@ class Figures:
             float(worst.error),
             float(worst.bound),
             str(getattr(worst, "what", "") or ""),
-            getattr(worst, "bound_note", None) or getattr(worst, "note", None),
+            getattr(worst, "known_difference", None),
         )
 
 
@@ -223,7 +223,7 @@ def _exception_text(exception: BaseException | None, text: str) -> str:
 
 
 def _figures(found: Sequence[ClauseViolation]) -> dict[str, Any]:
-    notes = [getattr(v, "bound_note", None) for v in found]
+    notes = [getattr(v, "known_difference", None) for v in found]
     return {
         "max_abs_error": _largest([v.max_abs_error for v in found]),
         "max_rel_error": _largest([v.max_rel_error for v in found]),
