@@ -121,32 +121,26 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
     def _init_backend(self) -> None:
         self._kept = KeptSchedules()  # what `set_timesteps` built, for reuse
 
-    def set_timesteps(
-        self,
-        num_inference_steps: int | None = None,
-        device: str | torch.device | None = None,
-        timesteps: ArrayLike | torch.Tensor | None = None,
-    ) -> None:
-        """Choose the time points tau_1 > ... > tau_n of Algorithm 1 and put the schedule
-        on `device` (default: the CPU; a step on another device copies it there once).
-
-        Either `num_inference_steps=n` (indices `arange(n) * (N // n)`, reversed) or
-        `timesteps`, strictly descending integer indices in [0, N - 1]; the ramp is the
-        reversed index list divided by N - 1, and `sigma_min` is appended as the last
-        sigma (conformance/SPEC.md, "Schedule").
+    def _use_schedule(self, indices: Any, device: Any, custom: bool) -> None:
+        """Put the schedule of `indices` on `device` (`set_timesteps(..., device=...)`; default:
+        the CPU; a step on another device copies it there once).
 
         The schedule built for an index list, a device and the config is kept (the last
-        `KEPT_SCHEDULES` of them) and reused when asked for again; `timesteps` and `sigmas`
-        are fresh copies on every call, so that editing them cannot reach what is kept.
-        """
-        super().set_timesteps(num_inference_steps, device, timesteps)
-
-    def _use_schedule(self, indices: Any, device: Any, custom: bool) -> None:
+        `KEPT_SCHEDULES` of them) and reused when asked for again (a pipeline asks on every
+        call); `timesteps` and `sigmas` are fresh copies on every call, so that editing them
+        cannot reach what is kept."""
         device = torch_checks.as_device(device)
-        config = (self.num_train_timesteps, self.sigma_min, self.sigma_max)
-        config += (self.sigma_data, self.s_noise, self.rho)
-        listed = None if indices is None else tuple(np.asarray(indices).tolist())
-        key = (listed, custom, device, config)
+        if indices is not None and not isinstance(indices, tuple):
+            indices = tuple(np.asarray(indices).tolist())  # an index list a subclass made
+        config = (
+            self.num_train_timesteps,
+            self.sigma_min,
+            self.sigma_max,
+            self.sigma_data,
+            self.s_noise,
+            self.rho,
+        )
+        key = (indices, custom, device, config)
         schedule = self._kept.get(key)
         if schedule is None:
             host = self.host_schedule(indices, custom)
