@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from conformance import deviations
 from conformance.adapter import Adapter
 from conformance.deviations import Deviation
 
@@ -91,13 +92,10 @@ class Measure:
         self.deviations_seen: list[tuple[Deviation, ClauseViolation]] = []
 
     def _raise_unless_declared(self, violation: ClauseViolation) -> None:
-        for deviation in self.declared:
-            if deviation.explains(
-                str(violation), violation.ratio, violation.max_rel_error, violation.max_abs_error
-            ):
-                self.deviations_seen.append((deviation, violation))
-                return
-        raise violation
+        deviation = deviations.explaining(self.declared, violation)
+        if deviation is None:
+            raise violation
+        self.deviations_seen.append((deviation, violation))
 
     # -- recording ---------------------------------------------------------------------------
 

@@ -309,6 +309,8 @@ def summary_lines(data: dict[str, Any], verbose: int = 0) -> list[str]:
     ]
     for r in table:
         lines.append("  ".join(text.ljust(widths[i]) for i, text in enumerate(r)).rstrip())
+    notes = {c["clause"]: c["bound_note"] for c in data["clauses"] if c["bound_note"]}
+    lines += [f"bound of {clause}: {note}" for clause, note in notes.items()]
     lines += _deviation_lines(data, verbose)
     for cell in data["clauses"]:
         status = cell["status"]
