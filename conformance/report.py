@@ -259,22 +259,9 @@ def _plural(n: int, word: str) -> str:
 
 
 def _counts_text(counts: dict[str, int]) -> str:
-    words = {
-        "passed": "passed",
-        "known deviation": "known deviation",
-        "warning": "warning",
-        "failed": "failed",
-        "error": "error",
-        "skipped": "skipped",
-    }
-    parts = []
-    for status in ("passed", "known deviation", "warning", "failed", "error", "skipped"):
-        n = counts.get(status, 0)
-        word = words[status]
-        parts.append(
-            _plural(n, word) if status in ("known deviation", "warning", "error") else f"{n} {word}"
-        )
-    return ", ".join(parts)
+    order = ("passed", "known deviation", "warning", "failed", "error", "skipped")
+    nouns = ("known deviation", "warning", "error")  # the others are participles
+    return ", ".join(_plural(counts[s], s) if s in nouns else f"{counts[s]} {s}" for s in order)
 
 
 def summary_lines(data: dict[str, Any], verbose: int = 0) -> list[str]:
@@ -309,6 +296,8 @@ def summary_lines(data: dict[str, Any], verbose: int = 0) -> list[str]:
     ]
     for r in table:
         lines.append("  ".join(text.ljust(widths[i]) for i, text in enumerate(r)).rstrip())
+    notes = {c["clause"]: c["bound_note"] for c in data["clauses"] if c["bound_note"]}
+    lines += [f"bound of {clause}: {note}" for clause, note in notes.items()]
     lines += _deviation_lines(data, verbose)
     for cell in data["clauses"]:
         status = cell["status"]
@@ -350,7 +339,7 @@ def _deviation_lines(data: dict[str, Any], verbose: int) -> list[str]:
     for reason, group in groups.items():
         clauses = ", ".join(dict.fromkeys(d["clause"] for d in group))
         seen = sum(1 for d in group if d["observed"])
-        summary = reason.split("; ")[0].split(": ")[0]
+        summary = reason.split("; ")[0]
         if len(summary) > 110:
             summary = summary[:107] + "..."
         lines.append(f"  {clauses} ({seen} of {len(group)} observed): {summary}")

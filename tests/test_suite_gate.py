@@ -285,3 +285,22 @@ def test_parallel_run_reports_what_a_serial_run_does(tmp_path: Path, conformance
         del serial[key], parallel[key]
     assert parallel == serial
     assert serial["counts"]["cells"]["known deviation"] > 0
+
+
+# -- the README's commands ------------------------------------------------------------------------
+
+
+def test_readme_commands_in_one_style_cpu_wheel_first_and_a_pin_that_exists() -> None:
+    text = README.read_text()
+    order = [text.index(m) for m in ("<!-- cpu-wheel -->", "<!-- main-command -->")]
+    assert order == sorted(order) and text.index("<!-- test-command -->") > order[1]
+    commands = [
+        line
+        for block in re.findall(r"```(?:bash|yaml)\n(.*?)```", text, flags=re.DOTALL)
+        for line in block.splitlines()
+    ]
+    mixed = [c for c in commands if ".venv/bin/" in c.replace(". .venv/bin/activate", "")]
+    assert not mixed, "activate the venv, then `python -m ...`, in every command"
+    pins = re.findall(r"cm-conformance(?:\[\w+\])? @ git\+\S+@(\S+?)\"", text)
+    assert pins and set(pins) == {"COMMIT_SHA"}, pins  # explained next to the snippet
+    assert "replace" in text and "`COMMIT_SHA` with the full 40-character SHA" in text

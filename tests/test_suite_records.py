@@ -107,6 +107,8 @@ def test_skip_keeps_its_reason_and_bound_note_comes_from_the_worst() -> None:
     out = classify(outcome="passed", clause="GOLD-3", worst=worst)
     assert out.bound_note == "OpenAI's own last-step noise"
     assert out.worst.note == "OpenAI's own last-step noise"
+    lines = report.summary_lines(report.build([out], run_info()))
+    assert "bound of GOLD-3: OpenAI's own last-step noise" in lines
 
 
 def test_record_round_trips_through_plain_data() -> None:
