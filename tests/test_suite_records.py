@@ -102,8 +102,7 @@ def test_absorbed_deviation_makes_a_passed_test_a_known_deviation() -> None:
 def test_skip_keeps_its_reason_and_bound_note_comes_from_the_worst() -> None:
     out = classify(outcome="skipped", text="reference does not claim generator_list")
     assert out.status == "skipped" and out.message == "reference does not claim generator_list"
-    worst = Worst(0.5, 1e-7, 2e-7, "final sample")
-    worst.bound_note = "OpenAI's own last-step noise"  # type: ignore[attr-defined]
+    worst = Worst(0.5, 1e-7, 2e-7, "final sample", known_difference="OpenAI's own last-step noise")
     out = classify(outcome="passed", clause="GOLD-3", worst=worst)
     assert out.bound_note == "OpenAI's own last-step noise"
     assert out.worst.note == "OpenAI's own last-step noise"
