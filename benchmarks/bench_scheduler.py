@@ -274,7 +274,7 @@ def run_case(shape, dtype_name: str, device: torch.device, args, Diffusers) -> C
     ours = [ready(Ours, x_T) for _ in range(6)]
 
     def set_timesteps_uncached() -> None:
-        ours[3]._schedules.clear()  # private: what set_timesteps keeps for reuse
+        ours[3]._kept.clear()  # private: what set_timesteps keeps for reuse
         ours[3].set_timesteps(STEPS, device=device)
 
     fns: dict[str, Callable[[], object]] = {

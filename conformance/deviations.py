@@ -16,14 +16,38 @@ only if it is the declared one:
 
 A declared deviation that is not observed leaves the test passed, and the report says
 so, so that stale declarations are visible.
+
+Which declared deviation explains a failure is decided here, in `explaining` (one violation)
+and `explain` (a test's failure); nowhere else.
+
+Taking over another implementation's deviations: an adapter around a class that inherits
+diffusers' behaviour (a subclass, a wrapper, a port) declares diffusers' deviations as its
+own with `declared_by("diffusers")`, and adds its own after them:
+
+    deviations=(*declared_by("diffusers"), Deviation("STEP-4", ...)),
+
+`declared_by` takes any name `--impl` takes (a built-in, an entry point, `module:attr`);
+for the built-ins it reads the declarations without importing the implementation.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conformance.measure import ClauseViolation
+
+#: Where the built-in implementations declare their deviations ("module:attr"), read without
+#: importing the implementation (diffusers' needs no diffusers, nor torch, to be read).
+BUILTIN_DECLARATIONS = {
+    "reference": None,
+    "torch": None,
+    "diffusers": "conformance.implementations.diffusers_deviations:DEVIATIONS",
+}
 
 
 @dataclass(frozen=True)
@@ -109,3 +133,46 @@ def find(
 ) -> list[Deviation]:
     """The declared deviations that apply to one clause on one device and dtype."""
     return [d for d in deviations if d.applies(clause, device, dtype)]
+
+
+def explaining(declared: Sequence[Deviation], violation: ClauseViolation) -> Deviation | None:
+    """The first declared deviation that explains one clause violation (its message and
+    figures), or None."""
+    text = str(violation)
+    for deviation in declared:
+        if deviation.explains(
+            text, violation.ratio, violation.max_rel_error, violation.max_abs_error
+        ):
+            return deviation
+    return None
+
+
+def explain(
+    declared: Sequence[Deviation], found: Sequence[ClauseViolation], message: str
+) -> Deviation | None:
+    """The declared deviation that explains a failed test: every clause violation in it (a
+    hypothesis failure may hold several) explained by a declared deviation (the first one's
+    is returned), or, for a failure that is no clause violation (the implementation raised),
+    a behavioural deviation matching the whole message."""
+    if not declared:
+        return None
+    if not found:
+        return next((d for d in declared if d.match and d.explains(message)), None)
+    chosen = [explaining(declared, violation) for violation in found]
+    if any(d is None for d in chosen):
+        return None
+    return chosen[0]
+
+
+def declared_by(impl: str) -> tuple[Deviation, ...]:
+    """The deviations that implementation `impl` declares (any name `--impl` takes), to be
+    taken over by an adapter of something that behaves the same: see the module docstring."""
+    if impl in BUILTIN_DECLARATIONS:
+        target = BUILTIN_DECLARATIONS[impl]
+        if target is None:
+            return ()
+        module, _, attr = target.partition(":")
+        return tuple(getattr(importlib.import_module(module), attr))
+    from conformance import loading
+
+    return tuple(loading.load(impl).deviations)

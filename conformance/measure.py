@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance import spec
+from conformance import deviations, spec
 from conformance.adapter import Adapter
 from conformance.deviations import Deviation
 
@@ -169,13 +169,11 @@ class Measure:
     def _raise_unless_declared(self, violation: ClauseViolation) -> None:
         """Record a violation: as a deviation seen if one declared explains it, else as a
         violation to raise when the test ends (`raise_collected`)."""
-        for deviation in self.declared:
-            if deviation.explains(
-                str(violation), violation.ratio, violation.max_rel_error, violation.max_abs_error
-            ):
-                if not any(str(v) == str(violation) for _, v in self.deviations_seen):
-                    self.deviations_seen.append((deviation, violation))
-                return
+        deviation = deviations.explaining(self.declared, violation)
+        if deviation is not None:
+            if not any(str(v) == str(violation) for _, v in self.deviations_seen):
+                self.deviations_seen.append((deviation, violation))
+            return
         if not any(str(v) == str(violation) for v in self.violations):
             self.violations.append(violation)
 

@@ -1,44 +1,50 @@
-"""The pytest plugin of the conformance suite.
+"""The pytest plugin of the conformance suite: its options and its hooks.
 
 Registered, with its options, by `conformance/conftest.py` when the suite is run from a
 checkout (`pytest conformance --impl=NAME`), and by the `pytest11` entry point
 (`conformance/entry_point.py`) when the distribution is installed and the command line
-targets the suite (`pytest --pyargs conformance --impl=NAME`). It does nothing to a test
-session that collects no conformance test.
+targets the suite (`pytest --pyargs conformance --impl=NAME`); it does nothing to a session
+that does not run the suite. The work is done elsewhere:
 
-It adds the options (`--impl`, `--device`, `--dtype`, `--golden`, `--conformance-report`,
-`--conformance-timeout`), loads the implementation at start-up (an unknown name is a
-usage error listing what is available), parametrizes the tests over the device x dtype
-matrix, skips what the implementation does not claim or the machine does not have,
-gives each test a time limit, turns a failure that a declared deviation explains into a
-known deviation, prints the header and the summary table, and writes the JSON report.
+- `conformance.activation`: whether the suite runs, loading the implementation, the matrix,
+  failing closed on what was asked for and cannot be tested, the claims (`claims`);
+- `conformance.fixtures`: the fixtures of the clause modules;
+- `conformance.timeout`: the time limit of each test;
+- `conformance.records`: each test phase classified into one `Outcome` record;
+- `conformance.report`: the table and the JSON report, from the records.
+
+With pytest-xdist, records travel from the workers to the controller in each test report's
+`user_properties`; the controller (or the single process) collects them in
+`pytest_runtest_logreport`, so a parallel run reports cell for cell what a serial one does.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import threading
+import platform
+import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import Phase, settings
 
-from conformance import __version__, deviations, loading, report, spec
-from conformance.adapter import DTYPES, Adapter, unmet_requirement
-from conformance.measure import ClauseViolation, Measure
+from conformance import __version__, activation, deviations, fixtures, records, report, spec
+from conformance import timeout as time_limit
+from conformance.activation import SuiteState
+from conformance.adapter import DTYPES, unmet_requirement
+from conformance.fixtures import MEASURE, STATE, coordinates
 from conformance.strategies import register_profiles
 
 PLUGIN_NAME = "conformance.plugin"
-PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_IMPL = "reference"
-#: Seconds a conformance test may run (`--conformance-timeout`); once one test has run out of
-#: time the rest get AFTER_HANG_TIMEOUT, so that a hanging implementation costs minutes.
+#: Seconds a conformance test may run (`--conformance-timeout`) with the default profile's 25
+#: examples per test; a profile with more examples gets proportionally more (`thorough`, 1000
+#: examples: 600 s). Once one test has run out of time the rest get AFTER_HANG_TIMEOUT, so
+#: that a hanging implementation costs minutes.
 DEFAULT_TIMEOUT = 15.0
+DEFAULT_EXAMPLES = 25
 AFTER_HANG_TIMEOUT = 2.0
 
 register_profiles()
@@ -53,25 +59,10 @@ settings.register_profile(
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
 
-
-@dataclass
-class SuiteState:
-    """What the session knows about the implementation under test and its matrix."""
-
-    adapter: Adapter
-    impl_spec: str
-    impl_defaulted: bool
-    devices: list[str]
-    dtypes: list[str]
-    device_status: dict[str, tuple[bool, str]]
-    golden_dir: Path
-    results: list[dict[str, Any]] = field(default_factory=list)
-    previous_profile: str | None = None
-
-
-STATE = pytest.StashKey[SuiteState]()
-MEASURE = pytest.StashKey[Measure]()
 ACTIVE = pytest.StashKey[bool]()
+RECORDS = pytest.StashKey[list[records.Outcome]]()
+STARTED = pytest.StashKey[tuple[str, float]]()
+HUNG = pytest.StashKey[bool]()
 
 
 # -- options and start-up -------------------------------------------------------------------
@@ -79,8 +70,8 @@ ACTIVE = pytest.StashKey[bool]()
 
 def add_options(parser: pytest.Parser) -> None:
     """The suite's command-line options (idempotent). Added only to sessions that run the
-    suite (see `conformance/conftest.py` and `conformance/entry_point.py`), so that an
-    installed suite adds no `--device` or `--dtype` to anyone else's pytest runs."""
+    suite (see `conformance.activation.targets_suite`), so that an installed suite adds no
+    `--device` or `--dtype` to anyone else's pytest runs."""
     group = parser.getgroup("conformance", "consistency-model scheduler conformance suite")
     if any(option.dest == "impl" for option in group.options):
         return
@@ -89,8 +80,8 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="NAME",
         help="implementation under test: reference, torch, diffusers, a name registered "
-        f"under the entry-point group {loading.ENTRY_POINT_GROUP}, or package.module:attr "
-        f"(default: {DEFAULT_IMPL})",
+        "under the entry-point group cm_conformance.implementations, or package.module:attr "
+        f"(default: {activation.DEFAULT_IMPL})",
     )
     group.addoption(
         "--device",
@@ -98,14 +89,16 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="DEVICE",
         help="device to test on (repeatable; default: every device the implementation "
-        "claims, those absent from this machine skipped)",
+        "claims, those absent from this machine skipped). A device asked for that is not "
+        "claimed or not present stops the run",
     )
     group.addoption(
         "--dtype",
         action="append",
         default=None,
         choices=DTYPES,
-        help="sample dtype to test (repeatable; default: every dtype the implementation claims)",
+        help="sample dtype to test (repeatable; default: every dtype the implementation "
+        "claims). A dtype asked for that is not claimed stops the run",
     )
     group.addoption(
         "--golden",
@@ -117,16 +110,30 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--conformance-timeout",
         type=float,
-        default=DEFAULT_TIMEOUT,
+        default=None,
         metavar="SECONDS",
-        help=f"time limit of one conformance test (default {DEFAULT_TIMEOUT:g}; 0: none); after "
-        f"a test runs out of time the others get {AFTER_HANG_TIMEOUT:g} s",
+        help=f"time limit of one conformance test (default {DEFAULT_TIMEOUT:g} s per "
+        f"{DEFAULT_EXAMPLES} hypothesis examples of the profile; 0: none); after a test runs "
+        f"out of time the others get {AFTER_HANG_TIMEOUT:g} s",
     )
     group.addoption(
         "--conformance-report",
         default=None,
         metavar="PATH",
-        help="write the conformance report (JSON) to PATH",
+        help="write the conformance report (JSON, format cm-conformance-report/2) to PATH",
+    )
+    group.addoption(
+        "--conformance-strict",
+        action="store_true",
+        default=False,
+        help="a SHOULD clause not met fails the run (default: a warning)",
+    )
+    group.addoption(
+        "--conformance-claims",
+        choices=("check", "trust"),
+        default="check",
+        help="check the adapter's claims at start-up and stop on a false one (default), or "
+        "trust them (the clauses then report what a false claim breaks)",
     )
 
 
@@ -139,63 +146,21 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "dtypes(*names): restrict a test to these sample dtypes")
     config.stash[ACTIVE] = False
-    if config.getoption("impl", None) is not None or _invoked_on_suite(config):
-        _activate(config)
-
-
-def _invoked_on_suite(config: pytest.Config) -> bool:
-    """Whether the command line names the conformance package (a path or --pyargs)."""
-    for arg in config.args:
-        target = str(arg).split("::")[0]
-        if config.getoption("pyargs") and (
-            target == "conformance" or target.startswith("conformance.")
-        ):
-            return True
-        path = (Path(config.invocation_params.dir) / target).resolve()
-        if path == PACKAGE_DIR or PACKAGE_DIR in path.parents:
-            return True
-    return False
-
-
-def _activate(config: pytest.Config) -> SuiteState:
-    """Load the implementation and fix the matrix (a usage error if the name is unknown)."""
-    if config.stash.get(ACTIVE, False):
-        return config.stash[STATE]
-    impl_spec = config.getoption("impl")
-    defaulted = impl_spec is None
-    try:
-        adapter = loading.load(DEFAULT_IMPL if defaulted else impl_spec)
-    except loading.ImplementationError as exc:
-        raise pytest.UsageError(f"--impl: {exc}") from None
-    claims = adapter.capabilities
-    devices = list(dict.fromkeys(config.getoption("device") or claims.devices))
-    dtypes = list(dict.fromkeys(config.getoption("dtype") or claims.dtypes))
-    golden_dir = config.getoption("golden")
-    if golden_dir is None:
-        from reference.golden import default_golden_dir
-
-        golden = default_golden_dir()
-    else:
-        golden = Path(golden_dir)
-        if not golden.is_absolute():
-            golden = Path(config.invocation_params.dir) / golden
-        if not (golden / "manifest.json").is_file():
-            raise pytest.UsageError(f"--golden: {str(golden)!r} holds no manifest.json")
-    state = SuiteState(
-        adapter=adapter,
-        impl_spec=DEFAULT_IMPL if defaulted else impl_spec,
-        impl_defaulted=defaulted,
-        devices=devices,
-        dtypes=dtypes,
-        device_status={d: adapter.device_available(d) for d in devices},
-        golden_dir=golden,
-    )
+    config.stash[RECORDS] = []
+    if config.getoption("impl", None) is None and not activation.targets_suite(
+        [str(a) for a in config.args] + (["--pyargs"] if config.getoption("pyargs") else []),
+        invocation_dir=Path(config.invocation_params.dir),
+    ):
+        return
+    state = activation.activate(config)
     config.stash[STATE] = state
     config.stash[ACTIVE] = True
+    if not config.pluginmanager.is_registered(fixtures):
+        config.pluginmanager.register(fixtures, "conformance.fixtures")
+    config.pluginmanager.register(RecordSink(config.stash[RECORDS]))
     if config.getoption("hypothesis_profile", None) is None:
         state.previous_profile = settings.get_current_profile_name()
         settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", DEFAULT_PROFILE))
-    return state
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -206,19 +171,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         settings.load_profile(state.previous_profile)
 
 
-def suite_state(config: pytest.Config) -> SuiteState:
-    return _activate(config)
+def _active(config: pytest.Config) -> SuiteState | None:
+    return config.stash[STATE] if config.stash.get(ACTIVE, False) else None
 
 
-def is_conformance_item(item: pytest.Item) -> bool:
-    path = Path(str(item.path)).resolve()
-    return PACKAGE_DIR in path.parents
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    session.config.stash[STARTED] = (started, time.monotonic())
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    if not config.stash.get(ACTIVE, False):
+    state = _active(config)
+    if state is None:
         return None
-    state = config.stash[STATE]
     adapter = state.adapter
     caps = adapter.capabilities
     default_note = " (the default; choose with --impl=NAME)" if state.impl_defaulted else ""
@@ -226,6 +195,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     for device in state.devices:
         ok, why = state.device_status[device]
         devices.append(device if ok else f"{device} (skipped: {why})")
+    golden = "packaged" if state.golden_label == "packaged" else str(state.golden_dir)
     lines = [
         f"conformance suite {__version__}: implementation {adapter.name} {adapter.version}"
         f"{default_note}",
@@ -233,15 +203,17 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"  matrix: devices {', '.join(devices)} x dtypes {', '.join(state.dtypes)}",
         f"  claims: devices {', '.join(caps.devices)}; dtypes {', '.join(caps.dtypes)}; "
         f"injected noise {'yes' if caps.injected_noise else 'no'}; noise convention "
-        f"{caps.noise_convention or 'none'}; stateful API {'yes' if caps.stateful else 'no'}",
+        f"{caps.noise_convention or 'none'}; stateful API {'yes' if caps.stateful else 'no'}"
+        + (" (checked)" if config.getoption("conformance_claims") == "check" else " (trusted)"),
         *(f"  {line}" for line in adapter.header_lines()),
-        f"  golden files: {state.golden_dir}",
-        f"  known deviations declared: {len(adapter.deviations)}",
+        f"  golden files: {golden}",
+        f"  known deviations declared: {len(adapter.deviations)} (each a clause on some "
+        "dtypes and devices)",
     ]
-    if not _can_time_out():
+    if not time_limit.available():
         lines.append("  no per-test time limit on this platform (needs SIGALRM in the main thread)")
-    elif config.getoption("conformance_timeout"):
-        lines.append(f"  time limit per test: {config.getoption('conformance_timeout'):g} s")
+    elif time_limit_of(config):
+        lines.append(f"  time limit per test: {time_limit_of(config):g} s")
     return lines
 
 
@@ -249,9 +221,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if PACKAGE_DIR not in Path(str(metafunc.definition.path)).resolve().parents:
+    state = _active(metafunc.config)
+    if state is None or not activation.in_suite(metafunc.definition.path):
         return
-    state = suite_state(metafunc.config)
     names = metafunc.fixturenames
     if "golden_case" in names:
         # Each sampler case runs in its own dtype, if that dtype is in the matrix.
@@ -278,12 +250,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not any(is_conformance_item(item) for item in items):
+    state = _active(config)
+    if state is None:
         return
-    state = suite_state(config)
     known = spec.clauses()
     for item in items:
-        if not is_conformance_item(item):
+        if not activation.in_suite(item.path):
             continue
         markers = list(item.iter_markers("clause"))
         if len(markers) != 1 or len(markers[0].args) != 1 or markers[0].args[0] not in known:
@@ -303,21 +275,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _skip_reason(state: SuiteState, item: pytest.Item) -> str | None:
     adapter = state.adapter
-    caps = adapter.capabilities
-    params = getattr(item, "callspec", None)
-    params = params.params if params is not None else {}
-    device, dtype = params.get("device"), params.get("dtype")
+    _, device, _ = coordinates(item)
     if device is not None:
         ok, why = state.device_status[device]
         if not ok:
             return f"{device}: {why}"
-        kind = device.split(":")[0]
-        if device not in caps.devices and kind not in caps.devices:
-            return (
-                f"{adapter.name} does not claim device {device} (claims {', '.join(caps.devices)})"
-            )
-    if dtype is not None and dtype not in caps.dtypes:
-        return f"{adapter.name} does not claim dtype {dtype} (claims {', '.join(caps.dtypes)})"
     for marker in item.iter_markers("requires"):
         for need in marker.args:
             reason = unmet_requirement(adapter, need)
@@ -326,208 +288,97 @@ def _skip_reason(state: SuiteState, item: pytest.Item) -> str | None:
     return None
 
 
-# -- time limit ------------------------------------------------------------------------------
+# -- running: the time limit --------------------------------------------------------------
 
 
-class ImplementationHang(BaseException):  # noqa: N818 (what happened, not an error class)
-    """A conformance test ran out of time. A BaseException, so that hypothesis does not run the
-    example again (it would hang again, with no alarm left)."""
-
-
-HUNG = pytest.StashKey[bool]()
-
-
-def _can_time_out() -> bool:
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+def time_limit_of(config: pytest.Config) -> float:
+    """`--conformance-timeout`, else DEFAULT_TIMEOUT scaled to the profile's examples."""
+    given = config.getoption("conformance_timeout", None)
+    if given is not None:
+        return float(given)
+    examples = settings.default.max_examples
+    return DEFAULT_TIMEOUT * max(1.0, examples / DEFAULT_EXAMPLES)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """Interrupt a conformance test that runs past its time limit (SIGALRM, restoring any
-    alarm another plugin such as pytest-timeout had set)."""
-    seconds = item.config.getoption("conformance_timeout", 0.0)
-    if not seconds or not is_conformance_item(item) or not _can_time_out():
+    """Interrupt a conformance test that runs past its time limit."""
+    seconds = time_limit_of(item.config)
+    if not seconds or _active(item.config) is None or not activation.in_suite(item.path):
         return (yield)
     if item.config.stash.get(HUNG, False):
         seconds = min(seconds, AFTER_HANG_TIMEOUT)
-    clause, device, dtype = _coordinates(item)
+    clause, device, dtype = coordinates(item)
     where = "/".join(x for x in (device, dtype) if x) or "any device and dtype"
-
-    def on_alarm(signum: int, frame: object) -> None:
-        item.config.stash[HUNG] = True
-        raise ImplementationHang(
-            f"{clause} on {where}: the test ran past its time limit of {seconds:g} s "
-            "(--conformance-timeout): the implementation hangs or is far too slow"
-        )
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-    start = time.monotonic()
-    try:
-        return (yield)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer_delay:
-            left = max(outer_delay - (time.monotonic() - start), 1e-3)
-            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
+    message = (
+        f"{clause} on {where}: the test ran past its time limit of {seconds:g} s "
+        "(--conformance-timeout): the implementation hangs or is far too slow"
+    )
+    with time_limit.limit(seconds, message):
+        try:
+            return (yield)
+        except time_limit.ImplementationHang:
+            item.config.stash[HUNG] = True
+            raise
 
 
-# -- fixtures --------------------------------------------------------------------------------
-
-
-def _coordinates(item: pytest.Item) -> tuple[str, str | None, str | None]:
-    marker = item.get_closest_marker("clause")
-    clause = marker.args[0] if marker is not None and marker.args else "?"
-    params = getattr(item, "callspec", None)
-    params = params.params if params is not None else {}
-    return clause, params.get("device"), params.get("dtype")
-
-
-@pytest.fixture(scope="session")
-def impl(request: pytest.FixtureRequest) -> Adapter:
-    """The adapter of the implementation under test."""
-    return suite_state(request.config).adapter
-
-
-@pytest.fixture(scope="session")
-def golden_dir(request: pytest.FixtureRequest) -> Path:
-    """The golden directory (`--golden`, default the project's)."""
-    return suite_state(request.config).golden_dir
-
-
-@pytest.fixture
-def measure(request: pytest.FixtureRequest, impl: Adapter) -> Measure:
-    """The checks of this test, bound to its clause, device and dtype."""
-    clause, device, dtype = _coordinates(request.node)
-    declared = deviations.find(impl.deviations, clause, device, dtype)
-    checks = Measure(impl, clause, device, dtype, declared)
-    request.node.stash[MEASURE] = checks
-    return checks
-
-
-# -- outcomes: deviations and the report -------------------------------------------------------
-
-
-def _violations(exc: BaseException) -> Iterator[ClauseViolation]:
-    if isinstance(exc, ClauseViolation):
-        yield exc
-    for inner in getattr(exc, "exceptions", ()):
-        yield from _violations(inner)
+# -- outcomes --------------------------------------------------------------------------------
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Classify the phase into a record (carried in `user_properties`); a known deviation or
+    a SHOULD clause not met becomes an xfail, never a pass."""
     test_report = yield
-    if not is_conformance_item(item) or not item.config.stash.get(ACTIVE, False):
+    state = _active(item.config)
+    if state is None or not activation.in_suite(item.path):
         return test_report
-    phase_done = (
+    done = (
         test_report.when == "call"
         or (test_report.when == "setup" and not test_report.passed)
         or (test_report.when == "teardown" and test_report.failed)
     )
-    if not phase_done:
+    if not done:
         return test_report
-    state = item.config.stash[STATE]
-    clause, device, dtype = _coordinates(item)
+    clause, device, dtype = coordinates(item)
     checks = item.stash.get(MEASURE, None)
-    entry: dict[str, Any] = {
-        "nodeid": item.nodeid,
-        "clause": clause,
-        "device": device,
-        "dtype": dtype,
-        "worst": checks.worst.as_dict() if checks and checks.worst else None,
-        "noise_layers": sorted(checks.noise_layers) if checks else [],
-        "deviation": None,
-        "message": None,
-        # Every declared deviation a check of this test matched, whatever its outcome (a test
-        # runs all its checks: measure.Measure collects its violations).
-        "deviations_seen": (
-            [d.as_dict() for d in checks.deviations_observed()] if checks is not None else []
-        ),
-        "level": None,
-    }
-    declared = deviations.find(state.adapter.deviations, clause, device, dtype)
-    title = spec.clauses().get(clause, "")
-    where = "/".join(x for x in (device, dtype) if x) or "any device and dtype"
-    if test_report.passed and checks is not None and checks.deviations_seen:
-        deviation, violation = checks.deviations_seen[0]
-        entry["status"] = "known deviation"
-        entry["deviation"] = deviation.as_dict()
-        entry["message"] = _first_line(str(violation))
-        seen = [v for _, v in checks.deviations_seen if v.max_abs_error is not None]
-        if seen:
-            entry["max_abs_error"] = max(v.max_abs_error for v in seen)
-            entry["max_rel_error"] = max(v.max_rel_error for v in seen)
-            entry["ratio"] = max(v.ratio for v in seen)
+    outcome = records.classify(
+        # From the package on, wherever it is installed and whatever the rootdir.
+        nodeid=f"conformance/{Path(str(item.path)).name}::{item.nodeid.partition('::')[2]}",
+        clause=clause,
+        device=device,
+        dtype=dtype,
+        phase=test_report.when,
+        outcome=test_report.outcome,
+        exception=call.excinfo.value if call.excinfo is not None else None,
+        text=_skip_message(test_report) if test_report.skipped else str(test_report.longrepr),
+        worst=checks.worst if checks is not None else None,
+        noise_layers=sorted(checks.noise_layers) if checks is not None else (),
+        absorbed=checks.deviations_seen if checks is not None else (),
+        declared=deviations.find(state.adapter.deviations, clause, device, dtype),
+        strict=item.config.getoption("conformance_strict"),
+    )
+    if outcome.status == "known deviation":
+        d = outcome.deviation or {}
+        test_report.outcome = "skipped"
+        # The reason once per group in the summary; in full with -v.
+        reason = f". {d.get('reason')}" if item.config.getoption("verbose") > 0 else ""
+        test_report.wasxfail = (
+            f"known deviation of {clause} on {outcome.where}: {d.get('measured')}{reason}"
+        )
+    elif outcome.status == "warning":
         test_report.outcome = "skipped"
         test_report.wasxfail = (
-            f"known deviation of {clause} on {where}: {deviation.measured}. {deviation.reason}"
+            f"SHOULD clause {clause} not met on {outcome.where}: {outcome.message}"
         )
-    elif test_report.passed:
-        entry["status"] = "passed"
-        if declared:
-            entry["message"] = "declared deviation not observed"
-    elif test_report.skipped:
-        entry["status"] = "skipped"
-        entry["message"] = _skip_message(test_report)
-    else:
-        excinfo = call.excinfo
-        message = excinfo.exconly() if excinfo is not None else str(test_report.longrepr)
-        found = list(_violations(excinfo.value)) if excinfo is not None else []
-        explained = _explain(declared, found, message)
-        figures = [v for v in found if v.max_abs_error is not None]
-        if figures:
-            entry["max_abs_error"] = max(v.max_abs_error for v in figures)
-            entry["max_rel_error"] = max(v.max_rel_error for v in figures)
-            entry["ratio"] = max(v.ratio for v in figures)
-        if explained is not None and test_report.when == "call":
-            entry["status"] = "known deviation"
-            entry["deviation"] = explained.as_dict()
-            test_report.outcome = "skipped"
-            test_report.wasxfail = (
-                f"known deviation of {clause} on {where}: {explained.measured}. {explained.reason}"
-            )
-        else:
-            entry["status"] = "failed"
-            note = f"clause {clause} ({title}) failed on {where}"
-            if declared:
-                declared_figures = "; ".join(d.measured for d in declared)
-                note += f"; the declared deviation ({declared_figures}) does not cover it"
-            test_report.sections.append(("conformance", note))
-        entry["message"] = _first_line(str(found[0]) if found else message)
-        entry["level"] = found[0].level if found else None
-    state.results.append(entry)
+    elif outcome.status in records.FAILING:
+        note = f"clause {clause} ({spec.clauses().get(clause, '')}) {outcome.status} on {outcome.where}"
+        if outcome.status == "failed" and checks is not None and checks.declared:
+            figures = "; ".join(d.measured for d in checks.declared)
+            note += f"; the declared deviation ({figures}) does not cover it"
+        test_report.sections.append(("conformance", note))
+    test_report.user_properties.append((records.PROPERTY, outcome.as_dict()))
     return test_report
-
-
-def _explain(
-    declared: list[deviations.Deviation], found: list[ClauseViolation], message: str
-) -> deviations.Deviation | None:
-    """The declared deviation that explains a failure: every clause violation in it (a
-    hypothesis failure may hold several) by one declared deviation, or, for a failure that
-    is no clause violation (the implementation raised), the whole message."""
-    if not declared:
-        return None
-    if not found:
-        return next((d for d in declared if d.match and d.explains(message)), None)
-    chosen = None
-    for violation in found:
-        text = str(violation)
-        hit = next(
-            (
-                d
-                for d in declared
-                if d.explains(
-                    text, violation.ratio, violation.max_rel_error, violation.max_abs_error
-                )
-            ),
-            None,
-        )
-        if hit is None:
-            return None
-        chosen = chosen or hit
-    return chosen
 
 
 def _skip_message(test_report: pytest.TestReport) -> str:
@@ -537,27 +388,118 @@ def _skip_message(test_report: pytest.TestReport) -> str:
     return str(longrepr)
 
 
-def _first_line(text: str, limit: int = 400) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+class RecordSink:
+    """Collects the session's records, from this process's tests or, under pytest-xdist, from
+    the workers' reports (registered on the controller as on a single process)."""
+
+    def __init__(self, collected: list[records.Outcome]) -> None:
+        self.collected = collected
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == records.PROPERTY:
+                self.collected.append(records.Outcome.from_dict(value))
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def _run_info(config: pytest.Config, exit_status: int | None) -> report.RunInfo:
+    state = config.stash[STATE]
+    adapter = state.adapter
+    started, start = config.stash.get(STARTED, ("", time.monotonic()))
+    workers = getattr(config.option, "numprocesses", None) or 0
+    return report.RunInfo(
+        suite_version=__version__,
+        implementation={
+            "name": adapter.name,
+            "version": str(adapter.version),
+            "loaded": adapter.description or state.impl_spec,
+            "impl_option": state.impl_spec,
+            "capabilities": adapter.capabilities.as_dict(),
+        },
+        devices=[
+            {
+                "name": device,
+                "available": state.device_status[device][0],
+                "reason": state.device_status[device][1],
+                "detail": _device_detail(device) if state.device_status[device][0] else "",
+            }
+            for device in state.devices
+        ],
+        dtypes=list(state.dtypes),
+        declared=[d.as_dict() for d in adapter.deviations],
+        started=started,
+        duration_s=time.monotonic() - start,
+        exit_status=exit_status,
+        hypothesis_profile=settings.get_current_profile_name(),
+        strict=bool(config.getoption("conformance_strict")),
+        workers=int(workers) if isinstance(workers, int) else 0,
+        golden=state.golden_label,
+        filters={
+            "devices": state.requested_devices,
+            "dtypes": state.requested_dtypes,
+            "keyword": config.getoption("keyword") or None,
+            "markers": config.getoption("markexpr") or None,
+            "claims": config.getoption("conformance_claims"),
+        },
+        platform={
+            "system": platform.system(),
+            "release": platform.release(),
+            "machine": platform.machine(),
+            "versions": _versions(),
+        },
+    )
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "torch", "mpmath", "hypothesis", "pytest", "diffusers"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "unknown"))
+    return versions
+
+
+def _device_detail(device: str) -> str:
+    if device.startswith("cuda"):
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            return str(torch.cuda.get_device_name(int(device.partition(":")[2] or 0)))
+    if device == "cpu":
+        return platform.processor() or platform.machine()
+    return ""
+
+
+def _session_report(config: pytest.Config, exit_status: int | None) -> dict[str, Any]:
+    return report.build(config.stash[RECORDS], _run_info(config, exit_status))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that tested nothing is not green (exit status 5); write the JSON report."""
+    config = session.config
+    if _active(config) is None or _is_worker(config) or config.getoption("collectonly"):
+        return
+    data = _session_report(config, int(exitstatus))
+    if data["verdict"] == "nothing tested" and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+        data["exit_status"] = int(session.exitstatus)
+    config.stash[FINAL] = data
+    path = config.getoption("conformance_report", None)
+    if path:
+        target = Path(path)
+        if not target.is_absolute():
+            target = Path(config.invocation_params.dir) / target
+        report.write(data, target)
+
+
+FINAL = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not config.stash.get(ACTIVE, False):
+    data = config.stash.get(FINAL, None)
+    if data is None or not data["clauses"]:
         return
-    state = config.stash[STATE]
-    if not state.results:
-        return
-    for line in report.summary_lines(report.build(state, config)):
+    for line in report.summary_lines(data, verbose=config.getoption("verbose")):
         terminalreporter.write_line(line)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    path = config.getoption("conformance_report", None)
-    if not path or not config.stash.get(ACTIVE, False):
-        return
-    target = Path(path)
-    if not target.is_absolute():
-        target = Path(config.invocation_params.dir) / target
-    report.write(report.build(config.stash[STATE], config), target)

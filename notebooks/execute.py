@@ -7,11 +7,20 @@ The kernel runs in the repository root, so `import reference` works from a check
 without installing it. Outputs are refused (and nothing is written) if they hold an error
 or a machine path; execution timings are not recorded and stream outputs are coalesced, so a re-run
 on the same machine reproduces the files byte for byte. `tests/test_notebooks.py` runs the same notebooks in memory.
+
+Across machines: the kernel runs its BLAS, OpenMP and torch on one thread (`KERNEL_ENV`), so
+that no summation order depends on the machine's core count, and every random draw is
+seeded and independent of the linear-algebra kernel (the Gaussian image prior samples with
+Cholesky factors, not with eigenvectors whose basis LAPACK chooses). What can still differ
+from one CPU to another is the last bit of a float64 sum; the printed figures do not
+show it, except residues printed at rounding level (below 1e-12), which
+`tests/test_notebooks.py` compares by magnitude only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -22,6 +31,11 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 CELL_TIMEOUT_S = 120
+#: One thread for every math library the kernel may load (set before they load).
+KERNEL_ENV = {
+    name: "1"
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+}
 
 
 def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -34,7 +48,7 @@ def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         record_timing=False,
         resources={"metadata": {"path": str(ROOT)}},
     )
-    client.execute()
+    client.execute(env={**os.environ, **KERNEL_ENV})
     return nb
 
 

@@ -52,6 +52,12 @@ class GaussianImagePrior:
             raise ValueError("`C_color` and `C_space` must be symmetric positive definite")
         # eigenvalues of the Kronecker product, laid out as the (3, H*W) coefficient array
         self.lam = np.outer(self.lam_c, self.lam_s)
+        # Cholesky factors, for `sample`: unlike the eigenvectors, unique. The grid's symmetries
+        # give C_space repeated eigenvalues (129 of 256 at 16 x 16), and which basis of each
+        # repeated eigenspace `eigh` returns depends on the LAPACK kernel and its thread count:
+        # samples drawn in the eigenbasis changed from machine to machine.
+        self.L_c = np.linalg.cholesky(C_color)
+        self.L_s = np.linalg.cholesky(C_space)
 
     # coefficients in the eigenbasis: U^T v for v of shape (..., 3, H, W)
     def _to_eigen(self, v: Array) -> Array:
@@ -63,9 +69,11 @@ class GaussianImagePrior:
         return v.reshape(*v.shape[:-1], *self.shape[1:])
 
     def sample(self, rng: np.random.Generator, n: int) -> Array:
-        """n images x_0 ~ N(mu, Sigma), shape (n, 3, H, W)."""
+        """n images x_0 ~ N(mu, Sigma), shape (n, 3, H, W): mu + L_c z L_s^T with
+        Sigma = (L_c L_c^T) (x) (L_s L_s^T), the same images for the same `rng` on any
+        machine (up to rounding)."""
         z = rng.standard_normal((n, 3, self.lam.shape[1]))
-        return self.mu + self._from_eigen(np.sqrt(self.lam) * z)
+        return self.mu + (self.L_c @ z @ self.L_s.T).reshape(n, *self.shape)
 
     def consistency_function(self, x: ArrayLike, sigma: float, eps: float = 0.002) -> Array:
         """f(x, sigma) = mu + U diag(sqrt((lambda + eps^2) / (lambda + sigma^2))) U^T (x - mu)."""

@@ -55,7 +55,7 @@ def check_config(
     rho: object,
     clip_denoised: object,
 ) -> None:
-    """The scheduler's constructor arguments (DESIGN.md, "The scheduler's semantics")."""
+    """The scheduler's constructor arguments (conformance/SPEC.md, CFG-2)."""
     # N >= 2: the ramp divides by N - 1.
     check_int("num_train_timesteps", num_train_timesteps, 2)
     lo = check_float("sigma_min", sigma_min)

@@ -31,7 +31,7 @@ def test_sample_equals_scheduler_loop(
     z_T = data.draw(arrays(np.float64, shape, elements=normal), label="z_T")
     noises = [data.draw(arrays(np.float64, shape, elements=normal)) for _ in range(K)]
     if K == 1:
-        noises = [np.zeros(shape)]  # one-step sampling draws no noise (DESIGN.md)
+        noises = [np.zeros(shape)]  # one-step sampling draws no noise (SPEC.md, STEP-5)
     x_T = config["sigma_max"] * z_T  # Algorithm 1, line 1
 
     x = x_T

@@ -1,6 +1,7 @@
 """The walkthrough notebooks run top to bottom, in memory (nothing is written to the
-repository), each in under two minutes on a CPU; the committed copies carry their outputs
-(figures included), no errors, no machine paths, and stay small.
+repository), each in under two minutes on a CPU, and print what the committed copies print;
+the committed copies carry their outputs (figures included), no errors, no machine paths,
+and stay small.
 
 Re-execute and save them with `python notebooks/execute.py`.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import time
 from pathlib import Path
 
@@ -19,6 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 BUDGET_S = 120  # the issue's bound per notebook on CPU; both take ~25 s on a 2-core machine
 MAX_BYTES = 1_000_000  # committed size: outputs are small PNGs at 70 dpi
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+#: Printed residues of float64 rounding (max |a - b| of two routes to one value, ~1e-16):
+#: their digits depend on the CPU's summation order, so only their magnitude is compared.
+RESIDUE = 1e-12
 
 
 def _runner():
@@ -37,6 +43,49 @@ def _png_count(nb: nbformat.NotebookNode) -> int:
     return sum("image/png" in out.get("data", {}) for out in _outputs(nb))
 
 
+def _printed(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """(code cell number, text) of every printed (stream) output."""
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    return [
+        (k, out.get("text", ""))
+        for k, cell in enumerate(code, start=1)
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
+    ]
+
+
+def printed_drift(committed: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> list[str]:
+    """Where a fresh run prints other text or other figures than the committed copy: every
+    number equal as printed (same digits), except float64 rounding residues (both below
+    RESIDUE in magnitude)."""
+    old, new = _printed(committed), _printed(fresh)
+    if [k for k, _ in old] != [k for k, _ in new]:
+        return [f"printing cells {[k for k, _ in old]} became {[k for k, _ in new]}"]
+    drift = []
+    for (k, was), (_, now) in zip(old, new, strict=True):
+        if NUMBER.sub("#", was) != NUMBER.sub("#", now):
+            drift.append(f"cell {k} prints other text: {was[:200]!r} became {now[:200]!r}")
+            continue
+        for a, b in zip(NUMBER.findall(was), NUMBER.findall(now), strict=True):
+            residues = abs(float(a)) < RESIDUE and abs(float(b)) < RESIDUE
+            if a != b and not residues:
+                drift.append(f"cell {k}: printed {a}, now {b}")
+    return drift
+
+
+def test_printed_drift_is_caught() -> None:
+    """The comparison fails on the issue's drift (0.041 printed as 0.046) and not on a
+    rounding residue."""
+    committed = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
+    committed.cells[0].outputs = [nbformat.v4.new_output("stream", text="RMSE 0.041, 3.3e-16\n")]
+    same = nbformat.from_dict(json.loads(json.dumps(committed)))
+    same.cells[0].outputs[0].text = "RMSE 0.041, 4.4e-16\n"
+    assert printed_drift(committed, same) == []
+    drifted = nbformat.from_dict(json.loads(json.dumps(committed)))
+    drifted.cells[0].outputs[0].text = "RMSE 0.046, 3.3e-16\n"
+    assert printed_drift(committed, drifted) == ["cell 1: printed 0.041, now 0.046"]
+
+
 def test_there_are_two_walkthroughs() -> None:
     assert [p.name for p in NOTEBOOKS] == ["01_algorithm1.ipynb", "02_zero_shot_editing.ipynb"]
 
@@ -45,8 +94,10 @@ def test_there_are_two_walkthroughs() -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_top_to_bottom(path: Path) -> None:
     """Execute a copy in memory in a fresh kernel; any cell's exception fails the test
-    (nbclient raises CellExecutionError naming the cell)."""
+    (nbclient raises CellExecutionError naming the cell), and so does a printed figure that
+    differs from the committed copy's."""
     runner = _runner()
+    committed = nbformat.read(path, as_version=4)
     nb = nbformat.read(path, as_version=4)
     committed_pngs = _png_count(nb)
     start = time.perf_counter()
@@ -61,6 +112,11 @@ def test_notebook_runs_top_to_bottom(path: Path) -> None:
     )
     assert not runner.leaked_paths(nb), (
         f"{path.name} prints machine paths {runner.leaked_paths(nb)}"
+    )
+    drift = printed_drift(committed, runner.coalesce_streams(nb))
+    assert not drift, (
+        f"{path.name} prints other figures than its committed copy (seeds, threads, BLAS?): "
+        f"{drift}; if the change is meant, re-run `python notebooks/execute.py`"
     )
 
 

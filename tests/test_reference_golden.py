@@ -20,30 +20,31 @@ steps - 1 (its schedule always ends at sigma_min). `open_end` goes through
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 import pytest
+from bounds import (
+    float32_schedule_bound,
+    naive_schedule_bound_ulp,
+    reference_schedule_bound_ulp,
+    sensitivity,
+)
+from golden_cases import (
+    FLOAT64_CASES,
+    OPEN_END_CASES,
+    SAMPLER_CASES,
+    SCHEDULER_CASES,
+    openai_next_time_point,
+    openai_noise_scale,
+    replay_bound,
+    scheduler_for,
+    u,
+    u32,
+)
 
 from reference import algorithm1, formulas, golden, oracle
-from reference.numpy_scheduler import CMStochasticIterativeScheduler
 from reference.toy_model import toy_network
-
-u = 2.0**-53
-u32 = 2.0**-24
-
-SAMPLER_CASES = golden.case_names("sampler")
-FLOAT64_CASES = [n for n in SAMPLER_CASES if golden.load_case(n).config["dtype"] == "float64"]
-
-
-def _ends_at_sigma_min(case: golden.GoldenCase) -> bool:
-    ts = case.config["ts"]
-    return ts is None or ts[-1] == case.config["steps"] - 1
-
-
-SCHEDULER_CASES = [n for n in SAMPLER_CASES if _ends_at_sigma_min(golden.load_case(n))]
-OPEN_END_CASES = [n for n in SAMPLER_CASES if not _ends_at_sigma_min(golden.load_case(n))]
 
 
 def test_case_lists_are_complete() -> None:
@@ -54,39 +55,6 @@ def test_case_lists_are_complete() -> None:
 
 
 # -- schedule --------------------------------------------------------------------------------
-
-
-def naive_schedule_bound_ulp(i: np.ndarray, n: int, sigma_min: float, sigma_max: float, rho: float):
-    """Error bound, in ULP, of OpenAI's float64 time points (hi + r (lo - hi))^rho.
-
-    With e = (|ln s| / rho + 1) u the error of each root (rounded 1/rho, then pow), the base
-    b = hi + r (lo - hi) is off by e (hi + r (hi + lo)) + 3 u r |hi - lo| (difference, ramp,
-    product) + u b (sum); b^rho multiplies its relative error by rho and adds u.
-    """
-    hi, lo = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
-    r = i / (n - 1)
-    b = hi + r * (lo - hi)
-    e = max(abs(math.log(sigma_min)), abs(math.log(sigma_max))) / rho + 1
-    return rho * (e * (hi + r * (hi + lo)) + 3 * r * abs(hi - lo) + b) / b + 1
-
-
-def reference_schedule_bound_ulp(sigma_min: float, sigma_max: float, rho: float) -> float:
-    """The reference's (|ln s| + 4 rho + 1) ULP (tests/test_reference_oracle.py)."""
-    return max(abs(math.log(sigma_min)), abs(math.log(sigma_max))) + 4 * rho + 1
-
-
-def float32_schedule_bound(i: np.ndarray, n: int, sigma_min: float, sigma_max: float, rho: float):
-    """Relative error bound, in u32, of `get_sigmas_karras` (float32 ramp from torch.linspace).
-
-    hi and (lo - hi) are rounded to float32 when they meet the float32 ramp (u32 hi, u32 r|hi-lo|),
-    linspace's ramp is off by <= 2 u32 (start + i step or end - (n-1-i) step, step rounded),
-    the product and sum add u32 r|hi - lo| and u32 b; pow (float32) adds <= 2 u32 (1 ULP):
-        rho (hi + 2 r |hi - lo| + 2 |hi - lo| + b) / b + 2.
-    """
-    hi, lo = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
-    r = i / (n - 1)
-    b = hi + r * (lo - hi)
-    return rho * (hi + 2 * r * abs(hi - lo) + 2 * abs(hi - lo) + b) / b + 2
 
 
 def test_schedule_matches_openai_and_oracle() -> None:
@@ -199,98 +167,6 @@ def test_float32_scalings_match_openai() -> None:
 
 
 # -- sampler cases ---------------------------------------------------------------------------
-
-
-def scheduler_for(case: golden.GoldenCase) -> CMStochasticIterativeScheduler:
-    """The diffusers-style scheduler that runs `case` (golden/README.md, "Kind of case")."""
-    config = case.config
-    scheduler = CMStochasticIterativeScheduler(
-        num_train_timesteps=config["steps"],
-        sigma_min=config["sigma_min"],
-        sigma_max=config["sigma_max"],
-        sigma_data=config["sigma_data"],
-        rho=config["rho"],
-        clip_denoised=config["clip_denoised"],
-    )
-    if config["sampler"] == "onestep":
-        scheduler.set_timesteps(num_inference_steps=1)
-    else:
-        scheduler.set_timesteps(timesteps=list(reversed(config["ts"][:-1])))
-    return scheduler
-
-
-def openai_next_time_point(case: golden.GoldenCase, k: int) -> float | None:
-    """OpenAI's float64 time point after evaluation k, next_t = t(ts[k+1]) (None for one-step
-    sampling, which adds no noise). `schedule_default` records the same float64 computation
-    for every grid the sampler cases use; after the last evaluation it is OpenAI's end point,
-    0.002000000000000003 rather than t_min for steps=40, whence its last noise of scale 1.1e-10."""
-    config = case.config
-    if config["sampler"] == "onestep":
-        return None
-    schedule = golden.load_case("schedule_default")
-    return float(schedule[f"multistep_t_n{config['steps']}"][config["ts"][k + 1]])
-
-
-def openai_noise_scale(next_t: float, t_min: float) -> float:
-    """`np.sqrt(next_t**2 - t_min**2)`, OpenAI's float64 arithmetic (stochastic_iterative_sampler).
-    At its end point 0.002000000000000003 the squares cancel: 1.07e-10, not the exact 1.10e-10."""
-    return math.sqrt(next_t**2 - t_min**2)
-
-
-def sensitivity(sigma: float, eps: float, sd: float) -> tuple[float, float, float]:
-    """(kappa_skip, kappa_out, kappa_in), see the module docstring."""
-    d = sigma - eps
-    return (
-        2 * sigma * d / (d * d + sd * sd),
-        abs(sigma / d - sigma**2 / (sigma**2 + sd**2)),
-        sigma**2 / (sigma**2 + sd**2),
-    )
-
-
-def replay_bound(
-    case: golden.GoldenCase,
-    k: int,
-    sigma: float,
-    tau: float,
-    x: np.ndarray,
-    F: np.ndarray,
-    z: np.ndarray | None,
-    result: np.ndarray,
-) -> np.ndarray:
-    """Elementwise bound on |ours - OpenAI| for step k (ours at sigma, re-noised to tau) fed
-    OpenAI's x, F and z.
-
-    With A = |c_skip x|, B = |c_out F|, C = |s_noise z scale| and delta the relative
-    difference between our sigma and the one OpenAI evaluated at:
-      float64: delta (kappa_skip A + kappa_out B) + (7 + 7) u (A + B + C)  (7 u each side,
-               tests/test_reference_oracle.py);
-      float32: delta (kappa_skip A + kappa_out B) + |eps32 - eps| (|F| + |x| / sd)
-               + u32 (7 A + 6 B + 2 C + |result|)  (c_skip 5, c_out 4, a product each, their
-               sum; the float64 noise scale rounded to float32, its product; the last sum);
-    plus |z| |scale_OpenAI(next_t) - scale(tau)|: OpenAI's float64 noise scale at its next time
-    point against the exact one at ours (after the last evaluation: 1.07e-10 |z| against our
-    exact 0).
-    """
-    config = case.config
-    eps, sd = config["sigma_min"], config["sigma_data"]
-    c_skip, c_out = formulas.boundary_scalings(sigma, eps, sd)
-    A, B = np.abs(c_skip * x), np.abs(c_out * F)
-    kappa_skip, kappa_out, _ = sensitivity(sigma, eps, sd)
-    delta = abs(float(case["sigma"][k, 0]) - sigma) / sigma
-    bound = delta * (kappa_skip * A + kappa_out * B)
-    C = 0.0
-    next_t = openai_next_time_point(case, k)
-    if z is not None and next_t is not None:
-        C = np.abs(z * formulas.noise_scale(tau, eps))
-        gap = abs(openai_noise_scale(next_t, eps) - oracle.noise_scale(tau, eps))
-        bound = bound + np.abs(z) * float(gap)
-    if config["dtype"] == "float64":
-        bound = bound + 14 * u * (A + B + C)
-    else:
-        eps_shift = abs(float(np.float32(eps)) - eps)
-        bound = bound + eps_shift * (np.abs(F) + np.abs(x) / sd)
-        bound = bound + u32 * (7 * A + 6 * B + 2 * C + np.abs(result))
-    return bound * (1 + 1e-6)  # the bound's own float64 evaluation
 
 
 @pytest.mark.parametrize("name", SCHEDULER_CASES)

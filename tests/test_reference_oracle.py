@@ -115,7 +115,7 @@ def test_schedule_from_num_inference_steps_within_ulp_bound(
     scheduler = CMStochasticIterativeScheduler(**config)
     scheduler.set_timesteps(num_inference_steps=n)
 
-    # DESIGN.md: indices arange(n) * (N // n), reversed; the ramp reverses them again.
+    # SPEC.md, SCHED-1: indices arange(n) * (N // n), reversed; the ramp reverses them again.
     indices = [k * (N // n) for k in range(n)]
     assert scheduler.sigmas.shape == (n + 1,)
     chosen = sorted({0, n - 1, *data.draw(st.lists(st.integers(0, n - 1), max_size=6))})

@@ -4,7 +4,6 @@ command gates them in CI. Each run is a subprocess, as a user runs it."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,7 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("impl", ["reference", "torch", "diffusers"])
-def test_builtin_implementation_passes_the_suite(impl: str, tmp_path: Path) -> None:
+def test_builtin_implementation_passes_the_suite(
+    impl: str, tmp_path: Path, conformance_report
+) -> None:
     report = tmp_path / "report.json"
     env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_PROFILE"}
     done = subprocess.run(
@@ -39,11 +40,12 @@ def test_builtin_implementation_passes_the_suite(impl: str, tmp_path: Path) -> N
     )
     summary = done.stdout[-4000:]
     assert done.returncode == 0, f"--impl={impl} fails the suite:\n{summary}\n{done.stderr[-2000:]}"
-    data = json.loads(report.read_text())
-    assert data["counts"]["failed"] == 0
-    assert data["counts"]["passed"] > 0
+    data = conformance_report(report)
+    cells = data["counts"]["cells"]
+    assert data["verdict"] == "pass" and cells["failed"] == cells["error"] == 0
+    assert cells["passed"] > 0
     if impl == "diffusers":  # its deviations are shown, not passed
-        assert data["counts"]["known deviation"] > 0
+        assert cells["known deviation"] > 0
         assert all(d["reason"] and d["measured"] for d in data["deviations"])
     else:
-        assert data["counts"]["known deviation"] == 0
+        assert cells["known deviation"] == 0

@@ -3,7 +3,6 @@ every run; known deviations shown, never passed silently (pytester, subprocess).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str)
 
 
 def test_report_of_a_passing_run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, conformance_report
 ) -> None:
     out = pytester.path / "report.json"
     result = _run(
@@ -35,14 +34,17 @@ def test_report_of_a_passing_run(
         f"--conformance-report={out}",
     )
     assert result.ret == pytest.ExitCode.OK
-    report = json.loads(out.read_text())
-    assert report["format"] == "cm-conformance-report/1"
+    report = conformance_report(out)
+    assert report["format"] == "cm-conformance-report/2"
+    assert report["verdict"] == "pass" and report["exit_status"] == 0
+    assert report["started"].endswith("+00:00") and report["duration_s"] > 0
+    assert report["run"]["filters"]["dtypes"] is None and report["run"]["golden"] == "packaged"
     assert report["suite"] == {"name": "cm-conformance", "version": __version__}
     impl = report["implementation"]
     assert impl["name"] == "reference" and impl["version"] == "0.1.0"
     assert impl["capabilities"]["dtypes"] == ["float64"]
     assert report["platform"]["versions"]["python"]
-    assert report["platform"]["hypothesis_profile"] == "conformance-ci"
+    assert report["run"]["hypothesis_profile"] == "conformance-ci"
     assert report["devices"][0]["name"] == "cpu" and report["devices"][0]["available"]
     assert report["dtypes"] == ["float64"]
     cells = {(c["clause"], c["device"], c["dtype"]): c for c in report["clauses"]}
@@ -52,11 +54,14 @@ def test_report_of_a_passing_run(
     assert scal["status"] == "passed" and scal["title"] == spec.clauses()["SCAL-1"]
     worst = scal["worst"]
     assert 0 < worst["ratio"] <= 1 and worst["error"] <= worst["bound"]
-    assert report["counts"]["failed"] == 0
+    assert report["counts"]["cells"]["failed"] == 0
+    assert report["counts"]["tests"]["passed"] > report["counts"]["cells"]["passed"]
     # The readable summary ends the run: one row per clause, a column per device/dtype.
     result.stdout.fnmatch_lines(
         [
-            "conformance of reference 0.1.0 (suite *): * passed, 0 known deviations, 0 failed*",
+            "conformance of reference 0.1.0 (suite *): PASS",
+            "  cells (clause x device x dtype): * passed, 0 known deviations, 0 warnings, 0 failed*",
+            "  tests: * passed, *",
             "clause *cpu/float64*",
             "SCAL-1 * ok *",
         ]
@@ -64,7 +69,7 @@ def test_report_of_a_passing_run(
 
 
 def test_report_of_known_deviations_and_failures(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, conformance_report
 ) -> None:
     out = pytester.path / "report.json"
     result = _run(
@@ -77,7 +82,14 @@ def test_report_of_known_deviations_and_failures(
         f"--conformance-report={out}",
     )
     assert result.ret == pytest.ExitCode.OK  # deviations are declared: xfail, not pass
-    report = json.loads(out.read_text())
+    report = conformance_report(out)
+    assert report["run"]["filters"] == {
+        "devices": ["cpu"],
+        "dtypes": ["float64"],
+        "keyword": None,
+        "markers": None,
+        "claims": "check",
+    }
     cells = {(c["clause"], c["dtype"]): c for c in report["clauses"]}
     index3 = cells[("INDEX-3", "-")]
     assert index3["status"] == "known deviation"
@@ -89,8 +101,16 @@ def test_report_of_known_deviations_and_failures(
     assert cells[("INDEX-4", "float64")]["status"] == "passed"
     declared = {(d["clause"], d["observed"]) for d in report["deviations"]}
     assert ("INDEX-3", True) in declared and ("STEP-7", False) in declared
-    assert report["counts"]["known deviation"] >= 2
-    result.stdout.fnmatch_lines(["*INDEX-3 * dev*", "deviation INDEX-3 (all dtypes; observed)*"])
+    assert report["counts"]["cells"]["known deviation"] >= 2
+    # Deviations grouped by reason, one line each; the full text with -v.
+    result.stdout.fnmatch_lines(
+        [
+            "*INDEX-3 * dev*",
+            "known deviations: * declarations *observed in 2 cells; -v for each in full",
+            "  INDEX-3 (1 of 1 observed): index_for_timestep indexes an empty nonzero() result",
+        ]
+    )
+    assert result.stdout.str().count("indexes an empty nonzero() result") == 1
     # xfailed: INDEX-3 (IndexError) and INDEX-5's bad begin indices (accepted silently),
     # each a declared deviation of diffusers.
     result.assert_outcomes(xfailed=2, passed=3)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_torch_bounds import step_bound, step_magnitude, to_numpy, worst_ratio
+from bounds import step_bound, step_magnitude, to_numpy, worst_ratio
 from torch._dynamo.utils import counters
 
 from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyScheduler

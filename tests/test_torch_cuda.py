@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 import pytest
 import torch
-from test_torch_bounds import DTYPES, step_bound, step_magnitude, to_numpy, worst_ratio
+from bounds import DTYPES, step_bound, step_magnitude, to_numpy, worst_ratio
 
 from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyScheduler
 from reference.torch_scheduler import CMStochasticIterativeScheduler, randn_like_diffusers

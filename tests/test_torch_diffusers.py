@@ -5,7 +5,7 @@ for bit, and leave the generators in the same state (`randn_like_diffusers` foll
 diffusers' `randn_tensor`). Steps: fed the same inputs, they agree within float32 rounding,
 and differ for two stated reasons, each bounded from diffusers' own state:
 - diffusers keeps `sigmas` in float32, so it evaluates c_skip and c_out at sigma rounded to
-  float32 (relative shift delta, times the sensitivities kappa of test_reference_golden.py),
+  float32 (relative shift delta, times the sensitivities kappa of tests/bounds.py),
   in float32 arithmetic, with eps = 0.002 rounded to float32 (as OpenAI's float32 code);
 - its last step adds z sqrt(float32(sigma_min)^2 - sigma_min^2) = 6.7e-7 z; ours adds 0.
 """
@@ -15,14 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from diffusers import CMStochasticIterativeScheduler as DiffusersScheduler
-from diffusers.utils.torch_utils import randn_tensor
-from test_reference_golden import (
+from bounds import (
+    UNIT_ROUNDOFF,
     naive_schedule_bound_ulp,
     reference_schedule_bound_ulp,
     sensitivity,
+    step_bound,
 )
-from test_torch_bounds import UNIT_ROUNDOFF, step_bound
+from diffusers import CMStochasticIterativeScheduler as DiffusersScheduler
+from diffusers.utils.torch_utils import randn_tensor
 
 from reference import formulas
 from reference.torch_scheduler import CMStochasticIterativeScheduler, randn_like_diffusers
@@ -66,7 +67,7 @@ def diffusers_step_bound(
     """|diffusers - exact| for step k on inputs x, F, z (module docstring), in float64.
 
     A = |c_skip x|, B = |c_out F|, C = |scale z|: float32 arithmetic as OpenAI's float32 code
-    (tests/test_reference_golden.py, `replay_bound`): u32 (7 A + 6 B + 2 C + |result|); the
+    (tests/golden_cases.py, `replay_bound`): u32 (7 A + 6 B + 2 C + |result|); the
     float32 sigma: delta (kappa_skip A + kappa_out B); eps in float32: |eps32 - eps| (|F| +
     |x| / sd); its noise scale, evaluated from its own float32 sigmas as its `step` does,
     against the exact one: |z| |scale_diffusers - scale|.
@@ -112,7 +113,7 @@ def test_float32_loop_against_diffusers(schedule, seeds):
         # Both are float64 model times, but diffusers evaluates the Karras form naively
         # ((hi + r (lo - hi))^rho, which loses up to 29 ULP near r = 1) where we use the
         # reference's weighted form: their sigmas differ by both schedules' ULP bounds
-        # (tests/test_reference_golden.py), t = 250 log sigma by 250 times that, plus the log's
+        # (tests/bounds.py), t = 250 log sigma by 250 times that, plus the log's
         # and the product's roundings on either side.
         ulps = reference_schedule_bound_ulp(0.002, 80.0, 7.0) + naive_schedule_bound_ulp(
             ramp[k], 40, 0.002, 80.0, 7.0
@@ -174,8 +175,8 @@ def test_last_step_differs_from_diffusers_by_its_float32_noise_only():
     z = randn_like_diffusers(tuple(x.shape), g_z, x.device, x.dtype).double().numpy()
     eps = theirs.config.sigma_min
     scale_theirs = float((theirs.sigmas[-1].clamp(min=eps) ** 2 - eps**2) ** 0.5)
-    assert 0 < scale_theirs < 1e-6  # the measured 6.7e-7 of DESIGN.md
-    assert float(ours._table_host[-1, -1]) == 0.0
+    assert 0 < scale_theirs < 1e-6  # 6.7e-7: sqrt(float32(0.002)^2 - 0.002^2)
+    assert float(ours._schedule.table_host[-1, -1]) == 0.0
     sigma, xs, Fs = float(ours.sigmas[1]), x.double().numpy(), F.double().numpy()
     c_skip, c_out = formulas.boundary_scalings(sigma, eps, 0.5)
     zero = np.zeros_like(xs)

@@ -4,11 +4,11 @@ step through the torch scheduler, in float64, float32 and float16.
 Step k is fed what OpenAI's step k was fed: the sample x_t[k], the recorded network output
 model_out[k] and the recorded draw noise[k]; its output must land on x_t[k+1] (after the
 last step, on `final`). The bounds are the reference's own (`replay_bound` and the inline
-bounds of tests/test_reference_golden.py: OpenAI's arithmetic, the sigma shift between the
+bounds of tests/golden_cases.py and tests/bounds.py: OpenAI's arithmetic, the sigma shift between the
 two schedules, OpenAI's 1.1e-10 last noise) plus what the torch dtype adds:
 - float64: nothing. Our scalars are the reference's bits and our update rounds five times
   where the reference's allowance is seven.
-- float32 and float16: our arithmetic in that dtype (`step_bound` of test_torch_bounds.py:
+- float32 and float16: our arithmetic in that dtype (`step_bound` of tests/bounds.py:
   (u_c + 5 u_s) S) and, where the golden tensors are wider, their rounding to the sample
   dtype on the way in (u_s S, plus a subnormal half-spacing per input).
 The case `open_end` ends above sigma_min, which the scheduler API cannot express; the
@@ -20,14 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_reference_golden import (
-    OPEN_END_CASES,
-    SAMPLER_CASES,
-    scheduler_for,
-    sensitivity,
-)
-from test_reference_golden import replay_bound as reference_replay_bound
-from test_torch_bounds import ETA, UNIT_ROUNDOFF, scale_bound, step_bound, to_numpy
+from bounds import ETA, UNIT_ROUNDOFF, scale_bound, sensitivity, step_bound, to_numpy
+from golden_cases import OPEN_END_CASES, SAMPLER_CASES, scheduler_for
+from golden_cases import replay_bound as reference_replay_bound
 
 from reference import formulas, golden
 from reference.torch_scheduler import CMStochasticIterativeScheduler

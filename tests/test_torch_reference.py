@@ -1,7 +1,7 @@
 """The torch scheduler against the float64 numpy reference on CPU, dtype by dtype.
 
 Truth is `reference.numpy_scheduler` run on the same inputs (the torch inputs converted
-exactly to float64); the bounds are the error model of `test_torch_bounds.py`.
+exactly to float64); the bounds are the error model of `tests/bounds.py`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given
-from hypothesis import strategies as st
-from test_torch_bounds import (
+from bounds import (
     DTYPES,
     U64,
     scale_bound,
@@ -20,16 +18,14 @@ from test_torch_bounds import (
     to_numpy,
     worst_ratio,
 )
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from conformance import strategies
 from reference import formulas
 from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyScheduler
-from reference.torch_scheduler import (
-    NOISE_SCALE,
-    SIGMA,
-    CMStochasticIterativeScheduler,
-    rows_for_times,
-)
+from reference.torch_lookup import rows_for_times
+from reference.torch_scheduler import NOISE_SCALE, SIGMA, CMStochasticIterativeScheduler
 
 
 @st.composite
@@ -97,7 +93,7 @@ def test_last_step_adds_exactly_nothing():
     """sqrt(sigma_min^2 - eps^2) = 0 exactly: the last step's output does not depend on z."""
     ours = CMStochasticIterativeScheduler()
     ours.set_timesteps(num_inference_steps=3)
-    assert float(ours._table_host[-1, NOISE_SCALE]) == 0.0
+    assert float(ours._schedule.table_host[-1, NOISE_SCALE]) == 0.0
     x = 2 * torch.rand(2, 3, 4, 4) - 1
     F = torch.randn_like(x)
     ours.set_begin_index(2)
@@ -180,7 +176,7 @@ def test_device_lookup_rows_and_nan_for_unknown_times():
     """The synchronisation-free lookup used for device timesteps, run on CPU tensors."""
     ours = CMStochasticIterativeScheduler()
     ours.set_timesteps(num_inference_steps=4)
-    table = ours._device_table(torch.device("cpu"), torch.float64)
+    table = ours._schedule.table(torch.device("cpu"), torch.float64)
     rows = rows_for_times(ours.timesteps[[2, 0]], ours.timesteps, table)
     assert torch.equal(rows, table[[2, 0]])
     rows = rows_for_times(torch.tensor([ours.timesteps[1].item() + 1e-9]), ours.timesteps, table)
@@ -234,4 +230,4 @@ def test_scalings_and_model_times_match_formulas():
     assert float(c_skip) == 1.0 and float(c_out) == 0.0  # boundary condition, exactly
     np.testing.assert_array_equal(ours.sigma_to_t(s), formulas.sigma_to_t(s))
     np.testing.assert_allclose(ours.sigma_to_t(sigma).numpy(), formulas.sigma_to_t(s), rtol=4 * U64)
-    assert ours._table_host[:, SIGMA].dtype == np.float64
+    assert ours._schedule.table_host[:, SIGMA].dtype == np.float64

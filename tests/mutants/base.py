@@ -7,8 +7,8 @@ path that uses the formula sees the same bug (the per-step table that `step` and
 
     inference_indices(n)       set_timesteps(num_inference_steps=n): descending indices
     ramp_indices(indices, custom)   the index list the ramp i / (N - 1) is taken from
-    _sigmas_at(ramp_indices)   the Karras sigmas (the parent's method)
-    sigma_to_t(sigmas)         model times (the parent's method; `timesteps` now come from it)
+    _sigmas_at(ramp_indices)   the Karras sigmas
+    sigma_to_t(sigmas)         model times (`timesteps` come from it)
     boundary(sigma)            (c_skip, c_out) of CM Appendix C (eq. 43)
     edm(sigma)                 (c_skip, c_out) of EDM Table 1
     c_in(sigma)                1 / sqrt(sigma^2 + sigma_data^2)
@@ -16,9 +16,10 @@ path that uses the formula sees the same bug (the per-step table that `step` and
 
 The hooks take float64 numpy arrays (the table is built on the host) and, for `boundary`
 and `edm`, torch tensors too (the public methods); a mutant written with plain arithmetic
-serves both. With no hook overridden, `TorchBase` computes what its parent does, bit for
-bit (it does not keep schedules between calls of `set_timesteps`, which the parent does for
-speed); the variant "torch_base" of tests/test_mutants.py checks that it passes the suite.
+serves both. The first four are methods of the parent (`reference.bookkeeping`, shared with the numpy
+reference); the others feed the parent's `_step_table`. With no hook overridden, `TorchBase`
+computes what its parent does, bit for bit; the variant "torch_base" of
+tests/test_mutants.py checks that it passes the suite.
 
 The numpy reference needs no hooks: its `step` already calls the overridable
 `get_scalings_for_boundary_condition`, and its other formulas are methods.
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 import reference
 from conformance.adapter import Adapter, Capabilities
@@ -39,7 +40,8 @@ from conformance.implementations.torch_adapter import (
     TorchSchedulerAdapter,
     torch_reference_adapter,
 )
-from reference import formulas, numpy_scheduler, torch_scheduler, validation
+from reference import formulas, numpy_scheduler, torch_checks, torch_scheduler
+from reference.bookkeeping import HostSchedule
 from reference.torch_scheduler import C_IN, C_OUT, C_SKIP, NOISE_SCALE, SIGMA
 
 Array = NDArray[np.float64]
@@ -56,15 +58,6 @@ class TorchBase(Parent):
     """The torch scheduler, unchanged, its formulas behind hooks (the zoo's control)."""
 
     # -- hooks: the parent's formulas ------------------------------------------------------------
-
-    def inference_indices(self, n: int) -> NDArray[np.int64]:
-        """`arange(n) * (N // n)`, reversed (diffusers' default spacing)."""
-        N = self.num_train_timesteps
-        return (np.arange(n, dtype=np.int64) * (N // n))[::-1]
-
-    def ramp_indices(self, indices: NDArray[np.int64], custom: bool) -> NDArray[np.int64]:
-        """The descending index list reversed: the ramp is ascending, index 0 is sigma_max."""
-        return indices[::-1]
 
     def boundary(self, sigma: Any) -> tuple[Any, Any]:
         """(c_skip, c_out) of CM Appendix C for a float64 array (table) or a tensor (method)."""
@@ -89,58 +82,24 @@ class TorchBase(Parent):
     # -- the parent's methods, routed through the hooks -------------------------------------------
 
     def get_scalings(self, sigma: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.edm(torch_scheduler._as_sigma(sigma))
+        return self.edm(torch_checks.as_sigma(sigma))
 
     def get_scalings_for_boundary_condition(
         self, sigma: float | torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.boundary(torch_scheduler._as_sigma(sigma))
+        return self.boundary(torch_checks.as_sigma(sigma))
 
-    def step_table(self, sigmas_ended: Array) -> Array:
-        """`torch_scheduler.step_table`, from the hooks."""
-        sigma, sigma_next = sigmas_ended[:-1], sigmas_ended[1:]
+    def _step_table(self, host: HostSchedule) -> Array:
+        """The parent's per-step table (`reference.torch_schedule.step_table`), from the hooks."""
+        sigma = host.sigmas[: host.n]
         c_skip, c_out = self.boundary(sigma)
-        table = np.empty((len(sigma), 5))
+        table = np.empty((host.n, 5))
         table[:, SIGMA] = sigma
         table[:, C_IN] = self.c_in(sigma)
         table[:, C_SKIP] = c_skip
         table[:, C_OUT] = c_out
-        table[:, NOISE_SCALE] = self.noise(sigma, sigma_next)
+        table[:, NOISE_SCALE] = self.noise(sigma, host.sigmas_next)
         return table
-
-    def set_timesteps(
-        self,
-        num_inference_steps: int | None = None,
-        device: str | torch.device | None = None,
-        timesteps: ArrayLike | torch.Tensor | None = None,
-    ) -> None:
-        """The parent's `set_timesteps`, its index lists from `inference_indices` and
-        `ramp_indices`."""
-        validation.check_set_timesteps_args(num_inference_steps, timesteps)
-        device = torch_scheduler._as_device(device)
-        N = self.num_train_timesteps
-        custom = timesteps is not None
-        if custom:
-            indices = np.array(validation.check_custom_timesteps(timesteps, N), dtype=np.int64)
-        else:
-            n = validation.check_num_inference_steps(num_inference_steps, N)
-            indices = self.inference_indices(n)
-        self.custom_timesteps = custom
-        self.num_inference_steps = len(indices)
-        sigmas = self._sigmas_at(self.ramp_indices(indices, custom))
-        self._set_schedule(sigmas, np.concatenate([sigmas, [self.sigma_min]]), device)
-        self._ready = True
-
-    def _set_schedule(self, sigmas: Array, sigmas_ended: Array, device: torch.device) -> None:
-        """The parent's, then the model times and the table recomputed from the hooks (the
-        device tables, and the parent's per-row views of them, made again on first use)."""
-        super()._set_schedule(sigmas, sigmas_ended, device)
-        self._timesteps_host = np.asarray(self.sigma_to_t(sigmas), dtype=np.float64)
-        self._table_host = self.step_table(sigmas_ended)
-        wide = torch.float32 if device.type == "mps" else torch.float64
-        self.timesteps = torch.from_numpy(self._timesteps_host.copy()).to(device, wide)
-        self._tables = {}
-        self._scalars = {}
 
 
 class NumpyBase(numpy_scheduler.CMStochasticIterativeScheduler):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from reference import torch_scheduler
+from reference import torch_checks, torch_scheduler
 from reference.torch_scheduler import SIGMA, compute_dtype
 from tests.mutants.base import Array, NumpyBase, TorchBase
 
@@ -39,12 +39,11 @@ class DivideByNorm(TorchBase):
     """scale_model_input divides by sqrt(sigma^2 + sd^2) instead of multiplying by c_in."""
 
     def scale_model_input(self, sample: torch.Tensor, timestep: Any) -> torch.Tensor:
-        if torch_scheduler._is_per_sample(timestep):
+        x = torch_checks.check_sample("sample", sample)
+        if torch_checks.check_timestep_kind(timestep):  # per-sample timesteps
             return super().scale_model_input(sample, timestep)
-        x = torch_scheduler._check_sample("sample", sample)
-        torch_scheduler._check_timestep_kind(timestep)
         i = self._current_index(timestep)
-        sigma = self._device_table(x.device, compute_dtype(x.dtype))[i, SIGMA]
+        sigma = self._schedule.table(x.device, compute_dtype(x.dtype))[i, SIGMA]
         self._step_index = i
         self.is_scale_input_called = True
         return x / torch.sqrt(sigma * sigma + self.sigma_data**2)
@@ -104,7 +103,7 @@ class NormalNoise(TorchBase):
     """Noise drawn by torch.normal(0, 1, size, generator=g): the same numbers as torch.randn."""
 
     def _standard_normal(self, F: Any, x: Any, generator: Any, noise: Any) -> Any:
-        if noise is not None or len(self._timesteps_host) == 1 or generator is None:
+        if noise is not None or self._host.n == 1 or generator is None:
             return super()._standard_normal(F, x, generator, noise)
         if isinstance(generator, (list, tuple)):
             return super()._standard_normal(F, x, generator, noise)

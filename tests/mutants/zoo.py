@@ -17,6 +17,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from reference import formulas, validation
+from reference.bookkeeping import HostSchedule
 from reference.torch_scheduler import randn_like_diffusers
 from tests.mutants.base import Array, NumpyBase, TorchBase
 
@@ -169,7 +170,7 @@ class UniformNoise(TorchBase):
     """Noise from torch.rand (uniform on [0, 1)) instead of torch.randn."""
 
     def _standard_normal(self, F: Any, x: Any, generator: Any, noise: Any) -> Any:
-        if noise is not None or len(self._timesteps_host) == 1:
+        if noise is not None or self._host.n == 1:
             return super()._standard_normal(F, x, generator, noise)
         return torch.rand(tuple(x.shape), generator=generator, dtype=F.dtype)
 
@@ -178,7 +179,7 @@ class OneStepDraws(TorchBase):
     """One-step sampling draws noise (scaled by 0, but the generator advances)."""
 
     def _standard_normal(self, F: Any, x: Any, generator: Any, noise: Any) -> Any:
-        if len(self._timesteps_host) == 1 and noise is None:
+        if self._host.n == 1 and noise is None:
             return randn_like_diffusers(tuple(x.shape), generator, x.device, F.dtype)
         return super()._standard_normal(F, x, generator, noise)
 
@@ -267,17 +268,18 @@ class ScheduleFloat32(TorchBase):
 class AppendedZero(TorchBase):
     """The schedule ends with 0 instead of sigma_min (k-diffusion's `get_sigmas_karras`)."""
 
-    def _set_schedule(self, sigmas: Array, sigmas_ended: Array, device: torch.device) -> None:
-        if len(sigmas_ended) == len(sigmas) + 1:
-            sigmas_ended = np.concatenate([sigmas, [0.0]])
-        super()._set_schedule(sigmas, sigmas_ended, device)
+    def host_schedule(self, indices: Any, custom: bool = False) -> HostSchedule:
+        host = super().host_schedule(indices, custom)
+        if indices is None:  # the training schedule has no appended end
+            return host
+        return HostSchedule.of(np.append(host.sigmas[:-1], 0.0), host.timesteps, self.sigma_min)
 
 
 class TimestepsFloat32(TorchBase):
     """`timesteps` kept in float32 (the model's dtype) instead of float64."""
 
-    def _set_schedule(self, sigmas: Array, sigmas_ended: Array, device: torch.device) -> None:
-        super()._set_schedule(sigmas, sigmas_ended, device)
+    def _use_schedule(self, indices: Any, device: Any, custom: bool) -> None:
+        super()._use_schedule(indices, device, custom)
         self.timesteps = self.timesteps.to(torch.float32)
 
 
@@ -370,8 +372,6 @@ class PastEndUnguarded(TorchBase):
     """No check for stepping past the end: an IndexError from the table (diffusers 0.42.1)."""
 
     def _current_index(self, timestep: Any) -> int:
-        if not self._ready:
-            raise ValueError("call `set_timesteps(...)` first")
         return self._first_index(timestep) if self._step_index is None else self._step_index
 
 
@@ -476,7 +476,7 @@ class LastStepDrawsNothing(TorchBase):
 
     def _standard_normal(self, F: Any, x: Any, generator: Any, noise: Any) -> Any:
         i = 0 if self._step_index is None else self._step_index
-        if noise is None and i == len(self._timesteps_host) - 1:
+        if noise is None and i == self._host.n - 1:
             return torch.zeros_like(x)
         return super()._standard_normal(F, x, generator, noise)
 
@@ -489,7 +489,7 @@ class LookupWithTolerance(TorchBase):
             return super().index_for_timestep(timestep, schedule_timesteps)
         except ValueError:
             value = float(torch.as_tensor(timestep, dtype=torch.float64))
-            close = np.isclose(self._timesteps_host, value, rtol=1e-6, atol=0.0)
+            close = np.isclose(self._host.timesteps, value, rtol=1e-6, atol=0.0)
             if schedule_timesteps is not None or not close.any():
                 raise
             return int(np.argmax(close))

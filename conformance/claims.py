@@ -1,0 +1,168 @@
+"""Checking an adapter's claims before any test runs.
+
+Each capability an adapter declares is probed once at start-up; a claim found false stops
+the run (a usage error naming the claim and what was found), instead of failing dozens of
+tests with the same TypeError while the clause that would find the real bug never runs.
+
+- `injected_noise`: the scheduler class's `step` has a `noise` parameter (or `**kwargs`);
+- `stateful`: the scheduler class has the stateful API's methods (or `scheduler()` makes one);
+- devices and dtypes: `asarray` makes an array of each dtype on each device of the run,
+  and `describe` says so;
+- `noise_convention`: one step from a zero sample with a seeded generator draws the numbers
+  the convention gives (`reproduce_noise`), up to the step's noise scale.
+
+A probe that does not apply is skipped: an adapter without a scheduler class (a functional
+sampler, say) has no `step` signature to read. Such an adapter adds its own probes by a
+method `probe_claims(devices, dtypes) -> list[str]` (one line per false claim). A probe that
+raises or hangs proves nothing about the claim (the clauses will report what the
+implementation does) and is passed over.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from conformance import timeout
+from conformance.adapter import Adapter, StepInputs, TimestepSpec
+from conformance.strategies import DEFAULT_CONFIG
+
+#: The stateful API's methods the suite calls (besides `step`, `scale_model_input`,
+#: `set_timesteps`, which every scheduler class has).
+STATEFUL_METHODS = ("index_for_timestep", "set_begin_index", "add_noise")
+#: Seconds one probe may take (a hanging implementation is the clauses' business).
+PROBE_TIMEOUT = 10.0
+#: Below this correlation with the convention's draw, the step drew other numbers: the same
+#: numbers scaled give 1 (to rounding); an unrelated draw of 32 elements about 0 +/- 0.2.
+MIN_CORRELATION = 0.9
+PROBE_SHAPE = (2, 4, 4)
+
+
+def check(adapter: Adapter, devices: Sequence[str], dtypes: Sequence[str]) -> list[str]:
+    """One line per false claim of `adapter` for a run on `devices` (available ones) x `dtypes`
+    (empty: every claim holds, or could not be refuted)."""
+    problems: list[str] = []
+    scheduler_class = getattr(adapter, "scheduler_class", None)
+    caps = adapter.capabilities
+    if caps.injected_noise and scheduler_class is not None:
+        problems += _injected_noise(scheduler_class)
+    if caps.stateful:
+        problems += _stateful(adapter, scheduler_class)
+    problems += _arrays(adapter, devices, dtypes)
+    if caps.noise_convention and devices and dtypes and not problems:
+        problems += _noise_convention(adapter, devices[0], _probe_dtype(dtypes))
+    own = getattr(adapter, "probe_claims", None)
+    if callable(own):
+        problems += list(own(list(devices), list(dtypes)))
+    return problems
+
+
+def _accepts(function: Callable[..., Any], name: str) -> bool | None:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None  # no signature to read: nothing proven
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _injected_noise(scheduler_class: type) -> list[str]:
+    step = getattr(scheduler_class, "step", None)
+    if step is None or _accepts(step, "noise") is not False:
+        return []
+    return [
+        f"injected_noise=True, but {scheduler_class.__qualname__}.step({_parameters(step)}) "
+        "has no `noise` parameter (claim injected_noise=False: "
+        "the draws are then checked by the noise convention, or statistically)"
+    ]
+
+
+def _parameters(function: Callable[..., Any]) -> str:
+    return ", ".join(inspect.signature(function).parameters)
+
+
+def _stateful(adapter: Adapter, scheduler_class: type | None) -> list[str]:
+    if scheduler_class is not None:
+        missing = [m for m in STATEFUL_METHODS if not callable(getattr(scheduler_class, m, None))]
+        if missing:
+            return [
+                f"stateful=True, but {scheduler_class.__qualname__} has no "
+                f"{', '.join(missing)} (claim stateful=False: the clauses about the "
+                "scheduler's bookkeeping are then skipped)"
+            ]
+        return []
+    try:
+        adapter.scheduler(**DEFAULT_CONFIG)
+    except NotImplementedError as exc:
+        return [f"stateful=True, but {type(adapter).__name__}.scheduler() raises: {exc}"]
+    except Exception:
+        return []  # it exists and fails: the clauses say how
+    return []
+
+
+def _arrays(adapter: Adapter, devices: Sequence[str], dtypes: Sequence[str]) -> list[str]:
+    problems = []
+    for device in devices:
+        for dtype in dtypes:
+            what = f"asarray(..., {dtype!r}, {device!r})"
+            try:
+                info = adapter.describe(adapter.asarray(np.zeros(2), dtype, device))
+            except Exception as exc:
+                problems.append(
+                    f"dtype {dtype} on {device}: {what} raised {type(exc).__name__}: {exc}"
+                )
+                continue
+            if info is None:
+                problems.append(
+                    f"dtype {dtype} on {device}: describe() does not know what {what} returned"
+                )
+            elif info.dtype != dtype:
+                problems.append(f"dtype {dtype} on {device}: {what} returned {info.dtype}")
+    return problems
+
+
+def _probe_dtype(dtypes: Sequence[str]) -> str:
+    for dtype in ("float32", "float64"):
+        if dtype in dtypes:
+            return dtype
+    return dtypes[0]
+
+
+def _noise_convention(adapter: Adapter, device: str, dtype: str) -> list[str]:
+    """One step at position 0 from x = 0 with F = 0: the denoised sample is 0, so the step
+    returns (noise scale) * z, with z drawn from `generator(seed)`; z must be the draw the
+    convention reproduces."""
+    convention = adapter.capabilities.noise_convention
+    seed = 20240
+    zero = np.zeros(PROBE_SHAPE)
+    message = f"probing noise_convention={convention!r} took over {PROBE_TIMEOUT:g} s"
+    try:
+        with timeout.limit(PROBE_TIMEOUT, message):
+            inputs = [
+                StepInputs(
+                    adapter.asarray(zero, dtype, device), adapter.asarray(zero, dtype, device)
+                )
+            ]
+            spec = TimestepSpec(timesteps=(22, 0))
+            result = adapter.run_steps(DEFAULT_CONFIG, spec, device, inputs, seed=seed)
+            drawn = adapter.to_numpy(result[0].prev_sample).ravel()
+            expected = adapter.to_numpy(
+                adapter.reproduce_noise(seed, PROBE_SHAPE, dtype, device, 1)[0]
+            ).ravel()
+    except (Exception, timeout.ImplementationHang):
+        return []
+    if drawn.shape != expected.shape or not np.all(np.isfinite(drawn)) or not drawn.any():
+        return []
+    correlation = float(
+        np.dot(drawn, expected) / (np.linalg.norm(drawn) * np.linalg.norm(expected))
+    )
+    if correlation >= MIN_CORRELATION:
+        return []
+    return [
+        f"noise_convention={convention!r}, but one step with generator(seed={seed}) on "
+        f"{device}/{dtype} drew other numbers than {adapter.name}'s reproduce_noise gives by "
+        f"that convention (correlation {correlation:.2f}; 1 expected): claim the convention the "
+        "implementation draws by, or noise_convention=None"
+    ]

@@ -1,0 +1,262 @@
+"""The harness without pytest: one test phase classified into an `Outcome` record
+(`conformance.records.classify`), deviations matched (`conformance.deviations`), and the
+report and its table built from records (`conformance.report`), strict JSON valid against
+the shipped schema. Plain function calls, no subprocess."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import jsonschema
+import pytest
+
+from conformance import deviations, records, report, spec
+from conformance.deviations import Deviation
+from conformance.measure import ClauseViolation, Worst
+
+NUMERIC = Deviation("STEP-1", "float32 scalars", "ratio 1e5", max_ratio=1e6)
+BEHAVIOURAL = Deviation("INDEX-3", "indexes an empty result", "IndexError", match="IndexError")
+
+
+def violation(clause: str = "STEP-1", ratio: float = 10.0, **extra: object) -> ClauseViolation:
+    made = ClauseViolation(
+        clause,
+        "cpu",
+        "float32",
+        "denoised",
+        f"worst error exceeds its bound by a factor {ratio}",
+        max_abs_error=1e-6,
+        max_rel_error=1e-6,
+        bound=1e-7,
+        ratio=ratio,
+    )
+    for name, value in extra.items():
+        setattr(made, name, value)
+    return made
+
+
+def classify(**kwargs: object) -> records.Outcome:
+    base = dict(nodeid="conformance/test_step.py::test_denoise[float32-cpu]", clause="STEP-1")
+    base.update(device="cpu", dtype="float32", phase="call", outcome="failed")
+    return records.classify(**{**base, **kwargs})
+
+
+# -- classification ---------------------------------------------------------------------------
+
+
+def test_must_violation_fails_with_its_figures() -> None:
+    out = classify(exception=violation(ratio=6.5))
+    assert out.status == "failed" and out.level == "MUST"
+    assert out.ratio == 6.5 and out.max_abs_error == 1e-6
+    assert out.message.startswith("STEP-1 violated on cpu/float32: denoised")
+
+
+def test_should_violation_is_a_warning_unless_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spec, "level", lambda clause: "SHOULD" if clause == "STEP-1" else "MUST")
+    assert classify(exception=violation()).status == "warning"
+    assert classify(exception=violation(), strict=True).status == "failed"
+    # The violation's own level wins over the clause's.
+    assert classify(exception=violation(level="MUST")).status == "failed"
+
+
+def test_check_that_raised_is_an_error_naming_the_exception() -> None:
+    out = classify(exception=TypeError("step() got an unexpected keyword argument 'noise'"))
+    assert out.status == "error" and out.exception == "TypeError"
+    assert out.message == "TypeError: step() got an unexpected keyword argument 'noise'"
+    assert out.ratio is None
+
+
+def test_hang_is_a_failure() -> None:
+    from conformance.timeout import ImplementationHang
+
+    out = classify(exception=ImplementationHang("STEP-1 on cpu/float32: ran past 3 s"))
+    assert out.status == "failed" and out.exception == "ImplementationHang"
+
+
+def test_declared_deviation_explains_only_what_it_covers() -> None:
+    out = classify(exception=violation(ratio=1e5), declared=[NUMERIC])
+    assert out.status == "known deviation" and out.deviation["clause"] == "STEP-1"
+    assert classify(exception=violation(ratio=1e7), declared=[NUMERIC]).status == "failed"
+    # A group of violations is explained only if every one of them is.
+    group = Exception("two")  # as hypothesis raises several failures (ExceptionGroup)
+    group.exceptions = (violation(ratio=1e5), violation(ratio=1e7))  # type: ignore[attr-defined]
+    assert classify(exception=group, declared=[NUMERIC]).status == "failed"
+
+
+def test_behavioural_deviation_matches_the_exception_text() -> None:
+    error = IndexError("index 0 is out of bounds for dimension 0 with size 0")
+    out = classify(clause="INDEX-3", exception=error, declared=[BEHAVIOURAL])
+    assert out.status == "known deviation"
+    assert deviations.explain([BEHAVIOURAL], [], "ValueError: no") is None
+
+
+def test_absorbed_deviation_makes_a_passed_test_a_known_deviation() -> None:
+    out = classify(outcome="passed", absorbed=[(NUMERIC, violation(ratio=1e5))])
+    assert out.status == "known deviation" and out.ratio == 1e5
+    stale = classify(outcome="passed", declared=[NUMERIC])
+    assert stale.status == "passed" and stale.message == "declared deviation not observed"
+
+
+def test_skip_keeps_its_reason_and_bound_note_comes_from_the_worst() -> None:
+    out = classify(outcome="skipped", text="reference does not claim generator_list")
+    assert out.status == "skipped" and out.message == "reference does not claim generator_list"
+    worst = Worst(0.5, 1e-7, 2e-7, "final sample", known_difference="OpenAI's own last-step noise")
+    out = classify(outcome="passed", clause="GOLD-3", worst=worst)
+    assert out.bound_note == "OpenAI's own last-step noise"
+    assert out.worst.note == "OpenAI's own last-step noise"
+    lines = report.summary_lines(report.build([out], run_info()))
+    assert "bound of GOLD-3: OpenAI's own last-step noise" in lines
+
+
+def test_record_round_trips_through_plain_data() -> None:
+    out = classify(exception=violation(), worst=Worst(math.inf, math.inf, 1e-7, "x"))
+    wire = json.loads(json.dumps(out.as_dict()))  # what xdist carries, and back
+    assert records.Outcome.from_dict(wire) == out
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def run_info(**kwargs: object) -> report.RunInfo:
+    base = dict(
+        suite_version="0.1.0",
+        implementation={
+            "name": "demo",
+            "version": "1",
+            "loaded": "demo.Scheduler",
+            "impl_option": "demo",
+            "capabilities": {
+                "devices": ["cpu"],
+                "dtypes": ["float32"],
+                "injected_noise": True,
+                "noise_convention": None,
+                "stateful": True,
+            },
+        },
+        devices=[{"name": "cpu", "available": True, "reason": "", "detail": "x86_64"}],
+        dtypes=["float32"],
+        declared=[NUMERIC.as_dict(), BEHAVIOURAL.as_dict()],
+        started="2026-01-01T00:00:00+00:00",
+        duration_s=1.5,
+        exit_status=1,
+        hypothesis_profile="conformance-ci",
+        filters={
+            "devices": None,
+            "dtypes": None,
+            "keyword": None,
+            "markers": None,
+            "claims": "check",
+        },
+        platform={"system": "Linux", "release": "6", "machine": "x86_64", "versions": {}},
+    )
+    return report.RunInfo(**{**base, **kwargs})
+
+
+def sample_records() -> list[records.Outcome]:
+    inf_worst = Worst(math.inf, math.nan, 1e-7, "prev_sample")
+    return [
+        classify(exception=violation(ratio=math.inf), worst=inf_worst),
+        classify(
+            nodeid="conformance/test_step.py::test_clamp[float32-cpu]",
+            outcome="passed",
+            clause="STEP-2",
+            worst=Worst(0.25, 1e-8, 4e-8, "clamped"),
+        ),
+        classify(
+            nodeid="conformance/test_step.py::test_denoise2[float32-cpu]",
+            exception=violation(ratio=1e5),
+            declared=[NUMERIC],
+        ),
+        classify(
+            nodeid="conformance/test_index.py::test_bad[cpu]",
+            clause="INDEX-3",
+            dtype=None,
+            exception=IndexError("index 0"),
+            declared=[BEHAVIOURAL],
+        ),
+        classify(
+            nodeid="conformance/test_noise.py::test_x[float32-cpu]",
+            clause="NOISE-1",
+            exception=KeyError("sigmas"),
+        ),
+        classify(
+            nodeid="conformance/test_noise.py::test_y[float32-cpu]",
+            clause="NOISE-2",
+            outcome="skipped",
+            text="does not claim it",
+        ),
+    ]
+
+
+def test_report_is_strict_json_valid_against_the_schema() -> None:
+    data = report.build(sample_records(), run_info())
+    text = report.dumps(data)  # allow_nan=False: a NaN left anywhere would raise here
+    jsonschema.Draft202012Validator(report.schema()).validate(json.loads(text))
+    assert "NaN" not in text and "Infinity" not in text
+    cells = {(c["clause"], c["dtype"]): c for c in data["clauses"]}
+    step1 = cells[("STEP-1", "float32")]
+    assert step1["status"] == "failed"  # failed beats known deviation in one cell
+    assert step1["worst"]["ratio"] is None and step1["worst"]["text"] == "inf"
+    assert step1["ratio"] is None and step1["ratio_text"] == "inf"
+    assert cells[("NOISE-1", "float32")]["exception"] == "KeyError"
+    assert cells[("INDEX-3", "-")]["status"] == "known deviation"
+    assert data["verdict"] == "fail"
+    assert data["counts"]["tests"] == {
+        "failed": 1,
+        "error": 1,
+        "warning": 0,
+        "known deviation": 2,
+        "passed": 1,
+        "skipped": 1,
+    }
+    assert data["counts"]["cells"]["failed"] == 1 and data["counts"]["cells"]["passed"] == 1
+    observed = {d["clause"]: d["observed"] for d in data["deviations"]}
+    assert observed == {"STEP-1": True, "INDEX-3": True}  # explained a test of a failed cell
+
+
+def test_report_does_not_depend_on_the_order_records_arrive_in() -> None:
+    """What pytest-xdist changes: the order in which the controller receives records."""
+    shuffled = sample_records()
+    random.Random(3).shuffle(shuffled)
+    info = run_info()
+    assert report.build(shuffled, info) == report.build(sample_records(), info)
+
+
+def test_verdicts() -> None:
+    skipped = [r for r in sample_records() if r.status == "skipped"]
+    assert report.build(skipped, run_info())["verdict"] == "nothing tested"
+    assert report.build([], run_info())["verdict"] == "nothing tested"
+    passing = [r for r in sample_records() if r.status in ("passed", "known deviation")]
+    assert report.build(passing, run_info())["verdict"] == "pass"
+
+
+def test_table_shows_statuses_and_groups_deviations_by_reason() -> None:
+    data = report.build(sample_records(), run_info())
+    lines = report.summary_lines(data)
+    text = "\n".join(lines)
+    assert "conformance of demo 1 (suite 0.1.0): FAIL" in text
+    assert "cells (clause x device x dtype): 1 passed, 1 known deviation," in text
+    row = next(line for line in lines if line.startswith("NOISE-1"))
+    assert "ERR KeyError" in row
+    assert next(line for line in lines if line.startswith("STEP-1 ")).split()[1:] == ["FAIL", "inf"]
+    assert "  INDEX-3 (1 of 1 observed): indexes an empty result" in lines
+    assert not any("IndexError. indexes" in line for line in lines)  # full text only with -v
+    verbose = report.summary_lines(data, verbose=1)
+    assert "  INDEX-3 (all dtypes; observed): IndexError. indexes an empty result" in verbose
+    assert any(line.startswith("ERROR NOISE-1 cpu/float32: KeyError") for line in lines)
+
+
+def test_node_ids_are_the_same_wherever_the_suite_is_installed() -> None:
+    a = classify(nodeid="../venv/lib/python3.11/site-packages/conformance/test_step.py::t[x]")
+    b = classify(nodeid="conformance/test_step.py::t[x]")
+    ids = [report.build([r], run_info())["clauses"][0]["tests"][0]["nodeid"] for r in (a, b)]
+    assert ids == ["conformance/test_step.py::t[x]"] * 2
+
+
+def test_declared_by_takes_over_diffusers_deviations_without_importing_it() -> None:
+    from conformance.implementations.diffusers_deviations import DEVIATIONS
+
+    assert deviations.declared_by("diffusers") == DEVIATIONS
+    assert deviations.declared_by("reference") == ()
