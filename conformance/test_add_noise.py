@@ -88,6 +88,7 @@ def _step(
 
 
 @pytest.mark.clause("ADD-1")
+@pytest.mark.requires("add_noise")
 @fixture_settings
 @given(case_picks=cases_with_picks())
 @example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2, 2)), [0, 1, 2], 0, 0))
@@ -103,6 +104,7 @@ def test_add_noise(
 
 
 @pytest.mark.clause("ADD-2")
+@pytest.mark.requires("add_noise")
 @pytest.mark.requires("stateful")
 @fixture_settings
 @given(case_picks=cases_with_picks())

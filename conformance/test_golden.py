@@ -69,6 +69,7 @@ def openai_last_noise_scale(case: golden.GoldenCase, directory: Path) -> float:
 
 
 @pytest.mark.clause("GOLD-1")
+@pytest.mark.requires("schedule")
 def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden_dir: Path) -> None:
     case = golden.load_case("schedule_default", golden_dir)
     for n in case.config["n"]:
@@ -93,6 +94,7 @@ def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden
 
 
 @pytest.mark.clause("GOLD-2")
+@pytest.mark.requires("boundary_scalings", "edm_scalings", "sigma_to_t")
 @pytest.mark.dtypes("float64", "float32")
 def test_scalings_vs_openai(
     impl: Adapter, measure: Measure, device: str, dtype: str, golden_dir: Path
@@ -163,6 +165,7 @@ def _c_in_mismatch(
 
 
 @pytest.mark.clause("GOLD-3")
+@pytest.mark.requires("per_position_inputs")
 def test_trajectories_replayed_step_by_step(
     impl: Adapter, measure: Measure, device: str, dtype: str, golden_case: str, golden_dir: Path
 ) -> None:
@@ -249,6 +252,7 @@ def test_trajectories_replayed_step_by_step(
 
 
 @pytest.mark.clause("GOLD-4")
+@pytest.mark.requires("per_position_inputs")
 def test_whole_trajectories_with_the_toy_network(
     impl: Adapter, measure: Measure, device: str, dtype: str, golden_case: str, golden_dir: Path
 ) -> None:

@@ -26,6 +26,7 @@ def configs_with_timesteps(draw: st.DrawFn) -> tuple[dict[str, Any], TimestepSpe
 
 
 @pytest.mark.clause("TIME-1")
+@pytest.mark.requires("schedule", "model_time")
 @fixture_settings
 @given(case=configs_with_timesteps())
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
@@ -44,6 +45,7 @@ def test_model_times_of_the_schedule(
 
 
 @pytest.mark.clause("TIME-2")
+@pytest.mark.requires("sigma_to_t")
 @fixture_settings
 @given(
     config=scheduler_configs(),

@@ -12,6 +12,7 @@ from conformance.measure import Measure
 
 
 @pytest.mark.clause("CIN-1")
+@pytest.mark.requires("c_in")
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases())
 @example(case=default_case())

@@ -54,6 +54,7 @@ def _scalings(
 
 
 @pytest.mark.clause("SCAL-1")
+@pytest.mark.requires("boundary_scalings")
 @pytest.mark.dtypes("float64", "float32")
 @fixture_settings
 @given(case=sigma_grids())
@@ -74,6 +75,7 @@ def test_boundary_scalings(
 
 
 @pytest.mark.clause("SCAL-2")
+@pytest.mark.requires("boundary_scalings")
 @fixture_settings
 @given(config=scheduler_configs())
 @example(config=dict(DEFAULT_CONFIG))
@@ -101,6 +103,7 @@ def test_boundary_condition_exact_at_sigma_min(
 
 
 @pytest.mark.clause("SCAL-3")
+@pytest.mark.requires("edm_scalings")
 @pytest.mark.dtypes("float64", "float32")
 @fixture_settings
 @given(case=sigma_grids())

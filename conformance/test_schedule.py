@@ -63,6 +63,7 @@ def check_schedule(
 
 
 @pytest.mark.clause("SCHED-1")
+@pytest.mark.requires("schedule")
 @fixture_settings
 @given(case=configs_with_steps())
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=2)))
@@ -76,6 +77,7 @@ def test_schedule_from_num_inference_steps(
 
 
 @pytest.mark.clause("SCHED-2")
+@pytest.mark.requires("schedule")
 @fixture_settings
 @given(case=configs_with_timesteps())
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
