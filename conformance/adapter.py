@@ -6,7 +6,8 @@ one suite serves numpy, torch and anything else:
 
 - the array bridge (`asarray`, `to_numpy`, `describe`, `copy`, `same_values`): moves
   the suite's float64 numpy test data into the implementation's arrays of a given
-  dtype and device, and its results back;
+  dtype and device, and its results back; an adapter sets `bridge` to one of
+  `conformance.bridges` (numpy, torch) or implements these methods itself;
 - the functional primitives (`schedule`, `sigma_to_t`, `boundary_scalings`,
   `edm_scalings`, `run_steps`, `add_noise`): what every implementation must offer;
 - the stateful API (`scheduler`): a scheduler object with diffusers' API, for the
@@ -20,7 +21,10 @@ reason; nothing is silently passed.
 
 `SchedulerAdapter` implements the functional primitives on top of any scheduler class
 with diffusers' API (the loop of diffusers' `ConsistencyModelPipeline`); an
-implementation with only functional primitives subclasses `Adapter` directly.
+implementation with only functional primitives subclasses `Adapter` directly; research
+code with its own sampling loop is reached through `conformance.functional.FunctionalSampler`,
+which declares the primitives it does not offer (`Adapter.unmet`): their clauses are
+skipped as "not offered".
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from conformance.bridges import ArrayBridge, ArrayInfo
 from conformance.deviations import Deviation
+
+__all__ = ["ArrayInfo"]  # re-exported: it moved to conformance.bridges
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 DEVICES = ("cpu", "cuda")
@@ -92,16 +99,6 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
-class ArrayInfo:
-    """What an implementation returned: its type, shape, dtype and device, as text."""
-
-    type: str
-    shape: tuple[int, ...]
-    dtype: str
-    device: str
-
-
-@dataclass(frozen=True)
 class Schedule:
     """`sigmas` (evaluation points then sigma_min) and `timesteps` (model times), as the
     implementation stores them (native arrays)."""
@@ -123,10 +120,21 @@ class StepInputs:
 @dataclass
 class StepResult:
     """What the loop body produced at one position: `scale_model_input(x, t)` and
-    `step(F, t, x).prev_sample` (native arrays; None where the call was not made)."""
+    `step(F, t, x).prev_sample` (native arrays; None where the call was not made).
+
+    An implementation that runs its own loop (a functional sampler) chains its samples: it
+    reports the sample it actually used at the position (`sample`, native; None: the one
+    given), the sigma it used there (`sigma`, float64; None: not reported), the sigma it
+    re-noised to (`sigma_next`: the next evaluation point, sigma_min after the last) and the
+    number of noise draws it made between this evaluation and the next (`draws`; None:
+    unknown)."""
 
     scaled: Any
     prev_sample: Any
+    sample: Any = None
+    sigma: float | None = None
+    sigma_next: float | None = None
+    draws: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,51 +168,82 @@ class Adapter(ABC):
     deviations: tuple[Deviation, ...] = ()
     #: One line for the report header: what was loaded, from where.
     description: str = ""
+    #: The suite hands every draw through the implementation's own noise hook (a functional
+    #: sampler): exact noise by another route than `noise=`.
+    noise_through_hook: bool = False
 
     # -- the array bridge --------------------------------------------------------------------
 
-    @abstractmethod
+    #: The array bridge the methods below delegate to (`conformance.bridges`); an adapter
+    #: without one implements `asarray`, `describe`, `to_numpy` and `copy` itself.
+    bridge: ArrayBridge | None = None
+
+    def _bridge(self) -> ArrayBridge:
+        if self.bridge is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} sets no `bridge` and does not implement the array "
+                "methods (asarray, describe, to_numpy, copy)"
+            )
+        return self.bridge
+
     def asarray(self, values: np.ndarray, dtype: str, device: str) -> Any:
         """The implementation's array holding `values` (float64 numpy) rounded to `dtype`."""
+        return self._bridge().asarray(values, dtype, device)
 
-    @abstractmethod
     def describe(self, array: Any) -> ArrayInfo | None:
         """Type, shape, dtype and device of an array of this framework; None if `array` is
         not one."""
+        return self._bridge().describe(array)
 
-    @abstractmethod
     def to_numpy(self, array: Any) -> np.ndarray:
         """A float64 numpy copy of an array of this framework (exact: every dtype in `DTYPES`
         converts to float64 without rounding)."""
+        return self._bridge().to_numpy(array)
 
-    @abstractmethod
     def copy(self, array: Any) -> Any:
         """An independent copy (to detect an implementation that writes into its inputs)."""
+        return self._bridge().copy(array)
 
     def same_values(self, a: Any, b: Any) -> bool:
         """Bitwise equality of two arrays of this framework (NaN equal to NaN)."""
+        if self.bridge is not None:
+            return self.bridge.same_values(a, b)
         x, y = self.to_numpy(a), self.to_numpy(b)
         return x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=True))
 
     def device_available(self, device: str) -> tuple[bool, str]:
         """Whether `device` exists on this machine, and if not, why."""
+        if self.bridge is not None:
+            return self.bridge.device_available(device)
         return (device == "cpu", "" if device == "cpu" else f"device {device!r} not available")
 
     # -- noise -------------------------------------------------------------------------------
 
     def generator(self, seed: int, device: str) -> Any:
         """A seeded generator of the kind `step` takes."""
-        raise NotImplementedError(f"{self.name} declares no generator")
+        if self.bridge is None:
+            raise NotImplementedError(f"{self.name} declares no generator")
+        return self.bridge.generator(seed, device)
 
     def generator_state(self, generator: Any) -> Any:
         """A snapshot of a generator's state (to check that nothing was drawn)."""
-        raise NotImplementedError(f"{self.name} declares no generator")
+        if self.bridge is None:
+            raise NotImplementedError(f"{self.name} declares no generator")
+        return self.bridge.generator_state(generator)
 
     def draw_noise(self, generator: Any, shape: tuple[int, ...], dtype: str, device: str) -> Any:
         """One standard-normal draw from `generator` (for "torch.randn" also a list of
         generators, one per batch element), as one `step` draws it, by
         `capabilities.noise_convention`."""
-        raise NotImplementedError(f"{self.name} declares no noise convention")
+        convention = self.capabilities.noise_convention
+        if self.bridge is None or convention is None:
+            raise NotImplementedError(f"{self.name} declares no noise convention")
+        if convention != self.bridge.noise_convention:
+            raise NotImplementedError(
+                f"{self.name} declares noise convention {convention!r}, its bridge draws by "
+                f"{self.bridge.noise_convention!r}"
+            )
+        return self.bridge.draw_noise(generator, shape, dtype, device)
 
     def reproduce_noise(
         self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
@@ -260,6 +299,16 @@ class Adapter(ABC):
     ) -> Any:
         """`add_noise(x0, z, t)` after `set_timesteps(spec)`; `timesteps` are model times."""
 
+    def default_config(self) -> dict[str, Any]:
+        """The config values an implementation without a constructor uses when the caller
+        gives none (declared, and verified by the adapter: `conformance.functional`)."""
+        raise NotImplementedError(f"{self.name} declares no defaults")
+
+    def check_conventions(self, device: str, dtype: str) -> list[str]:
+        """Verify the declared interface conventions on a recorded run (a functional
+        sampler): what holds, or an AssertionError naming the convention, expected, seen."""
+        raise NotImplementedError(f"{self.name} declares no interface conventions")
+
     # -- the stateful API --------------------------------------------------------------------
 
     def scheduler(self, **config: Any) -> Any:
@@ -277,12 +326,51 @@ class Adapter(ABC):
         each is indented by the plugin."""
         return []
 
+    def unmet(self, need: str) -> str | None:
+        """Why this adapter cannot serve a test marked `requires(need)` (a primitive it does
+        not offer, say), or None. For a need of `NEEDS` the answer is final; for a field of
+        `Capabilities`, None lets `unmet_requirement` decide from the claims. A scheduler
+        adapter offers every primitive of `NEEDS`; it has defaults if it has a constructor."""
+        if need == "defaults" and not self.capabilities.stateful:
+            return f"{self.name} has no scheduler constructor whose defaults could be read"
+        if need == "conventions":
+            return (
+                f"{self.name} declares no interface conventions (a scheduler with diffusers' "
+                "API: its conventions are the API's)"
+            )
+        return None
+
+
+#: Needs a clause test may mark with `requires(...)` besides the `Capabilities` fields:
+#: primitives and interfaces that an implementation without a scheduler class may not offer
+#: (a functional sampler, `conformance.functional`). Every scheduler adapter offers them.
+NEEDS = (
+    "schedule",  # the implementation computes the schedule itself (not given a sigma list)
+    "model_time",  # its network sees 250 log(sigma + 1e-44), observable by the suite
+    "sigma_to_t",  # a sigma_to_t function
+    "boundary_scalings",  # get_scalings_for_boundary_condition
+    "edm_scalings",  # get_scalings
+    "add_noise",  # add_noise
+    "c_in",  # c_in applied where the suite sees it (scale_model_input)
+    "denoise",  # c_skip, c_out applied where the suite sees them (step)
+    "clip_off",  # clip_denoised = False can be asked for
+    "clip_on",  # clip_denoised = True can be asked for
+    "own_draws",  # the implementation draws its own noise (not handed by the suite)
+    "step_arguments",  # step's model_output / noise arguments, to be validated
+    "per_position_inputs",  # each position's own x (not a chained loop)
+    "defaults",  # constructor defaults, or declared defaults of a functional sampler
+    "conventions",  # declared interface conventions (a functional sampler)
+)
+
 
 def unmet_requirement(adapter: Adapter, need: str) -> str | None:
     """Why `adapter` cannot serve a test marked `requires(need)`, or None if it can."""
+    reason = adapter.unmet(need)
+    if reason or need in NEEDS:
+        return reason
     caps = adapter.capabilities
     if need == "known_noise":
-        if not (caps.injected_noise or caps.noise_convention):
+        if not (caps.injected_noise or caps.noise_convention or adapter.noise_through_hook):
             return (
                 f"{adapter.name} neither accepts injected noise nor declares a noise "
                 "convention: its draws are checked by the statistical layer only"

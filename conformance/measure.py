@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from hypothesis.errors import UnsatisfiedAssumption
 
 from conformance import deviations, spec
 from conformance.adapter import Adapter
@@ -448,7 +449,7 @@ class Measure:
         clause that names the call (the original is chained for the traceback)."""
         try:
             return fn(*args, **kwargs)
-        except ClauseViolation:
+        except (ClauseViolation, UnsatisfiedAssumption):  # the latter: a config it cannot run
             raise
         except Exception as exc:
             violation = self.violation(what, f"raised {type(exc).__name__}: {exc}")

@@ -94,6 +94,35 @@ def expected_step(
     return expected, bound, scale
 
 
+def chained(first: steps.StepRun, second: steps.StepRun, k: int) -> bool:
+    """Whether two runs reached position k with different inputs: a loop of its own (a
+    functional sampler), whose x_k follows its earlier draws and clamps."""
+    return not (
+        np.array_equal(first.x[k].exact, second.x[k].exact)
+        and np.array_equal(first.F[k].exact, second.F[k].exact)
+    )
+
+
+def denoised_difference(
+    config: Mapping[str, Any],
+    runs: tuple[steps.StepRun, steps.StepRun],
+    exact: truth.ExactSchedule,
+    k: int,
+    dtype: str,
+) -> tuple[Array, Array]:
+    """(denoised_1 - denoised_2, its bound) at position k: what a difference of two runs'
+    prev_samples holds besides the noise. Exactly 0 when both ran on the same inputs (the
+    scheduler path); for a chained loop, the truth at each run's own x_k, each within its
+    step bound."""
+    first, second = runs
+    if not chained(first, second, k):
+        zero = np.zeros_like(first.x[k].exact)
+        return zero, zero
+    den1, bound1, _ = expected_step(config, first, exact, k, None, dtype)
+    den2, bound2, _ = expected_step(config, second, exact, k, None, dtype)
+    return den1 - den2, bound1 + bound2
+
+
 # -- diagnoses ----------------------------------------------------------------------------------
 
 

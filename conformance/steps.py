@@ -49,6 +49,15 @@ def normal(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> Array:
 
 @dataclass
 class StepRun:
+    """What the loop body did at positions 0 .. K - 1.
+
+    `x` holds the samples the implementation actually used: the ones given, or, for an
+    implementation that runs its own loop (a functional sampler), the given x at position 0
+    and its own chained samples after it (read from the recording). `sigmas` holds the
+    float64 sigmas the implementation itself used at the evaluation points, then sigma_min
+    (from its own schedule, or from the recording of a functional sampler); None where
+    they could not be read."""
+
     F: list[Sample]
     x: list[Sample]
     z: list[Array | None]  # the exact z each step used, None where unknown
@@ -56,15 +65,17 @@ class StepRun:
     prev: list[Any]  # native prev_sample outputs
     layer: str
     #: The float64 sigmas the implementation itself used (its own schedule: the evaluation
-    #: points, then sigma_min), so that a step's truth is computed at them and an error of
-    #: the schedule fails the schedule's clauses only. None where they are not known.
+    #: points, then sigma_min; or a functional sampler's recorded ones), so that a step's truth
+    #: is computed at them and an error of the schedule fails the schedule's clauses only.
+    #: None where they are not known.
     sigmas: Array | None = None
+    draws: list[int | None] | None = None  # noise draws after each evaluation, if recorded
 
 
 def noise_layer(impl: Adapter) -> str | None:
     """The exact noise layer this implementation supports, if any."""
     caps = impl.capabilities
-    if caps.injected_noise:
+    if caps.injected_noise or impl.noise_through_hook:
         return "injected"
     if caps.noise_convention is not None:
         return "reproduced"
@@ -134,6 +145,9 @@ def run(
     )
     if not isinstance(results, list) or len(results) != len(inputs):
         measure.fail("run_steps", f"returned {results!r}, expected one result per position")
+    for k, result in enumerate(results):
+        if result.sample is not None:  # a chained loop: the sample it actually used
+            x[k] = Sample(result.sample, impl.to_numpy(result.sample))
     return StepRun(
         F,
         x,
@@ -141,15 +155,33 @@ def run(
         [r.scaled for r in results],
         [r.prev_sample for r in results],
         layer,
-        own_sigmas(impl, config, spec, device),
+        sigmas=used_sigmas(impl, config, spec, device, results),
+        draws=[r.draws for r in results],
     )
+
+
+def used_sigmas(
+    impl: Adapter,
+    config: Mapping[str, Any],
+    spec: TimestepSpec,
+    device: str,
+    results: Sequence[Any],
+) -> Array | None:
+    """The float64 sigmas the implementation used: from a functional sampler's recording,
+    those of the K positions run and the next one (sigma_min after the last evaluation);
+    otherwise its own schedule (`own_sigmas`)."""
+    recorded = [r.sigma for r in results]
+    if recorded and all(s is not None for s in recorded) and results[-1].sigma_next is not None:
+        return np.array([*recorded, results[-1].sigma_next], dtype=np.float64)
+    return own_sigmas(impl, config, spec, device)
 
 
 def own_sigmas(
     impl: Adapter, config: Mapping[str, Any], spec: TimestepSpec, device: str
 ) -> Array | None:
     """The sigmas `impl.schedule` stores for this config (float64: evaluation points, then
-    sigma_min), or None when they cannot be read (a schedule clause says why)."""
+    sigma_min), or None when they cannot be read (a schedule that fails is its own clause's
+    finding, not this run's)."""
     N = int(config["num_train_timesteps"])
     try:
         stored = impl.to_numpy(impl.schedule(config, spec, device).sigmas)

@@ -84,6 +84,7 @@ def _step(
 
 
 @pytest.mark.clause("ADD-1")
+@pytest.mark.requires("add_noise")
 @collect_violations
 @fixture_settings
 @given(case_picks=cases_with_picks())
@@ -131,6 +132,7 @@ def _fitted_sigma(
 
 
 @pytest.mark.clause("ADD-2")
+@pytest.mark.requires("add_noise")
 @pytest.mark.requires("stateful")
 @collect_violations
 @fixture_settings

@@ -1,4 +1,5 @@
-"""CFG: the scheduler's configuration (SPEC.md, "Configuration"). Stateful API only."""
+"""CFG: the scheduler's configuration (SPEC.md, "Configuration"): a scheduler's constructor, or
+the declared defaults of a functional sampler (CFG-1)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from conformance.adapter import Adapter
 from conformance.measure import Measure, collect_violations
 from conformance.strategies import DEFAULT_CONFIG
 
-pytestmark = pytest.mark.requires("stateful")
-
 
 def _read(config: object, key: str) -> object:
     """`config.key`, falling back to `config[key]` (diffusers' FrozenDict has both)."""
@@ -21,8 +20,16 @@ def _read(config: object, key: str) -> object:
 
 
 @pytest.mark.clause("CFG-1")
+@pytest.mark.requires("defaults")
 @collect_violations
 def test_defaults(impl: Adapter, measure: Measure) -> None:
+    if not impl.capabilities.stateful:  # a functional sampler: its declared defaults, verified
+        declared = measure.call("the declared defaults", impl.default_config)
+        for key, value in declared.items():
+            if value != DEFAULT_CONFIG[key]:
+                measure.fail(f"default {key}", f"is {value!r}, expected {DEFAULT_CONFIG[key]!r}")
+            measure.ok(f"default {key}")
+        return
     scheduler = measure.call("constructor without arguments", impl.scheduler)
     for key, expected in DEFAULT_CONFIG.items():
         try:
@@ -62,6 +69,7 @@ INVALID = [
 
 
 @pytest.mark.clause("CFG-2")
+@pytest.mark.requires("stateful")
 @pytest.mark.parametrize(
     ("argument", "value", "also"), INVALID, ids=[f"{a}={v!r}" for a, v, _ in INVALID]
 )

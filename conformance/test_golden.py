@@ -85,6 +85,7 @@ def cases_of_kind(golden_dir: Path, kind: str) -> list[str]:
 
 
 @pytest.mark.clause("GOLD-1")
+@pytest.mark.requires("schedule")
 @collect_violations
 def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden_dir: Path) -> None:
     for name in cases_of_kind(golden_dir, "schedule"):
@@ -121,6 +122,7 @@ def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden
 
 
 @pytest.mark.clause("GOLD-2")
+@pytest.mark.requires("boundary_scalings", "edm_scalings", "sigma_to_t")
 @pytest.mark.dtypes("float64", "float32")
 @collect_violations
 def test_scalings_vs_openai(
@@ -236,6 +238,7 @@ def _last_noise_text(case: golden.GoldenCase, g_last: float) -> str:
 
 
 @pytest.mark.clause("GOLD-3")
+@pytest.mark.requires("per_position_inputs")
 @collect_violations
 def test_trajectories_replayed_step_by_step(
     impl: Adapter, measure: Measure, device: str, dtype: str, golden_case: str, golden_dir: Path
@@ -336,6 +339,7 @@ def test_trajectories_replayed_step_by_step(
 
 
 @pytest.mark.clause("GOLD-4")
+@pytest.mark.requires("per_position_inputs")
 @collect_violations
 def test_whole_trajectories_with_the_toy_network(
     impl: Adapter, measure: Measure, device: str, dtype: str, golden_case: str, golden_dir: Path

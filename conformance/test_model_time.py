@@ -26,6 +26,7 @@ def configs_with_timesteps(draw: st.DrawFn) -> tuple[dict[str, Any], TimestepSpe
 
 
 @pytest.mark.clause("TIME-1")
+@pytest.mark.requires("schedule", "model_time")
 @collect_violations
 @fixture_settings
 @given(case=configs_with_timesteps())
@@ -76,6 +77,7 @@ def time_diagnosis(t: np.ndarray, sigmas: np.ndarray, worst: tuple[int, ...]) ->
 
 
 @pytest.mark.clause("TIME-2")
+@pytest.mark.requires("sigma_to_t")
 @collect_violations
 @fixture_settings
 @given(

@@ -114,7 +114,7 @@ def test_injected_noise_of_another_shape_rejected(
 
 
 @pytest.mark.clause("NOISE-2")
-@pytest.mark.requires("noise_convention")
+@pytest.mark.requires("noise_convention", "per_position_inputs")
 @collect_violations
 @fixture_settings
 @given(case=cases(position="last", min_steps=2))
@@ -322,6 +322,7 @@ FIVE_SE = 5.0  # five standard errors per moment
 
 
 @pytest.mark.clause("NOISE-3")
+@pytest.mark.requires("own_draws", "per_position_inputs")
 @collect_violations
 def test_statistical_moments_of_the_draws(
     impl: Adapter, measure: Measure, device: str, dtype: str
@@ -397,3 +398,51 @@ def test_statistical_moments_of_the_draws(
     if np.array_equal(draws[0], draws[1]):
         measure.fail("the draws of two steps", "are identical")
     measure.ok("the draws of two steps differ")
+
+
+@pytest.mark.clause("NOISE-2")
+@pytest.mark.requires("conventions", "known_noise")
+@collect_violations
+@fixture_settings
+@given(case=cases(position="last", min_steps=2))
+@example(case=default_case(timesteps=(39, 22, 0), k=2, clip_denoised=False))
+def test_one_draw_per_step_of_a_functional_sampler(
+    impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
+) -> None:
+    """A functional sampler runs its own loop: through its noise hook it takes one draw after
+    each evaluation that re-noises (none, or one scaled by 0, after the last), and with a
+    seeded generator its draws are the declared convention's, in order: its chained
+    prev_sample within the STEP-3 bound of the oracle with those draws at every position."""
+    exact = truth.schedule(case.config, case.spec)
+    inputs = [
+        (
+            steps.normal(case.seed + 2 * j + 1, case.shape),
+            steps.normal(case.seed + 2 * j, case.shape, float(s)),
+        )
+        for j, s in enumerate(exact.sigmas[: case.n])
+    ]
+    run = steps.run(impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed)
+    for k, draws in enumerate(run.draws or []):
+        if draws is None:
+            continue
+        allowed = (1,) if k < case.n - 1 else (0, 1)
+        if draws not in allowed:
+            measure.fail(
+                f"draws after evaluation {k} of {case.n}",
+                f"{draws} taken through the noise hook, expected {' or '.join(map(str, allowed))}",
+            )
+        measure.ok(f"draws after evaluation {k}")
+    if run.layer != "reproduced":  # the draws were the suite's: their use is STEP-3's
+        return
+    for k in range(case.n - 1):
+        prev = steps.prev_output(measure, run, k, dtype, device)
+        x, F, z = run.x[k].exact, run.F[k].exact, run.z[k]
+        expected = truth.step(
+            case.config, float(exact.sigmas[k]), float(exact.sigmas[k + 1]), F, x, z
+        )
+        bound, scale = tolerances.step_bound(
+            case.config, float(exact.ramps[k]), float(exact.ramps[k + 1]), x, F, z, dtype
+        )
+        measure.close(
+            prev, expected, bound, f"prev_sample at position {k} ({run.layer} draw)", scale=scale
+        )

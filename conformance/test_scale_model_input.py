@@ -13,6 +13,7 @@ from conformance.measure import Measure, collect_violations
 
 
 @pytest.mark.clause("CIN-1")
+@pytest.mark.requires("c_in")
 @collect_violations
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases())

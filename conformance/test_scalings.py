@@ -54,6 +54,7 @@ def _scalings(
 
 
 @pytest.mark.clause("SCAL-1")
+@pytest.mark.requires("boundary_scalings")
 @pytest.mark.dtypes("float64", "float32")
 @collect_violations
 @fixture_settings
@@ -75,6 +76,7 @@ def test_boundary_scalings(
 
 
 @pytest.mark.clause("SCAL-2")
+@pytest.mark.requires("boundary_scalings")
 @collect_violations
 @fixture_settings
 @given(config=scheduler_configs())
@@ -107,6 +109,7 @@ def test_boundary_condition_exact_at_sigma_min(
 
 
 @pytest.mark.clause("SCAL-3")
+@pytest.mark.requires("edm_scalings")
 @pytest.mark.dtypes("float64", "float32")
 @collect_violations
 @fixture_settings

@@ -88,6 +88,7 @@ def _schedule_diagnosis(sigmas: np.ndarray, exact: truth.ExactSchedule, worst: t
 
 
 @pytest.mark.clause("SCHED-1")
+@pytest.mark.requires("schedule")
 @collect_violations
 @fixture_settings
 @given(case=configs_with_steps())
@@ -102,6 +103,7 @@ def test_schedule_from_num_inference_steps(
 
 
 @pytest.mark.clause("SCHED-2")
+@pytest.mark.requires("schedule")
 @collect_violations
 @fixture_settings
 @given(case=configs_with_timesteps())

@@ -10,7 +10,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conformance import stepcheck, steps, tolerances, truth
-from conformance.adapter import Adapter, StepInputs, TimestepSpec
+from conformance.adapter import (
+    Adapter,
+    StepInputs,
+    TimestepSpec,
+    unmet_requirement,
+)
 from conformance.cases import SHAPES, Case, cases, default_case
 from conformance.measure import Measure, collect_violations
 from conformance.strategies import DEFAULT_CONFIG, scheduler_configs
@@ -70,6 +75,8 @@ def check_renoise(
     _, sigma_next, ramp_next = stepcheck.sigma_at(first, exact, k)
     s = float(case.config["s_noise"])
     d, w = p1 - p2, z1 - z2
+    delta, delta_bound = stepcheck.denoised_difference(case.config, runs, exact, k, dtype)
+    d = d - delta  # 0 unless a loop of its own reached x_k differently in the two runs
     g_hat = stepcheck.fitted_scale(d, w, s) if s > 0 else 0.0
     g = truth.noise_scale(case.config, sigma_next) / s if s > 0 else 0.0
     scale = g_hat if proportional_only and np.isfinite(g_hat) else g
@@ -77,6 +84,7 @@ def check_renoise(
     bound = tolerances.renoise_difference_bound(
         case.config, ramp_next, z1, z2, p1, p2, dtype, sigma_next=sigma_next
     )
+    bound = bound + delta_bound
     if proportional_only:  # the fitted scale's own error: the bound projected onto w
         bound = bound + np.abs(w) * float(np.sum(np.abs(w) * bound) / max(np.sum(w * w), 1e-300))
     place = stepcheck.where(case.config, case.spec, k)
@@ -95,6 +103,7 @@ def check_renoise(
 
 
 @pytest.mark.clause("STEP-1")
+@pytest.mark.requires("denoise", "clip_off")
 @collect_violations
 @fixture_settings
 @given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=False)))
@@ -144,6 +153,7 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
 
 
 @pytest.mark.clause("STEP-2")
+@pytest.mark.requires("denoise", "clip_on")
 @collect_violations
 @fixture_settings
 @given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=True)))
@@ -155,19 +165,42 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
     exact = truth.schedule(case.config, case.spec)
     inputs = loop_inputs(case, exact, 4.0)
     k = case.k
-    outputs = []
+    runs = []
     for clip in (True, False):
         config = {**case.config, "clip_denoised": clip}
-        run = steps.run(
-            impl, measure, config, case.spec, device, dtype, inputs, seed=case.seed, noise="zero"
+        runs.append(
+            steps.run(
+                impl,
+                measure,
+                config,
+                case.spec,
+                device,
+                dtype,
+                inputs,
+                seed=case.seed,
+                noise="zero",
+            )
         )
-        outputs.append(stepcheck.prev_values(measure, run, k))
-    clamped, free = outputs
+    clamped, free = (stepcheck.prev_values(measure, run, k) for run in runs)
+    place = stepcheck.where(case.config, case.spec, k)
+    if stepcheck.chained(*runs, k):  # a loop of its own: the truth at the x_k it reached
+        expected, step_bound, scale = stepcheck.expected_step(
+            {**case.config, "clip_denoised": True}, runs[0], exact, k, None, dtype
+        )
+        measure.close(
+            clamped,
+            expected,
+            step_bound,
+            "clamped denoised, at the sample the loop reached",
+            bound_text=f"step bound, {dtype}",
+            scale=scale,
+            where=place,
+        )
+        return
     with np.errstate(invalid="ignore"):
         beyond = np.abs(free) > 1.0
     # Exact where the clamp acts; elsewhere the same arithmetic, within one rounding each.
     bound = np.where(beyond, 0.0, tolerances.SAFETY * tolerances.U[dtype] * np.abs(free))
-    place = stepcheck.where(case.config, case.spec, k)
     measure.close(
         clamped,
         np.clip(free, -1.0, 1.0),
@@ -240,9 +273,10 @@ def test_last_step_adds_no_noise(
     k = case.k
     p1, p2 = (stepcheck.prev_values(measure, r, k) for r in runs)
     s, eps = float(case.config["s_noise"]), float(case.config["sigma_min"])
-    d = p1 - p2
+    delta, delta_bound = stepcheck.denoised_difference(case.config, runs, exact, k, dtype)
+    d = p1 - p2 - delta  # delta: 0 unless a loop of its own reached x_k differently
     place = stepcheck.where(case.config, case.spec, k)
-    rounding = tolerances.SAFETY * tolerances.U[dtype] * (np.abs(p1) + np.abs(p2))
+    rounding = tolerances.SAFETY * tolerances.U[dtype] * (np.abs(p1) + np.abs(p2)) + delta_bound
     # MUST: no more than a last sigma within the SCHED-1 bound of sigma_min can give;
     # SHOULD: exactly 0 (the appended sigma_min is exact, so tau^2 - eps^2 = 0).
     g_max = tolerances.last_noise_scale_bound(case.config, dtype)
@@ -469,6 +503,8 @@ def test_inputs_not_modified(
             ):
                 measure.fail(f"{name} at position {k}", "was modified by scale_model_input or step")
             measure.ok(f"{name} at position {k}")
+    if unmet_requirement(impl, "add_noise"):  # not offered (a functional sampler)
+        return
     x0 = steps.sample(impl, steps.normal(case.seed, case.shape), dtype, device)
     z = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
     x0_copy, z_copy = impl.copy(x0.native), impl.copy(z.native)
@@ -557,6 +593,7 @@ def test_model_output_of_another_shape_rejected(
 
 
 @pytest.mark.clause("STEP-10")
+@pytest.mark.requires("own_draws")
 @collect_violations
 def test_reproducible_with_a_seeded_generator(
     impl: Adapter, measure: Measure, device: str, dtype: str

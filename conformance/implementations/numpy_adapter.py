@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
-import numpy as np
-
-from conformance.adapter import ArrayInfo, Capabilities, SchedulerAdapter
+from conformance.adapter import Capabilities, SchedulerAdapter
+from conformance.bridges import NumpyBridge
 
 
 class NumpySchedulerAdapter(SchedulerAdapter):
     """A scheduler class with diffusers' API on numpy arrays (CPU only); `generator` is a
-    `numpy.random.Generator`."""
+    `numpy.random.Generator` (the array bridge `NumpyBridge`)."""
 
-    def asarray(self, values: np.ndarray, dtype: str, device: str) -> np.ndarray:
-        return np.asarray(values, dtype=np.float64).astype(dtype)
-
-    def describe(self, array: Any) -> ArrayInfo | None:
-        if not isinstance(array, np.ndarray):
-            return None
-        return ArrayInfo("numpy.ndarray", tuple(array.shape), str(array.dtype), "cpu")
-
-    def to_numpy(self, array: Any) -> np.ndarray:
-        return np.array(array, dtype=np.float64)
-
-    def copy(self, array: Any) -> Any:
-        return np.array(array, copy=True)
-
-    def generator(self, seed: int, device: str) -> np.random.Generator:
-        return np.random.default_rng(seed)
-
-    def generator_state(self, generator: Any) -> Any:
-        return copy.deepcopy(generator.bit_generator.state)
-
-    def draw_noise(
-        self, generator: Any, shape: tuple[int, ...], dtype: str, device: str
-    ) -> np.ndarray:
-        return generator.standard_normal(shape).astype(dtype)
+    bridge = NumpyBridge()
 
 
 def reference_adapter() -> NumpySchedulerAdapter:

@@ -5,69 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
-from conformance.adapter import ArrayInfo, Capabilities, SchedulerAdapter, step_accepts_noise
+from conformance.adapter import Capabilities, SchedulerAdapter, step_accepts_noise
+from conformance.bridges import TorchBridge
 
 
 class TorchSchedulerAdapter(SchedulerAdapter):
     """A scheduler class with diffusers' API on `torch.Tensor`s; `generator` is a
-    `torch.Generator` on the sample's device."""
+    `torch.Generator` on the sample's device (the array bridge `TorchBridge`)."""
 
-    def asarray(self, values: np.ndarray, dtype: str, device: str) -> torch.Tensor:
-        array = torch.as_tensor(np.asarray(values, dtype=np.float64))
-        return array.to(device=device, dtype=getattr(torch, dtype))
-
-    def describe(self, array: Any) -> ArrayInfo | None:
-        if not isinstance(array, torch.Tensor):
-            return None
-        dtype = str(array.dtype).removeprefix("torch.")
-        return ArrayInfo("torch.Tensor", tuple(array.shape), dtype, str(array.device))
-
-    def to_numpy(self, array: Any) -> np.ndarray:
-        return array.detach().to("cpu", torch.float64).numpy().copy()
-
-    def copy(self, array: Any) -> Any:
-        return array.detach().clone()
-
-    def same_values(self, a: Any, b: Any) -> bool:
-        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
-
-    def device_available(self, device: str) -> tuple[bool, str]:
-        kind, _, index = device.partition(":")
-        if kind == "cpu":
-            return True, ""
-        if kind == "cuda":
-            if not torch.cuda.is_available():
-                return False, "no CUDA device on this machine (torch.cuda.is_available() is False)"
-            if index and int(index) >= torch.cuda.device_count():
-                return False, f"{device} requested, {torch.cuda.device_count()} CUDA device(s)"
-            return True, ""
-        if kind == "mps":
-            ok = torch.backends.mps.is_available()
-            return ok, "" if ok else "no MPS device on this machine"
-        return False, f"unknown device kind {kind!r}"
-
-    def generator(self, seed: int, device: str) -> torch.Generator:
-        return torch.Generator(device=device).manual_seed(seed)
-
-    def generator_state(self, generator: Any) -> Any:
-        return generator.get_state().clone()
-
-    def draw_noise(
-        self, generator: Any, shape: tuple[int, ...], dtype: str, device: str
-    ) -> torch.Tensor:
-        # diffusers' `randn_tensor` with the generator(s) on the sample's device: a list
-        # draws shape (1, ...) from each generator, concatenated along the batch axis.
-        torch_dtype = getattr(torch, dtype)
-        if isinstance(generator, (list, tuple)):
-            one = (1, *shape[1:])
-            parts = [
-                torch.randn(one, generator=g, dtype=torch_dtype, device=device) for g in generator
-            ]
-            return torch.cat(parts, dim=0)
-        return torch.randn(shape, generator=generator, dtype=torch_dtype, device=device)
+    bridge = TorchBridge()
 
 
 def class_adapter(scheduler_class: type, name: str) -> TorchSchedulerAdapter:

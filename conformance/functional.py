@@ -1,0 +1,598 @@
+"""The functional-sampler entry of the adapter protocol: research code with its own loop.
+
+Most implementations of Algorithm 1 are a function with a loop over time points, a model
+callable and a noise source, not a scheduler class. `FunctionalSampler` reaches one: the
+suite calls
+
+    sample(model, x_T, points, noise, **parameters) -> the final sample
+
+with a *scripted* model (`conformance.scripted`: it records every call and returns outputs
+the suite chooses), the initial sample, the time points in the sampler's own convention,
+its noise hook, and the config values the sampler takes as parameters (renamed to its
+own names). From the recording the suite reconstructs every step: the model input, the
+time the model saw, the sigma the sampler used, the sample it stepped from and the one it
+stepped to, and the draws it took. Nothing the sampler does is written by the adapter.
+
+Declared conventions (interface, not Algorithm 1; each verified against the recording by
+CONV-1, listed in the report header):
+
+- `callable`: "network", a raw network `F(x_in, t)` (the sampler applies c_in, c_skip,
+  c_out and the clamp), or "denoiser", `D(x, sigma)` returning the denoised sample (the
+  sampler only loops and re-noises; the suite's denoiser applies the boundary scalings and
+  the clamp, with the oracle);
+- `time_points`: "timesteps" (diffusers' descending indices into an N-point grid, sigma_min
+  appended by the sampler), "ts" (OpenAI's ascending indices into a `steps`-point grid, the
+  end point N - 1 included), or "sigmas" (an explicit list: the evaluation sigmas then
+  sigma_min; the caller computes them, so the sampler offers no schedule of its own);
+- `model_time` (network): the map t(sigma) the network sees, a `TimeMap`
+  (default 250 log(sigma + 1e-44));
+- `c_in` (network): whether the sampler applies c_in (False: inside the network);
+- `noise`: "randn_like" (an object with `randn_like(x)`), "function" (`noise(x)`),
+  "draws" (a list of one draw per step) or "generator" (a seeded generator of the bridge's
+  framework, drawn by its convention, e.g. `torch.randn(shape, generator=g, dtype)`);
+- `parameters`: config name -> the sampler's keyword (`{"sigma_min": "t_min", ...}`);
+  config values it does not take are `fixed` (default: the spec's defaults); `s_noise`
+  not taken is folded into the draws the hook hands (s z), `sigma_data` and
+  `clip_denoised` of a denoiser live in the suite's denoiser;
+- `defaults`: the values its parameters take when the caller gives none (checked by CFG-1
+  against the spec's defaults, and against a run of the sampler with no parameters).
+
+Primitives a functional sampler does not offer (a stateful scheduler, `add_noise`,
+`sigma_to_t`, the scalings as functions, a schedule function for "sigmas") are declared by
+`unmet`, so their clauses are skipped as "not offered".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from hypothesis import reject
+
+from conformance import truth
+from conformance.adapter import (
+    Adapter,
+    Capabilities,
+    Schedule,
+    StepInputs,
+    StepResult,
+    TimestepSpec,
+)
+from conformance.bridges import ArrayBridge
+from conformance.deviations import Deviation
+from conformance.scripted import (
+    DrawList,
+    NoiseSource,
+    RandnLike,
+    Recording,
+    ScriptedCallable,
+)
+from conformance.strategies import DEFAULT_CONFIG
+
+CallableKind = Literal["network", "denoiser"]
+TimePoints = Literal["timesteps", "ts", "sigmas"]
+NoiseHook = Literal["randn_like", "function", "draws", "generator"]
+
+TIME_POINTS = {
+    "timesteps": "diffusers' descending indices into an N-point grid (sigma_min appended by "
+    "the sampler)",
+    "ts": "OpenAI's ascending indices into a steps-point grid, the end point steps - 1 included",
+    "sigmas": "an explicit list of sigmas, the evaluation points then sigma_min",
+}
+NOISE_HOOKS = {
+    "randn_like": "an object with randn_like(x)",
+    "function": "a function noise(x)",
+    "draws": "a list of draws, one per step",
+    "generator": "a seeded generator, drawn by the bridge's convention",
+}
+#: Config values that decide the schedule (the others are free in a schedule-only run).
+SCHEDULE_KEYS = ("num_train_timesteps", "sigma_min", "sigma_max", "rho")
+
+
+@dataclass(frozen=True)
+class TimeMap:
+    """The model time t(sigma) a network sees, and its inverse (numeric if not given)."""
+
+    name: str
+    forward: Callable[[np.ndarray], np.ndarray]
+    backward: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def sigma(self, t: np.ndarray) -> np.ndarray:
+        """The sigma whose model time is t (bisection on log sigma when no inverse is given:
+        t(sigma) must be increasing)."""
+        t = np.asarray(t, dtype=np.float64)
+        if self.backward is not None:
+            return np.asarray(self.backward(t), dtype=np.float64)
+        lo, hi = np.full(t.shape, math.log(1e-12)), np.full(t.shape, math.log(1e12))
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            below = np.asarray(self.forward(np.exp(mid)), dtype=np.float64) < t
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        return np.exp((lo + hi) / 2)
+
+
+#: 250 ln(sigma + 1e-44): diffusers' and OpenAI's PyTorch code (the spec's TIME-1).
+EDM_TIME = TimeMap(
+    "250 log(sigma + 1e-44)", lambda s: 250.0 * np.log(s + 1e-44), lambda t: np.exp(t / 250.0)
+)
+#: ln(sigma) / 4: OpenAI's JAX CIFAR-10 code.
+QUARTER_LOG = TimeMap("0.25 log(sigma)", lambda s: 0.25 * np.log(s), lambda t: np.exp(4.0 * t))
+#: 1000 * 0.25 ln(sigma).
+THOUSAND_QUARTER_LOG = TimeMap(
+    "1000 * 0.25 log(sigma)", lambda s: 1000 * 0.25 * np.log(s), lambda t: np.exp(t / 250.0)
+)
+#: sigma itself.
+RAW_SIGMA = TimeMap("sigma", lambda s: np.asarray(s, np.float64), lambda t: t)
+
+
+class ConventionError(AssertionError):
+    """A declared convention that the recording contradicts (CONV-1), or a recording the
+    declared conventions cannot read; the message names the convention, expected and seen."""
+
+
+@dataclass
+class Run:
+    """One run of the sampler: its recording and what it returned."""
+
+    recording: Recording
+    final: Any
+    points: Any
+
+
+class FunctionalSampler(Adapter):
+    """An adapter for a sampler function with its own loop (module docstring)."""
+
+    def __init__(
+        self,
+        sample: Callable[..., Any],
+        *,
+        name: str,
+        callable: CallableKind,  # noqa: A002 (the issue's word for it)
+        time_points: TimePoints,
+        noise: NoiseHook,
+        bridge: ArrayBridge,
+        dtypes: Sequence[str] = ("float32",),
+        devices: Sequence[str] = ("cpu",),
+        model_time: TimeMap = EDM_TIME,
+        c_in: bool = True,
+        parameters: Mapping[str, str] | None = None,
+        fixed: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        version: str = "unknown",
+        description: str = "",
+        deviations: Sequence[Deviation] = (),
+    ) -> None:
+        for argument, value, allowed in (
+            ("callable", callable, ("network", "denoiser")),
+            ("time_points", time_points, tuple(TIME_POINTS)),
+            ("noise", noise, tuple(NOISE_HOOKS)),
+        ):
+            if value not in allowed:
+                raise ValueError(f"`{argument}` must be one of {allowed}, got {value!r}")
+        self.parameters = dict(parameters or {})
+        unknown = [k for k in self.parameters if k not in DEFAULT_CONFIG]
+        unknown += [k for k in (fixed or {}) if k not in DEFAULT_CONFIG]
+        if unknown:
+            raise ValueError(
+                f"`parameters`/`fixed` name {unknown}, not config values {list(DEFAULT_CONFIG)}"
+            )
+        if noise == "generator" and "s_noise" not in self.parameters:
+            raise ValueError(
+                "`parameters` must map s_noise for noise='generator': the suite cannot scale "
+                "draws the sampler takes from its own generator"
+            )
+        if not isinstance(model_time, TimeMap):
+            raise TypeError(f"`model_time` must be a TimeMap, got {type(model_time).__name__}")
+        self.sample_fn = sample
+        self.name = name
+        self.version = version
+        self.kind = callable
+        self.time_points = time_points
+        self.noise = noise
+        self.bridge = bridge
+        self.model_time = model_time
+        self.applies_c_in = c_in
+        self.fixed = {**DEFAULT_CONFIG, **(fixed or {})}
+        self.defaults = None if defaults is None else dict(defaults)
+        self.deviations = tuple(deviations)
+        self.description = description or (
+            f"{getattr(sample, '__module__', '?')}.{getattr(sample, '__qualname__', sample)} "
+            "(a functional sampler)"
+        )
+        self.noise_through_hook = noise != "generator"
+        self.capabilities = Capabilities(
+            devices=tuple(devices),
+            dtypes=tuple(dtypes),
+            injected_noise=False,
+            noise_convention=bridge.noise_convention if noise == "generator" else None,
+            stateful=False,
+        )
+
+    # -- what is offered -----------------------------------------------------------------------
+
+    def _inside(self, key: str) -> bool:
+        """Whether config value `key` is applied by the suite's side of the interface (the
+        denoiser's scalings and clamp; s_noise folded into the handed draws; the schedule's
+        values in a given sigma list)."""
+        if self.kind == "denoiser" and key in ("sigma_data", "clip_denoised"):
+            return True
+        if self.time_points == "sigmas" and key in SCHEDULE_KEYS:
+            return True  # the sigma list carries them
+        return key == "s_noise" and self.noise_through_hook and key not in self.parameters
+
+    def unmet(self, need: str) -> str | None:
+        who = f"{self.name} (a functional sampler)"
+        not_offered = {
+            "stateful": f"{who} has no scheduler object: not offered",
+            "sigma_to_t": f"{who} offers no sigma_to_t: not offered",
+            "boundary_scalings": f"{who} offers no scalings function: not offered",
+            "edm_scalings": f"{who} offers no EDM scalings: not offered",
+            "add_noise": f"{who} offers no add_noise: not offered",
+            "generator_list": f"{who} takes no list of generators: not offered",
+            "step_arguments": f"{who} takes no model_output or noise argument: the network's "
+            "output and the draws come from the suite's scripted model and noise hook",
+            "per_position_inputs": f"{who} chains its own samples: no position can be given "
+            "its own x",
+        }
+        if need in not_offered:
+            return not_offered[need]
+        hook = NOISE_HOOKS[self.noise]
+        if need == "injected_noise":
+            return f"{who} takes no noise= argument; its draws come through its noise hook ({hook})"
+        if need == "noise_convention" and self.noise_through_hook:
+            return f"{who} draws through its noise hook ({hook}), not a seeded generator"
+        if need == "own_draws" and self.noise_through_hook:
+            return f"{who} draws through its noise hook ({hook}): the draws are the suite's"
+        if need == "schedule" and self.time_points == "sigmas":
+            return f"{who} is given its sigmas (an explicit list): no schedule of its own"
+        inside = "inside the denoiser callable D(x, sigma), which the recording cannot see"
+        if need == "model_time":
+            if self.kind == "denoiser":
+                return f"{who} gives the denoiser sigma itself; any model time is {inside}"
+            if self.model_time is not EDM_TIME:
+                return (
+                    f"{who}'s network sees t = {self.model_time.name}, a declared interface "
+                    "convention (CONV-1 verifies it)"
+                )
+        if need == "c_in":
+            if self.kind == "denoiser":
+                return f"{who}: c_in is applied {inside}"
+            if not self.applies_c_in:
+                return f"{who}: c_in is applied inside the network (declared; CONV-1 verifies it)"
+        if need == "denoise" and self.kind == "denoiser":
+            return f"{who}: c_skip, c_out and the clamp are applied {inside}"
+        if need in ("clip_off", "clip_on") and not self._passes("clip_denoised"):
+            value = bool(self.fixed["clip_denoised"])
+            if value != (need == "clip_on"):
+                return f"{who} {'always' if value else 'never'} clamps (declared: no parameter)"
+        if need == "defaults" and self.defaults is None:
+            return f"{who} declares no defaults"
+        if need in ("defaults", "conventions"):
+            return None
+        return None
+
+    def _passes(self, key: str) -> bool:
+        return key in self.parameters or self._inside(key)
+
+    def header_lines(self) -> list[str]:
+        lines = [
+            f"functional sampler: {self.kind} "
+            + ("F(x_in, t)" if self.kind == "network" else "D(x, sigma) -> denoised"),
+            f"  time points: {self.time_points} ({TIME_POINTS[self.time_points]})",
+        ]
+        if self.kind == "network":
+            lines.append(f"  model time: t = {self.model_time.name}")
+            lines.append(
+                "  c_in: " + ("applied by the sampler" if self.applies_c_in else "in the network")
+            )
+        lines.append(f"  noise hook: {self.noise} ({NOISE_HOOKS[self.noise]})")
+        passed = ", ".join(f"{k} as {v}" for k, v in self.parameters.items()) or "none"
+        lines.append(f"  parameters: {passed}")
+        fixed = [f"{k} = {self.fixed[k]!r}" for k in DEFAULT_CONFIG if not self._passes(k)]
+        if fixed:
+            lines.append(f"  fixed (no parameter): {', '.join(fixed)}")
+        if self._inside("s_noise"):
+            lines.append("  s_noise: no parameter; folded into the draws the hook hands (s z)")
+        if self.defaults is not None:
+            lines.append(f"  declared defaults: {self.defaults}")
+        lines.append(
+            "  not offered: stateful scheduler, add_noise, sigma_to_t, scalings functions"
+            + (", schedule (given sigmas)" if self.time_points == "sigmas" else "")
+        )
+        return lines
+
+    # -- the functional primitives ---------------------------------------------------------------
+
+    def sigma_to_t(self, config: Mapping[str, Any], sigmas: np.ndarray) -> Any:
+        raise NotImplementedError(self.unmet("sigma_to_t"))
+
+    def boundary_scalings(self, config: Mapping[str, Any], sigma: Any) -> tuple[Any, Any]:
+        raise NotImplementedError(self.unmet("boundary_scalings"))
+
+    def edm_scalings(self, config: Mapping[str, Any], sigma: Any) -> tuple[Any, Any]:
+        raise NotImplementedError(self.unmet("edm_scalings"))
+
+    def add_noise(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(self.unmet("add_noise"))
+
+    def schedule(self, config: Mapping[str, Any], spec: TimestepSpec, device: str) -> Schedule:
+        """The sigmas the sampler evaluates at (read from a recorded run), then sigma_min,
+        and the times its callable saw (float64, native arrays)."""
+        if self.time_points == "sigmas":
+            raise NotImplementedError(self.unmet("schedule"))
+        config = self._expressible(config, SCHEDULE_KEYS)
+        dtype = "float64" if "float64" in self.capabilities.dtypes else self.capabilities.dtypes[0]
+        x_T = self.asarray(np.zeros((1, 2)), dtype, device)
+        run = self._run(config, spec, x_T, [], seed=0)
+        sigmas = [*self._sigmas(run.recording), float(config["sigma_min"])]
+        times = [float(c.time[0]) for c in run.recording.calls]
+        return Schedule(
+            self.asarray(np.array(sigmas), "float64", device),
+            self.asarray(np.array(times), "float64", device),
+        )
+
+    def run_steps(
+        self,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        device: str,
+        inputs: Sequence[StepInputs],
+        *,
+        seed: int | None = None,
+    ) -> list[StepResult]:
+        """Run the whole loop from inputs[0].sample, the scripted model answering call k with
+        inputs[k].model_output (zeros after the last given), the hook handing inputs[k].noise
+        as draw k (else the seeded generator's, else its own); read each position back from
+        the recording (`StepResult.sample`: the chained x the sampler used)."""
+        config = self._expressible(config, tuple(DEFAULT_CONFIG))
+        if not inputs:
+            return []
+        x_T = inputs[0].sample
+        run = self._run(config, spec, x_T, inputs, seed)
+        calls = run.recording.calls
+        n = self._n(config, spec)
+        K = len(inputs)
+        if len(calls) < K:
+            raise ConventionError(
+                f"time points ({self.time_points}): the sampler evaluated its model "
+                f"{len(calls)} times for {n} time points"
+            )
+        sigmas = self._sigmas(run.recording)
+        visible = self.kind == "denoiser" or not self.applies_c_in
+        results = []
+        for k in range(K):
+            if k + 1 < len(calls):
+                seen = calls[k + 1].input
+                prev = seen if visible else self._through_c_in(config, spec, k + 1, seen)
+            else:
+                prev = run.final
+            sample = None if k == 0 else results[k - 1].prev_sample
+            results.append(
+                StepResult(
+                    scaled=calls[k].input,
+                    prev_sample=prev,
+                    sample=sample,
+                    sigma=float(sigmas[k]),
+                    sigma_next=float(sigmas[k + 1])
+                    if k + 1 < len(sigmas)
+                    else float(config["sigma_min"]),
+                    draws=run.recording.draws_between(k) if self.noise_through_hook else None,
+                )
+            )
+        return results
+
+    # -- declared defaults and conventions ---------------------------------------------------------
+
+    def default_config(self) -> dict[str, Any]:
+        """The config the sampler uses when the caller gives none: the declared defaults of
+        its parameters and its fixed values, after checking that a run with no parameters is
+        bit for bit a run with the declared defaults (ConventionError otherwise)."""
+        if self.defaults is None:
+            raise NotImplementedError(self.unmet("defaults"))
+        config = {**self.fixed, **self.defaults}
+        spec = TimestepSpec(num_inference_steps=min(3, int(config["num_train_timesteps"])))
+        dtype = self.capabilities.dtypes[0]
+        rng = np.random.default_rng(7)
+        x_T = self.asarray(float(config["sigma_max"]) * rng.standard_normal((2, 3)), dtype, "cpu")
+        given = [
+            StepInputs(self.asarray(4.0 * rng.standard_normal((2, 3)), dtype, "cpu"), x_T)
+            for _ in range(3)
+        ]
+        with_defaults = self._run(config, spec, x_T, given, seed=11)
+        without = self._run(config, spec, x_T, given, seed=11, parameters=False)
+        a, b = self.to_numpy(with_defaults.final), self.to_numpy(without.final)
+        if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+            diff = np.max(np.abs(a - b)) if a.shape == b.shape else f"shapes {a.shape}, {b.shape}"
+            raise ConventionError(
+                f"declared defaults {self.defaults}: a run without parameters is not a run with "
+                f"them (final samples differ by up to {diff})"
+            )
+        out = {k: config[k] for k in DEFAULT_CONFIG if k in self.parameters or not self._passes(k)}
+        return out
+
+    def check_conventions(self, device: str, dtype: str) -> list[str]:
+        """Each declared convention checked on a recorded run of the default config: a list
+        of what holds (ConventionError, naming the convention, expected and seen, on the
+        first that does not)."""
+        config = {**DEFAULT_CONFIG, **self.fixed}
+        spec = TimestepSpec(timesteps=(39, 22, 0))
+        exact = truth.schedule(config, spec)
+        rng = np.random.default_rng(3)
+        x_T = self.asarray(80.0 * rng.standard_normal((2, 3)), dtype, device)
+        given = [StepInputs(self.asarray(rng.standard_normal((2, 3)), dtype, device), x_T)] * 3
+        run = self._run(config, spec, x_T, given, seed=5)
+        calls = run.recording.calls
+        held = []
+        n = len(exact)
+        if len(calls) != n:
+            raise ConventionError(
+                f"time points ({self.time_points}, {TIME_POINTS[self.time_points]}): expected "
+                f"{n} evaluations for the points {run.points}, seen {len(calls)}"
+            )
+        held.append(f"time points ({self.time_points}): {n} evaluations")
+        for k, call in enumerate(calls):
+            sigma = float(exact.sigmas[k])
+            seen = call.time
+            if seen.size > 1 and not np.all(seen == seen[0]):
+                raise ConventionError(
+                    f"time argument at evaluation {k}: expected one value for the batch, "
+                    f"seen {seen.tolist()}"
+                )
+            if self.kind == "network":
+                expected = float(self.model_time.forward(np.array(sigma)))
+                got_sigma = float(self.model_time.sigma(seen[:1])[0])
+                if not abs(got_sigma / sigma - 1.0) <= 1e-4:
+                    raise ConventionError(
+                        f"model time t = {self.model_time.name}: at sigma {sigma:.6g} "
+                        f"(evaluation {k}) expected t = {expected:.6g}, seen t = {seen[0]:.6g}"
+                    )
+            elif self.time_points == "sigmas" and seen[0] != sigma:
+                raise ConventionError(
+                    f"time points (sigmas): at evaluation {k} expected the given sigma "
+                    f"{sigma!r}, seen {seen[0]!r}"
+                )
+        if self.kind == "network":
+            held.append(f"model time t = {self.model_time.name}")
+        if self.kind == "network" and not self.applies_c_in:
+            model_in = self.to_numpy(calls[0].input)
+            x = self.to_numpy(x_T)
+            if not np.array_equal(model_in, x):
+                ratio = float(np.median(model_in / x))
+                raise ConventionError(
+                    f"c_in inside the network (declared): expected the network's input at "
+                    f"evaluation 0 to be x_T, seen x_T times {ratio:.6g} (c_in(80) = "
+                    f"{1 / math.hypot(80.0, config['sigma_data']):.6g}: the sampler applies c_in)"
+                )
+            held.append("c_in inside the network")
+        if self.noise_through_hook:
+            if not run.recording.draws_after:
+                raise ConventionError(
+                    f"noise hook ({self.noise}, {NOISE_HOOKS[self.noise]}): expected draws "
+                    f"through it in a {n}-step run, seen none (the sampler draws its own noise?)"
+                )
+            held.append(f"noise hook ({self.noise})")
+        return held
+
+    # -- running and reading the recording ---------------------------------------------------------
+
+    def _expressible(self, config: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+        """`config` if the sampler can be run on it; else the example is rejected (a value
+        the sampler fixes, asked to be another). Keys outside `keys` take the fixed value."""
+        out = dict(config)
+        for key in DEFAULT_CONFIG:
+            if self._passes(key):
+                continue
+            if key not in keys:
+                out[key] = self.fixed[key]
+            elif out.get(key, self.fixed[key]) != self.fixed[key]:
+                reject()  # not expressible: the sampler fixes it (declared in the header)
+        return out
+
+    def _n(self, config: Mapping[str, Any], spec: TimestepSpec) -> int:
+        return len(spec.indices(int(config["num_train_timesteps"])))
+
+    def _points(self, config: Mapping[str, Any], spec: TimestepSpec) -> list[Any]:
+        """`spec` in the sampler's convention."""
+        N = int(config["num_train_timesteps"])
+        indices = spec.indices(N)
+        if self.time_points == "timesteps":
+            return list(indices)
+        if self.time_points == "ts":
+            return [*sorted(indices), N - 1]
+        return [float(s) for s in truth.schedule(config, spec).sigmas]
+
+    def _sigmas(self, recording: Recording) -> list[float]:
+        """The sigma of each evaluation: the denoiser's argument, or the sigma whose declared
+        model time the network saw."""
+        times = [c.time[0] for c in recording.calls]
+        if self.kind == "denoiser":
+            return [float(t) for t in times]
+        return [float(s) for s in self.model_time.sigma(np.array(times))]
+
+    def _through_c_in(
+        self,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        k: int,
+        seen: Any,
+    ) -> Any:
+        """The sample before evaluation k of a network that sees only c_in x (`seen`): `seen`
+        divided by the sampler's own c_in at that sigma, read from a run over the time
+        points from k on (a legal input in every convention) that starts from ones; then
+        rounded to the sample's dtype (the quotient is within two roundings of it)."""
+        info = self.describe(seen)
+        ones = self.asarray(np.ones(info.shape), info.dtype, info.device)
+        ascending = sorted(spec.indices(int(config["num_train_timesteps"])))
+        rest = TimestepSpec(timesteps=tuple(reversed(ascending[k:])))
+        calibration = self._run(config, rest, ones, [], None)
+        c_in = self.to_numpy(calibration.recording.calls[0].input)
+        x = self.to_numpy(seen) / c_in
+        return self.asarray(x, info.dtype, info.device)
+
+    def _run(
+        self,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        x_T: Any,
+        inputs: Sequence[StepInputs],
+        seed: int | None,
+        *,
+        points: Any = None,
+        parameters: bool = True,
+    ) -> Run:
+        """Run the sampler once with the scripted model and the noise hook."""
+        info = self.describe(x_T)
+        dtype, device, shape = info.dtype, info.device, info.shape
+        recording = Recording()
+        F_given = [self.to_numpy(i.model_output) for i in inputs]
+        zeros = np.zeros(shape)
+
+        def F_at(k: int) -> np.ndarray:
+            return F_given[k] if k < len(F_given) else zeros
+
+        if self.kind == "network":
+
+            def respond(k: int, x: Any, t: np.ndarray) -> Any:
+                return self.asarray(F_at(k), dtype, device)
+        else:
+
+            def respond(k: int, x: Any, t: np.ndarray) -> Any:
+                sigma = float(np.ravel(t)[0])
+                denoised = truth.step(config, sigma, None, F_at(k), self.to_numpy(x), None)
+                return self.asarray(denoised, dtype, device)
+
+        model = ScriptedCallable(self.bridge, recording, respond)
+        s = float(config["s_noise"]) if self._inside("s_noise") else 1.0
+        generator = self.generator(seed, device) if seed is not None else None
+        own = np.random.default_rng(0 if seed is None else seed + 1)
+        drawn: dict[int, Any] = {}
+
+        def supply(j: int, like: Any) -> Any:
+            if j not in drawn:
+                if j < len(inputs) and inputs[j].noise is not None:
+                    z = self.to_numpy(inputs[j].noise)
+                elif generator is not None:
+                    z = self.to_numpy(self.bridge.draw_noise(generator, shape, dtype, device))
+                else:
+                    z = own.standard_normal(shape)
+                drawn[j] = z
+            return self.asarray(s * drawn[j], dtype, device)
+
+        source = NoiseSource(recording, supply)
+        n_points = self._n(config, spec)
+        hook: Any
+        if self.noise == "randn_like":
+            hook = RandnLike(source)
+        elif self.noise == "function":
+            hook = source.draw
+        elif self.noise == "draws":
+            hook = DrawList(source, n_points)
+        else:
+            hook = self.generator(0 if seed is None else seed, device)
+        points = self._points(config, spec) if points is None else points
+        kwargs = {name: config[key] for key, name in self.parameters.items()} if parameters else {}
+        final = self.sample_fn(model, x_T, points, hook, **kwargs)
+        return Run(recording, final, points)

@@ -1,0 +1,77 @@
+"""The suite's verdict on the functional zoo, clause by clause: a conforming sampler passes
+every clause it can be checked on, and a deviating one fails the clauses of its departure
+(each with its own ClauseViolation) and no others.
+
+Each member runs in-process (`tests/mutants/runner.py`) against the clauses a functional
+sampler can be checked on, on every dtype it claims, with a few hypothesis examples per
+test (the explicit examples of each test always run): about 5 s per member on two cores.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import Phase, settings
+
+from tests.functional.zoo import ZOO, Member
+from tests.mutants import runner
+
+PROFILE = "functional-zoo"
+#: Few generated examples: the explicit examples pin each departure, the generated ones
+#: vary the config around them.
+settings.register_profile(
+    PROFILE,
+    settings.get_profile("ci"),
+    max_examples=4,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+)
+
+
+def verdict(name: str, member: Member) -> runner.SuiteRun:
+    claimed = member.adapter().capabilities.dtypes
+    return runner.run(
+        f"tests.functional.zoo:{name}",
+        member.checked,
+        claimed,
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_verdict_per_clause(name: str) -> None:
+    member = ZOO[name]
+    result = verdict(name, member)
+    violated = result.violated()
+    missed = {
+        clause: sorted(set(dtypes) - violated.get(clause, set()))
+        for clause, dtypes in member.fails.items()
+        if set(dtypes) - violated.get(clause, set())
+    }
+    assert not missed, (
+        f"{name} ({member.departure}) was not caught on {missed}; "
+        f"suite said { ({c: result.messages(c)[:1] or ['passed'] for c in missed}) }"
+    )
+    allowed = {*member.fails, *member.may_fail}
+    extra = {c: result.messages(c)[:1] for c in result.failed() if c not in allowed}
+    assert not extra, f"{name} ({member.departure or 'conforming'}) also failed {extra}"
+    unchecked = [c for c in member.must_pass if c not in result.passed()]
+    assert not unchecked, f"{name}: {unchecked} did not pass (skipped or failed)"
+    skipped_as_declared = [c for c in member.skips if c in result.passed() or c in result.failed()]
+    assert not skipped_as_declared, f"{name}: {skipped_as_declared} ran, expected skipped"
+
+
+@pytest.mark.parametrize(
+    ("factory", "says"),
+    [
+        ("jax_style_declared_edm_time", "model time t = 250 log(sigma + 1e-44): at sigma 80"),
+        ("edm_declared_c_in_inside", "c_in inside the network (declared)"),
+    ],
+)
+def test_a_wrong_declaration_fails_conv1(factory: str, says: str) -> None:
+    result = runner.run(
+        f"tests.functional.zoo:{factory}",
+        ["CONV-1"],
+        ["float64"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+    messages = result.messages("CONV-1")
+    assert "CONV-1" in result.violated() and any(says in m for m in messages), messages
