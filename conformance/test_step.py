@@ -288,7 +288,12 @@ def test_last_step_adds_no_noise(
         slack = float(np.sum(np.abs(w) * rounding) / (s * np.sum(w * w)))
         for level, bound, text in (
             ("MUST", g_max + slack, f"a last sigma within SCHED-1 of sigma_min: {g_max:.3g}"),
-            ("SHOULD", slack if dtype != "float64" else 0.0, "exactly 0: sqrt(eps^2 - eps^2)"),
+            (
+                "SHOULD",
+                # exactly 0 in float64 on the same inputs; a chained loop's x_k adds rounding
+                slack if dtype != "float64" or stepcheck.chained(*runs, k) else 0.0,
+                "exactly 0: sqrt(eps^2 - eps^2)",
+            ),
         ):
             measure.close(
                 np.array([g_hat]),
