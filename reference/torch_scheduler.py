@@ -116,99 +116,6 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
             x = scheduler.step(F, t, x, generator=g).prev_sample
     """
 
-    # -- the schedule ------------------------------------------------------------------------
-
-    def _init_backend(self) -> None:
-        self._kept = KeptSchedules()  # what `set_timesteps` built, for reuse
-
-    def _use_schedule(self, indices: Any, device: Any, custom: bool) -> None:
-        """Put the schedule of `indices` on `device` (`set_timesteps(..., device=...)`; default:
-        the CPU; a step on another device copies it there once).
-
-        The schedule built for an index list, a device and the config is kept (the last
-        `KEPT_SCHEDULES` of them) and reused when asked for again (a pipeline asks on every
-        call); `timesteps` and `sigmas` are fresh copies on every call, so that editing them
-        cannot reach what is kept."""
-        device = torch_checks.as_device(device)
-        if indices is not None and not isinstance(indices, tuple):
-            indices = tuple(np.asarray(indices).tolist())  # an index list a subclass made
-        config = (
-            self.num_train_timesteps,
-            self.sigma_min,
-            self.sigma_max,
-            self.sigma_data,
-            self.s_noise,
-            self.rho,
-        )
-        key = (indices, custom, device, config)
-        schedule = self._kept.get(key)
-        if schedule is None:
-            host = self.host_schedule(indices, custom)
-            schedule = self._kept.keep(key, Schedule(host, self._step_table(host), device))
-        self._schedule = schedule
-        self._host: HostSchedule = schedule.host
-        self.timesteps = schedule.timesteps.clone()
-        self.sigmas = schedule.sigmas.clone()
-
-    def _step_table(self, host: HostSchedule) -> Array:
-        """The per-step scalars of `host` (`reference.torch_schedule.step_table`)."""
-        sigma = host.sigmas[: host.n]
-        return step_table(
-            sigma, host.sigmas_next, self.sigma_min, self.sigma_max, self.sigma_data, self.s_noise
-        )
-
-    def sigma_to_t(self, sigmas: ArrayLike | torch.Tensor) -> NDArray[np.float64] | torch.Tensor:
-        """Model times t = 250 log(sigma + 1e-44): float64 numpy for numbers and arrays,
-        a float64 tensor (float32 on MPS, which has no float64) for a tensor."""
-        if isinstance(sigmas, torch.Tensor):
-            wide = torch.float32 if sigmas.device.type == "mps" else torch.float64
-            return 1000 * 0.25 * torch.log(sigmas.to(wide) + 1e-44)
-        return formulas.sigma_to_t(sigmas)
-
-    # -- where the next step is ---------------------------------------------------------------
-
-    def _first_index(self, timestep: float | torch.Tensor) -> int:
-        """`begin_index`, else the position of `timestep`: an element of `timesteps` by its
-        storage offset (no synchronisation), anything else by value on the host."""
-        if self._begin_index is not None:
-            return self._begin_index
-        if torch.compiler.is_compiling():
-            raise ValueError(
-                "a compiled `step` needs the step index: call `scale_model_input` (as the "
-                "pipeline does) or `set_begin_index` before the first compiled call"
-            )
-        if isinstance(timestep, torch.Tensor):
-            index = torch_lookup.schedule_position(timestep, self.timesteps)
-            if index is not None:
-                return index
-        return self.index_for_timestep(timestep)
-
-    def _host_timestep(self, timestep: object) -> float:
-        return torch_checks.host_timestep(timestep)
-
-    def _host_timesteps(self, timesteps: object) -> list[float]:
-        return torch_checks.host_timesteps(timesteps)
-
-    def _host_schedule_timesteps(self, schedule_timesteps: object) -> Array:
-        return torch_checks.host_array(schedule_timesteps)
-
-    def _per_sample_rows(self, timestep: torch.Tensor | ArrayLike, x: torch.Tensor) -> torch.Tensor:
-        """Table rows for a batch of model times, shape [batch, 5], on x's device in the
-        compute dtype. A timestep tensor on the host is looked up strictly (a time not in
-        the schedule raises); one on a device (or any tensor under torch.compile) is
-        matched where it lives, and a time not in the schedule turns its rows into NaN."""
-        torch_checks.check_per_sample_length(timestep, x)
-        dtype = compute_dtype(x.dtype)
-        if torch_lookup.matched_on_device(timestep):
-            device = timestep.device
-            schedule = self.timesteps.to(device, non_blocking=True)
-            table = self._schedule.table(device, dtype)
-            rows = torch_lookup.rows_for_times(timestep, schedule, table)
-        else:
-            indices = [self.index_for_timestep(t) for t in self._host_timesteps(timestep)]
-            rows = self._schedule.host_rows(indices, dtype)
-        return rows.to(x.device, non_blocking=True)
-
     # -- Algorithm 1 --------------------------------------------------------------------------
 
     def scale_model_input(
@@ -324,6 +231,99 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
         sigma = torch.from_numpy(self._host.sigmas[indices]).to(compute_dtype(x0.dtype))
         sigma = _per_sample(sigma.to(x0.device, non_blocking=True), x0)
         return torch.addcmul(x0, z, sigma).to(x0.dtype)
+
+    # -- the schedule ------------------------------------------------------------------------
+
+    def _init_backend(self) -> None:
+        self._kept = KeptSchedules()  # what `set_timesteps` built, for reuse
+
+    def _use_schedule(self, indices: Any, device: Any, custom: bool) -> None:
+        """Put the schedule of `indices` on `device` (`set_timesteps(..., device=...)`; default:
+        the CPU; a step on another device copies it there once).
+
+        The schedule built for an index list, a device and the config is kept (the last
+        `KEPT_SCHEDULES` of them) and reused when asked for again (a pipeline asks on every
+        call); `timesteps` and `sigmas` are fresh copies on every call, so that editing them
+        cannot reach what is kept."""
+        device = torch_checks.as_device(device)
+        if indices is not None and not isinstance(indices, tuple):
+            indices = tuple(np.asarray(indices).tolist())  # an index list a subclass made
+        config = (
+            self.num_train_timesteps,
+            self.sigma_min,
+            self.sigma_max,
+            self.sigma_data,
+            self.s_noise,
+            self.rho,
+        )
+        key = (indices, custom, device, config)
+        schedule = self._kept.get(key)
+        if schedule is None:
+            host = self.host_schedule(indices, custom)
+            schedule = self._kept.keep(key, Schedule(host, self._step_table(host), device))
+        self._schedule = schedule
+        self._host: HostSchedule = schedule.host
+        self.timesteps = schedule.timesteps.clone()
+        self.sigmas = schedule.sigmas.clone()
+
+    def _step_table(self, host: HostSchedule) -> Array:
+        """The per-step scalars of `host` (`reference.torch_schedule.step_table`)."""
+        sigma = host.sigmas[: host.n]
+        return step_table(
+            sigma, host.sigmas_next, self.sigma_min, self.sigma_max, self.sigma_data, self.s_noise
+        )
+
+    def sigma_to_t(self, sigmas: ArrayLike | torch.Tensor) -> NDArray[np.float64] | torch.Tensor:
+        """Model times t = 250 log(sigma + 1e-44): float64 numpy for numbers and arrays,
+        a float64 tensor (float32 on MPS, which has no float64) for a tensor."""
+        if isinstance(sigmas, torch.Tensor):
+            wide = torch.float32 if sigmas.device.type == "mps" else torch.float64
+            return 1000 * 0.25 * torch.log(sigmas.to(wide) + 1e-44)
+        return formulas.sigma_to_t(sigmas)
+
+    # -- where the next step is ---------------------------------------------------------------
+
+    def _first_index(self, timestep: float | torch.Tensor) -> int:
+        """`begin_index`, else the position of `timestep`: an element of `timesteps` by its
+        storage offset (no synchronisation), anything else by value on the host."""
+        if self._begin_index is not None:
+            return self._begin_index
+        if torch.compiler.is_compiling():
+            raise ValueError(
+                "a compiled `step` needs the step index: call `scale_model_input` (as the "
+                "pipeline does) or `set_begin_index` before the first compiled call"
+            )
+        if isinstance(timestep, torch.Tensor):
+            index = torch_lookup.schedule_position(timestep, self.timesteps)
+            if index is not None:
+                return index
+        return self.index_for_timestep(timestep)
+
+    def _host_timestep(self, timestep: object) -> float:
+        return torch_checks.host_timestep(timestep)
+
+    def _host_timesteps(self, timesteps: object) -> list[float]:
+        return torch_checks.host_timesteps(timesteps)
+
+    def _host_schedule_timesteps(self, schedule_timesteps: object) -> Array:
+        return torch_checks.host_array(schedule_timesteps)
+
+    def _per_sample_rows(self, timestep: torch.Tensor | ArrayLike, x: torch.Tensor) -> torch.Tensor:
+        """Table rows for a batch of model times, shape [batch, 5], on x's device in the
+        compute dtype. A timestep tensor on the host is looked up strictly (a time not in
+        the schedule raises); one on a device (or any tensor under torch.compile) is
+        matched where it lives, and a time not in the schedule turns its rows into NaN."""
+        torch_checks.check_per_sample_length(timestep, x)
+        dtype = compute_dtype(x.dtype)
+        if torch_lookup.matched_on_device(timestep):
+            device = timestep.device
+            schedule = self.timesteps.to(device, non_blocking=True)
+            table = self._schedule.table(device, dtype)
+            rows = torch_lookup.rows_for_times(timestep, schedule, table)
+        else:
+            indices = [self.index_for_timestep(t) for t in self._host_timesteps(timestep)]
+            rows = self._schedule.host_rows(indices, dtype)
+        return rows.to(x.device, non_blocking=True)
 
 
 def _per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
