@@ -270,9 +270,7 @@ class FunctionalSampler(Adapter):
                 return f"{who} {'always' if value else 'never'} clamps (declared: no parameter)"
         if need == "defaults" and self.defaults is None:
             return f"{who} declares no defaults"
-        if need in ("defaults", "conventions"):
-            return None
-        return None
+        return None  # offered (conventions, defaults, known noise, ...)
 
     def _passes(self, key: str) -> bool:
         return key in self.parameters or self._inside(key)
@@ -287,6 +285,11 @@ class FunctionalSampler(Adapter):
             lines.append(f"  model time: t = {self.model_time.name}")
             lines.append(
                 "  c_in: " + ("applied by the sampler" if self.applies_c_in else "in the network")
+            )
+        else:
+            lines.append(
+                "  in the suite's denoiser (oracle): c_skip, c_out and the clamp, with the run's "
+                "sigma_data and clip_denoised"
             )
         lines.append(f"  noise hook: {self.noise} ({NOISE_HOOKS[self.noise]})")
         passed = ", ".join(f"{k} as {v}" for k, v in self.parameters.items()) or "none"
