@@ -50,7 +50,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pytest
 from hypothesis import reject
+from hypothesis.control import currently_in_test_context
 
 from conformance import truth
 from conformance.adapter import (
@@ -482,8 +484,10 @@ class FunctionalSampler(Adapter):
     # -- running and reading the recording ---------------------------------------------------------
 
     def _expressible(self, config: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-        """`config` if the sampler can be run on it; else the example is rejected (a value
-        the sampler fixes, asked to be another). Keys outside `keys` take the fixed value."""
+        """`config` if the sampler can be run on it. A value the sampler fixes, asked to be
+        another: the hypothesis example is rejected when the fixed value is the spec's
+        default (drawn often), else the test is skipped with the reason. Keys outside `keys`
+        take the fixed value."""
         out = dict(config)
         for key in DEFAULT_CONFIG:
             if self._passes(key):
@@ -491,7 +495,12 @@ class FunctionalSampler(Adapter):
             if key not in keys:
                 out[key] = self.fixed[key]
             elif out.get(key, self.fixed[key]) != self.fixed[key]:
-                reject()  # not expressible: the sampler fixes it (declared in the header)
+                if currently_in_test_context() and self.fixed[key] == DEFAULT_CONFIG[key]:
+                    reject()  # not expressible; the spec's default is drawn often enough
+                pytest.skip(
+                    f"{self.name} fixes {key} = {self.fixed[key]!r} (no parameter); the test "
+                    f"asks for {out[key]!r}"
+                )
         return out
 
     def _n(self, config: Mapping[str, Any], spec: TimestepSpec) -> int:
