@@ -369,7 +369,7 @@ class FunctionalSampler(Adapter):
         visible = self.kind == "denoiser" or not self.applies_c_in
         results = []
         for k in range(K):
-            if k + 1 < len(calls):
+            if k + 1 < min(n, len(calls)):  # the next evaluation's input (CONV-1: n of them)
                 seen = calls[k + 1].input
                 prev = seen if visible else self._through_c_in(config, spec, k + 1, seen)
             else:
