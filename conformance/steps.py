@@ -93,6 +93,8 @@ def run(
     *,
     seed: int,
     noise: str = "known",
+    same_draws_as: int | None = None,
+    until: int = 0,
 ) -> StepRun:
     """Run positions 0 .. len(inputs) - 1 with the given (F, x) float64 values.
 
@@ -100,7 +102,11 @@ def run(
     implementation's own draws), "ignore" (own draws, for a test that does not look at
     the noise and records no layer), or "zero" (injected zeros where injected noise is
     claimed, else own draws: with s_noise = 0 the noise term is then 0 whatever the
-    implementation does with s_noise or its draws)."""
+    implementation does with s_noise or its draws).
+
+    `same_draws_as`, `until`: injected draws at positions below `until` as a run with seed
+    `same_draws_as` has them, so that two runs of a loop of its own (a functional sampler,
+    whose x_k follows its earlier draws) reach position `until` with the same sample."""
     N = int(config["num_train_timesteps"])
     n = len(spec.indices(N))
     F = [sample(impl, f, dtype, device) for f, _ in inputs]
@@ -121,7 +127,8 @@ def run(
             z[k] = np.zeros(x[k].exact.shape)
     elif layer == "injected":
         for k, step_input in enumerate(step_inputs):
-            drawn = sample(impl, normal(seed + 7919 * (k + 1), x[k].exact.shape), dtype, device)
+            base = same_draws_as if same_draws_as is not None and k < until else seed
+            drawn = sample(impl, normal(base + 7919 * (k + 1), x[k].exact.shape), dtype, device)
             step_input.noise = drawn.native
             z[k] = drawn.exact if n > 1 else np.zeros_like(drawn.exact)
     elif layer == "reproduced":
