@@ -235,33 +235,36 @@ def fitted_scale(d: Array, w: Array, s: float) -> float:
 def scale_diagnosis(
     g_hat: float, config: Mapping[str, Any], sigma_next: float | None, worst: str
 ) -> str:
-    """The fitted re-noise scale against s sqrt(tau^2 - eps^2), and what it matches."""
+    """The fitted re-noise scale against s sqrt(tau^2 - eps^2), and what it matches. `g_hat`
+    is fitted per unit of s_noise (`fitted_scale`); the message gives the scale itself,
+    s g_hat."""
     s = float(config["s_noise"])
     eps = float(config["sigma_min"])
+    fitted = s * g_hat
     if sigma_next is None:
         return (
-            f"noise scale after the last evaluation: fitted {g_hat:.6g} (= {g_hat / eps:.3g} "
+            f"noise scale after the last evaluation: fitted {fitted:.6g} (= {fitted / eps:.3g} "
             f"sigma_min), expected 0 (tau = sigma_min); worst at {worst}"
         )
     tau = min(max(sigma_next, eps), float(config["sigma_max"]))
     g = float(np.sqrt(max(tau**2 - eps**2, 0.0)))
-    if not np.isfinite(g_hat):
+    if not np.isfinite(fitted):
         return (
-            f"re-noise scale: fitted {g_hat} (non-finite: the square root of a negative "
+            f"re-noise scale: fitted {fitted} (non-finite: the square root of a negative "
             f"tau^2 - eps^2 rounded? tau = {tau!r}, eps = {eps!r}), expected "
             f"s sqrt(tau^2 - eps^2) = {s * g:.9g}; worst at {worst}"
         )
     candidates = {
         "s tau": s * tau,
         "s sqrt(tau^2 - eps^2)": s * g,
-        "sqrt(tau^2 - eps^2) (s_noise ignored)": g,
+        "sqrt(tau^2 - eps^2), s_noise ignored": g,
         "s^2 sqrt(tau^2 - eps^2)": s * s * g,
         "s (tau^2 - eps^2)": s * (tau**2 - eps**2),
     }
-    match = min(candidates, key=lambda k: abs(candidates[k] - g_hat) / max(abs(g_hat), 1e-300))
-    rel = abs(candidates[match] - g_hat) / max(abs(g_hat), 1e-300)
-    like = f" (= {match} to {rel:.2g} relative)" if rel < 1e-3 and g_hat != 0 else ""
+    match = min(candidates, key=lambda k: abs(candidates[k] - fitted) / max(abs(fitted), 1e-300))
+    rel = abs(candidates[match] - fitted) / max(abs(fitted), 1e-300)
+    like = f" (= {match} to {rel:.2g} relative)" if rel < 1e-3 and fitted != 0 else ""
     return (
-        f"re-noise scale: fitted {g_hat:.9g}{like}, expected s sqrt(tau^2 - eps^2) = "
+        f"re-noise scale: fitted {fitted:.9g}{like}, expected s sqrt(tau^2 - eps^2) = "
         f"{s * g:.9g} (s = {s:.6g}, tau = {tau!r}, eps = {eps!r}); worst at {worst}"
     )

@@ -199,7 +199,21 @@ def _replay_bound(
             at_theirs = truth.step(plain, float(s), None, F[b], x[b], None)
             at_exact = truth.step(plain, float(exact.sigmas[k]), None, F[b], x[b], None)
             mismatch[b] = np.abs(at_theirs - at_exact)
-    # The denoised value and the noise term apart (a clamp can cancel one against the other).
+    # The denoised value and the noise term apart (a clamp can cancel one against the other),
+    # and the implementation's own rounding at its own sigmas.
+    if own[k] != exact.sigmas[k] or (ramp_next is not None and own[k + 1] != exact.sigmas[k + 1]):
+        own_bound, _ = tolerances.step_bound(
+            config,
+            float(exact.ramps[k]),
+            ramp_next,
+            x,
+            F,
+            z,
+            dtype,
+            sigma=float(own[k]),
+            sigma_next=None if ramp_next is None else float(own[k + 1]),
+        )
+        mismatch = mismatch + own_bound
     if own[k] != exact.sigmas[k]:
         at_own = truth.step(plain, float(own[k]), None, F, x, None)
         at_exact = truth.step(plain, float(exact.sigmas[k]), None, F, x, None)
@@ -297,6 +311,11 @@ def test_trajectories_replayed_step_by_step(
         b_cin = 2 * tolerances.scale_model_input_bound(
             config, float(exact.ramps[k]), case["model_in"][k], dtype
         )
+        if own[k] != exact.sigmas[k]:  # the implementation's rounding at its own sigma
+            own_scaled = float(truth.c_in(config, float(own[k]))) * x_t[k]
+            b_cin = b_cin + tolerances.scale_model_input_bound(
+                config, float(exact.ramps[k]), own_scaled, dtype
+            )
         measure.close(
             scaled,
             case["model_in"][k].astype(np.float64),
