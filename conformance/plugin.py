@@ -20,6 +20,7 @@ With pytest-xdist, records travel from the workers to the controller in each tes
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import sys
@@ -453,11 +454,14 @@ def _run_info(config: pytest.Config, exit_status: int | None) -> report.RunInfo:
 
 
 def _versions() -> dict[str, str]:
+    """Installed versions (whether this process imported them or not: with pytest-xdist the
+    controller imports less than the workers)."""
     versions = {"python": platform.python_version()}
-    for name in ("numpy", "torch", "mpmath", "hypothesis", "pytest", "diffusers"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = str(getattr(module, "__version__", "unknown"))
+    for name in ("numpy", "torch", "mpmath", "safetensors", "hypothesis", "pytest", "diffusers"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
     return versions
 
 
