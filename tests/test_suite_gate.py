@@ -84,20 +84,11 @@ def test_a_run_that_tested_nothing_is_not_green(tmp_path: Path) -> None:
 FALSE_CLAIMS = '''
 from conformance.adapter import Capabilities
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
-from conformance.implementations.torch_adapter import TorchSchedulerAdapter
 from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyReference
-from reference.torch_scheduler import CMStochasticIterativeScheduler as TorchReference
 
 
 class NoBookkeeping(NumpyReference):
     index_for_timestep = None
-
-
-class GeneratorIgnored(TorchReference):
-    """Draws from torch's global RNG whatever generator it is given."""
-
-    def _standard_normal(self, F, x, generator, noise):
-        return super()._standard_normal(F, x, None, noise)
 
 
 def not_stateful():
@@ -107,19 +98,28 @@ def not_stateful():
     )
 
 
-def other_draws():
+def no_bfloat16_in_numpy():
+    return NumpySchedulerAdapter(
+        NumpyReference, name="np16", version="0",
+        capabilities=Capabilities(dtypes=("bfloat16",), injected_noise=True),
+    )
+
+
+def other_draws():  # torch imported here only: the other cases run without it
+    from conformance.implementations.torch_adapter import TorchSchedulerAdapter
+    from reference.torch_scheduler import CMStochasticIterativeScheduler as TorchReference
+
+    class GeneratorIgnored(TorchReference):
+        """Draws from torch's global RNG whatever generator it is given."""
+
+        def _standard_normal(self, F, x, generator, noise):
+            return super()._standard_normal(F, x, None, noise)
+
     return TorchSchedulerAdapter(
         GeneratorIgnored, name="otherdraws", version="0",
         capabilities=Capabilities(
             dtypes=("float32",), injected_noise=True, noise_convention="torch.randn"
         ),
-    )
-
-
-def no_bfloat16_in_numpy():
-    return NumpySchedulerAdapter(
-        NumpyReference, name="np16", version="0",
-        capabilities=Capabilities(dtypes=("bfloat16",), injected_noise=True),
     )
 '''
 
