@@ -11,7 +11,8 @@ that does not run the suite. The work is done elsewhere:
 - `conformance.fixtures`: the fixtures of the clause modules;
 - `conformance.timeout`: the time limit of each test;
 - `conformance.records`: each test phase classified into one `Outcome` record;
-- `conformance.report`: the table and the JSON report, from the records.
+- `conformance.report`: the table and the JSON report, from the records and the run's
+  context (`conformance.run_info`).
 
 With pytest-xdist, records travel from the workers to the controller in each test report's
 `user_properties`; the controller (or the single process) collects them in
@@ -21,8 +22,6 @@ With pytest-xdist, records travel from the workers to the controller in each tes
 from __future__ import annotations
 
 import os
-import platform
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +30,16 @@ from typing import Any
 import pytest
 from hypothesis import Phase, settings
 
-from conformance import __version__, activation, deviations, fixtures, records, report, spec
+from conformance import (
+    __version__,
+    activation,
+    deviations,
+    fixtures,
+    records,
+    report,
+    run_info,
+    spec,
+)
 from conformance import timeout as time_limit
 from conformance.activation import SuiteState
 from conformance.adapter import DTYPES, unmet_requirement
@@ -404,75 +412,10 @@ class RecordSink:
 # -- the report ------------------------------------------------------------------------------
 
 
-def _run_info(config: pytest.Config, exit_status: int | None) -> report.RunInfo:
-    state = config.stash[STATE]
-    adapter = state.adapter
-    started, start = config.stash.get(STARTED, ("", time.monotonic()))
-    workers = getattr(config.option, "numprocesses", None) or 0
-    return report.RunInfo(
-        suite_version=__version__,
-        implementation={
-            "name": adapter.name,
-            "version": str(adapter.version),
-            "loaded": adapter.description or state.impl_spec,
-            "impl_option": state.impl_spec,
-            "capabilities": adapter.capabilities.as_dict(),
-        },
-        devices=[
-            {
-                "name": device,
-                "available": state.device_status[device][0],
-                "reason": state.device_status[device][1],
-                "detail": _device_detail(device) if state.device_status[device][0] else "",
-            }
-            for device in state.devices
-        ],
-        dtypes=list(state.dtypes),
-        declared=[d.as_dict() for d in adapter.deviations],
-        started=started,
-        duration_s=time.monotonic() - start,
-        exit_status=exit_status,
-        hypothesis_profile=settings.get_current_profile_name(),
-        strict=bool(config.getoption("conformance_strict")),
-        workers=int(workers) if isinstance(workers, int) else 0,
-        golden=state.golden_label,
-        filters={
-            "devices": state.requested_devices,
-            "dtypes": state.requested_dtypes,
-            "keyword": config.getoption("keyword") or None,
-            "markers": config.getoption("markexpr") or None,
-            "claims": config.getoption("conformance_claims"),
-        },
-        platform={
-            "system": platform.system(),
-            "release": platform.release(),
-            "machine": platform.machine(),
-            "versions": _versions(),
-        },
-    )
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in ("numpy", "torch", "mpmath", "hypothesis", "pytest", "diffusers"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = str(getattr(module, "__version__", "unknown"))
-    return versions
-
-
-def _device_detail(device: str) -> str:
-    if device.startswith("cuda"):
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            return str(torch.cuda.get_device_name(int(device.partition(":")[2] or 0)))
-    if device == "cpu":
-        return platform.processor() or platform.machine()
-    return ""
-
-
 def _session_report(config: pytest.Config, exit_status: int | None) -> dict[str, Any]:
-    return report.build(config.stash[RECORDS], _run_info(config, exit_status))
+    started, start = config.stash.get(STARTED, ("", time.monotonic()))
+    info = run_info.of(config, config.stash[STATE], started, time.monotonic() - start, exit_status)
+    return report.build(config.stash[RECORDS], info)
 
 
 @pytest.hookimpl(tryfirst=True)
