@@ -42,24 +42,34 @@ def loop_inputs(
 
 
 def _two_runs(
-    impl: Adapter, measure: Measure, case: Case, exact: truth.ExactSchedule, device: str, dtype: str
+    impl: Adapter,
+    measure: Measure,
+    case: Case,
+    exact: truth.ExactSchedule,
+    device: str,
+    dtype: str,
+    noise: str = "known",
 ) -> tuple[steps.StepRun, steps.StepRun]:
-    """The same inputs stepped twice with two different known draws (injected, or two
-    seeds of the declared convention): prev_1 - prev_2 = s g (z_1 - z_2), whatever the
-    denoised value, which is the same number in both."""
+    """The same inputs stepped twice with two different draws (injected, two seeds of the
+    declared convention, or with noise="own" the implementation's own): prev_1 - prev_2 =
+    s g (z_1 - z_2), whatever the denoised value, which is the same number in both (a loop
+    of its own gets the same draws before position k, so that it reaches x_k alike)."""
     inputs = loop_inputs(case, exact)
-    first = steps.run(impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed)
-    second = steps.run(
-        impl,
-        measure,
-        case.config,
-        case.spec,
-        device,
-        dtype,
-        inputs,
-        seed=case.seed + 1,
-        same_draws_as=case.seed,  # a loop of its own reaches x_k as the first run did
-        until=case.k,
+    first, second = (
+        steps.run(
+            impl,
+            measure,
+            case.config,
+            case.spec,
+            device,
+            dtype,
+            inputs,
+            seed=seed,
+            noise=noise,
+            same_draws_as=case.seed,
+            until=case.k,
+        )
+        for seed in (case.seed, case.seed + 1)
     )
     return first, second
 
@@ -270,23 +280,7 @@ def test_last_step_adds_no_noise(
     # the noise scale is 0, so both give the same number, whatever the denoised value.
     exact = truth.schedule(case.config, case.spec)
     known = steps.noise_layer(impl) is not None
-    inputs = loop_inputs(case, exact)
-    runs = [
-        steps.run(
-            impl,
-            measure,
-            case.config,
-            case.spec,
-            device,
-            dtype,
-            inputs,
-            seed=seed,
-            noise="known" if known else "own",
-            same_draws_as=case.seed,  # a loop of its own reaches x_k as the first run did
-            until=case.k,
-        )
-        for seed in (case.seed, case.seed + 1)
-    ]
+    runs = _two_runs(impl, measure, case, exact, device, dtype, "known" if known else "own")
     k = case.k
     p1, p2 = (stepcheck.prev_values(measure, r, k) for r in runs)
     s, eps = float(case.config["s_noise"]), float(case.config["sigma_min"])
