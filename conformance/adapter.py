@@ -398,8 +398,11 @@ class SchedulerAdapter(Adapter):
         capabilities: Capabilities,
         deviations: Sequence[Deviation] = (),
         description: str = "",
+        bridge: ArrayBridge | None = None,
     ) -> None:
         self.scheduler_class = scheduler_class
+        if bridge is not None:  # else the subclass's (NumpyBridge, TorchBridge, ...)
+            self.bridge = bridge
         self.name = name
         self.version = version
         self.capabilities = capabilities

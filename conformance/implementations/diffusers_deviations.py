@@ -61,16 +61,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
             max_ratio=FLOAT32_ON_FLOAT64,
             dtypes=("float64",),
         )
+        # STEP-2, STEP-5, INDEX-4, NOISE-2, ADD-1 and ADD-2 compare the implementation with
+        # itself or take their truth at its own sigmas: its float32 arithmetic is not theirs.
         for clause, measured in (
             ("CIN-1", "1.2e7"),
             ("STEP-1", "6.3e5"),
-            ("STEP-2", "1.1e6"),
             ("STEP-3", "6.3e5"),
-            ("STEP-5", "2.8e5"),
-            ("INDEX-4", "2.1e3"),
-            ("NOISE-2", "7.2e5"),
-            ("ADD-1", "4.3e5"),
-            ("ADD-2", "3.1e5"),
             ("GOLD-3", "9.5e5 (the last step's 6.7e-7 noise included)"),
             ("STEP-4", "1.1e3 (the fitted last-step noise scale 6.7e-7 over 6.1e-10)"),
         )
