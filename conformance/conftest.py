@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import plugin
+from conformance.harness import plugin
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:

@@ -173,6 +173,6 @@ def declared_by(impl: str) -> tuple[Deviation, ...]:
             return ()
         module, _, attr = target.partition(":")
         return tuple(getattr(importlib.import_module(module), attr))
-    from conformance import loading
+    from conformance.harness import loading
 
     return tuple(loading.load(impl).deviations)

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from hypothesis import settings
 
-from conformance import report
+from conformance.harness import report
 from conformance.strategies import register_profiles
 from reference import golden
 
@@ -33,7 +33,7 @@ def golden_copy(tmp_path: Path) -> Path:
 
 def read_report(path: Path) -> dict[str, Any]:
     """A conformance report written by a test run: strict JSON (no NaN or Infinity), valid
-    against `conformance/report_schema.json`."""
+    against `conformance/harness/report_schema.json`."""
 
     def refuse(constant: str) -> Any:
         raise ValueError(f"{path.name}: {constant} is not JSON")

@@ -1,6 +1,6 @@
 """The harness without pytest: one test phase classified into an `Outcome` record
-(`conformance.records.classify`), deviations matched (`conformance.deviations`), and the
-report and its table built from records (`conformance.report`), strict JSON valid against
+(`conformance.harness.records.classify`), deviations matched (`conformance.deviations`), and the
+report and its table built from records (`conformance.harness.report`), strict JSON valid against
 the shipped schema. Plain function calls, no subprocess."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import random
 import jsonschema
 import pytest
 
-from conformance import deviations, records, report, spec
+from conformance import deviations, spec
 from conformance.deviations import Deviation
+from conformance.harness import records, report
 from conformance.measure import ClauseViolation, Worst
 
 NUMERIC = Deviation("STEP-1", "float32 scalars", "ratio 1e5", max_ratio=1e6)
@@ -69,7 +70,7 @@ def test_check_that_raised_is_an_error_naming_the_exception() -> None:
 
 
 def test_hang_is_a_failure() -> None:
-    from conformance.timeout import ImplementationHang
+    from conformance.harness.timeout import ImplementationHang
 
     out = classify(exception=ImplementationHang("STEP-1 on cpu/float32: ran past 3 s"))
     assert out.status == "failed" and out.exception == "ImplementationHang"

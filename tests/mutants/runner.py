@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from hypothesis import Phase, settings
 
-from conformance import plugin as _plugin  # noqa: F401  (imported once, kept across runs)
 from conformance.adapter import Adapter
+from conformance.harness import plugin as _plugin  # noqa: F401  (imported once, kept across runs)
 from conformance.strategies import register_profiles
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@
 - `measure`: the checks of one test, bound to its clause, device and dtype, with the
   deviations declared there.
 
-Registered with the plugin (`conformance.plugin`), only in sessions that run the suite.
+Registered with the plugin (`conformance.harness.plugin`), only in sessions that run the suite.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conformance import deviations
-from conformance.activation import SuiteState
 from conformance.adapter import Adapter
+from conformance.harness.activation import SuiteState
 from conformance.measure import Measure
 
 STATE = pytest.StashKey[SuiteState]()

@@ -1,5 +1,5 @@
 """What the report says about a run besides its outcomes: the implementation, the devices,
-the filters and profile, the platform and library versions (a `conformance.report.RunInfo`,
+the filters and profile, the platform and library versions (a `conformance.harness.report.RunInfo`,
 gathered from the pytest session)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import settings
 
 from conformance import __version__
-from conformance.activation import SuiteState
-from conformance.report import RunInfo
+from conformance.harness.activation import SuiteState
+from conformance.harness.report import RunInfo
 
 
 def of(
@@ -23,7 +23,7 @@ def of(
     duration_s: float,
     exit_status: int | None,
 ) -> RunInfo:
-    """The run's context, for `conformance.report.build`."""
+    """The run's context, for `conformance.harness.report.build`."""
     adapter = state.adapter
     workers = getattr(config.option, "numprocesses", None) or 0
     return RunInfo(

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from conformance.adapter import Adapter
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the conformance package
 PACKAGE = "conformance"
 DEFAULT_IMPL = "reference"
 
@@ -73,7 +73,7 @@ def activate(config: pytest.Config) -> SuiteState:
     names what is wrong."""
     import pytest
 
-    from conformance import claims, loading
+    from conformance.harness import claims, loading
 
     impl_spec = config.getoption("impl")
     defaulted = impl_spec is None

@@ -6,13 +6,13 @@ checkout (`pytest conformance --impl=NAME`), and by the `pytest11` entry point
 targets the suite (`pytest --pyargs conformance --impl=NAME`); it does nothing to a session
 that does not run the suite. The work is done elsewhere:
 
-- `conformance.activation`: whether the suite runs, loading the implementation, the matrix,
+- `conformance.harness.activation`: whether the suite runs, loading the implementation, the matrix,
   failing closed on what was asked for and cannot be tested, the claims (`claims`);
-- `conformance.fixtures`: the fixtures of the clause modules;
-- `conformance.timeout`: the time limit of each test;
-- `conformance.records`: each test phase classified into one `Outcome` record;
-- `conformance.report`: the table and the JSON report, from the records and the run's
-  context (`conformance.run_info`).
+- `conformance.harness.fixtures`: the fixtures of the clause modules;
+- `conformance.harness.timeout`: the time limit of each test;
+- `conformance.harness.records`: each test phase classified into one `Outcome` record;
+- `conformance.harness.report`: the table and the JSON report, from the records and the run's
+  context (`conformance.harness.run_info`).
 
 With pytest-xdist, records travel from the workers to the controller in each test report's
 `user_properties`; the controller (or the single process) collects them in
@@ -30,23 +30,15 @@ from typing import Any
 import pytest
 from hypothesis import Phase, settings
 
-from conformance import (
-    __version__,
-    activation,
-    deviations,
-    fixtures,
-    records,
-    report,
-    run_info,
-    spec,
-)
-from conformance import timeout as time_limit
-from conformance.activation import SuiteState
+from conformance import __version__, deviations, spec
 from conformance.adapter import DTYPES, unmet_requirement
-from conformance.fixtures import MEASURE, STATE, coordinates
+from conformance.harness import activation, fixtures, records, report, run_info
+from conformance.harness import timeout as time_limit
+from conformance.harness.activation import SuiteState
+from conformance.harness.fixtures import MEASURE, STATE, coordinates
 from conformance.strategies import register_profiles
 
-PLUGIN_NAME = "conformance.plugin"
+PLUGIN_NAME = "conformance.harness.plugin"
 #: Seconds a conformance test may run (`--conformance-timeout`) with the default profile's 25
 #: examples per test; a profile with more examples gets proportionally more (`thorough`, 1000
 #: examples: 600 s). Once one test has run out of time the rest get AFTER_HANG_TIMEOUT, so
@@ -78,7 +70,7 @@ HUNG = pytest.StashKey[bool]()
 
 def add_options(parser: pytest.Parser) -> None:
     """The suite's command-line options (idempotent). Added only to sessions that run the
-    suite (see `conformance.activation.targets_suite`), so that an installed suite adds no
+    suite (see `conformance.harness.activation.targets_suite`), so that an installed suite adds no
     `--device` or `--dtype` to anyone else's pytest runs."""
     group = parser.getgroup("conformance", "consistency-model scheduler conformance suite")
     if any(option.dest == "impl" for option in group.options):
@@ -164,7 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     config.stash[ACTIVE] = True
     if not config.pluginmanager.is_registered(fixtures):
-        config.pluginmanager.register(fixtures, "conformance.fixtures")
+        config.pluginmanager.register(fixtures, "conformance.harness.fixtures")
     config.pluginmanager.register(RecordSink(config.stash[RECORDS]))
     if config.getoption("hypothesis_profile", None) is None:
         state.previous_profile = settings.get_current_profile_name()

@@ -1,6 +1,6 @@
-"""The conformance report, built from the outcome records (`conformance.records`) alone: JSON
+"""The conformance report, built from the outcome records (`conformance.harness.records`) alone: JSON
 for machines (`--conformance-report PATH`, format `cm-conformance-report/2`, described by the
-JSON Schema `conformance/report_schema.json`) and a table for people (the end of every run).
+JSON Schema `conformance/harness/report_schema.json`) and a table for people (the end of every run).
 
 Per clause x device x dtype (a *cell*) one status, the worst of its tests' (failed > error >
 warning > known deviation > passed > skipped); the worst error as the ratio error / bound of
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import spec
-from conformance.records import FAILING, RANK, STATUSES, Figures, Outcome
+from conformance.harness.records import FAILING, RANK, STATUSES, Figures, Outcome
 
 FORMAT = "cm-conformance-report/2"
 SHORT = {
@@ -231,8 +231,8 @@ def write(data: dict[str, Any], path: Path) -> None:
 
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema of the report (package data: `conformance/report_schema.json`)."""
-    text = resources.files("conformance").joinpath("report_schema.json").read_text("utf-8")
+    """The JSON Schema of the report (package data: `conformance/harness/report_schema.json`)."""
+    text = resources.files("conformance.harness").joinpath("report_schema.json").read_text("utf-8")
     return json.loads(text)
 
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance import timeout
 from conformance.adapter import Adapter, StepInputs, TimestepSpec
+from conformance.harness import timeout
 from conformance.strategies import DEFAULT_CONFIG
 
 #: The stateful API's methods the suite calls (besides `step`, `scale_model_input`,

@@ -3,7 +3,7 @@ classifies it.
 
 `classify` turns what a test phase produced (pytest's outcome, the exception raised, the
 violations a declared deviation absorbed) into an `Outcome`: no pytest in here, so that the
-classification and the report built from it (`conformance.report`) are tested as plain
+classification and the report built from it (`conformance.harness.report`) are tested as plain
 functions. An `Outcome` is plain data (`as_dict` / `from_dict`), so that it travels from
 pytest-xdist workers to the controller in a test report's `user_properties`.
 

@@ -1,7 +1,7 @@
 """The `pytest11` entry point of an installed distribution.
 
 pytest loads it in every session of the environment; it registers the suite's plugin and
-options only when the command line targets the suite (`conformance.activation.targets_suite`:
+options only when the command line targets the suite (`conformance.harness.activation.targets_suite`:
 `--impl`, `--pyargs conformance`, or a path inside the package), so that installing
 cm-conformance changes nobody else's test runs. From a checkout, `conformance/conftest.py`
 does the same.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.activation import targets_suite
+from conformance.harness.activation import targets_suite
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -20,7 +20,7 @@ def pytest_load_initial_conftests(
 ) -> None:
     if not targets_suite(args):
         return
-    from conformance import plugin
+    from conformance.harness import plugin
 
     plugin.add_options(parser)
     if not early_config.pluginmanager.is_registered(plugin):
