@@ -31,6 +31,7 @@ def configs_with_timesteps(draw: st.DrawFn) -> tuple[dict[str, Any], TimestepSpe
 @fixture_settings
 @given(case=configs_with_timesteps())
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
+@example(case=(dict(DEFAULT_CONFIG, rho=3.0), TimestepSpec(timesteps=(22, 0))))  # rho pinned off 7
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39, 0))))
 def test_model_times_of_the_schedule(
     impl: Adapter, measure: Measure, device: str, case: tuple[dict[str, Any], TimestepSpec]

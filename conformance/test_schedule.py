@@ -108,6 +108,7 @@ def test_schedule_from_num_inference_steps(
 @fixture_settings
 @given(case=configs_with_timesteps())
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
+@example(case=(dict(DEFAULT_CONFIG, rho=3.0), TimestepSpec(timesteps=(22, 0))))  # rho pinned off 7
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39, 0))))
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39,))))
 @example(case=(dict(DEFAULT_CONFIG, num_train_timesteps=2), TimestepSpec(timesteps=(1, 0))))
