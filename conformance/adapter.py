@@ -150,7 +150,7 @@ class TimestepSpec:
         return {"num_inference_steps": self.num_inference_steps}
 
     def indices(self, num_train_timesteps: int) -> list[int]:
-        """The descending index list that `set_timesteps` uses (DESIGN.md)."""
+        """The descending index list that `set_timesteps` uses (SPEC.md, SCHED-1 and SCHED-2)."""
         if self.timesteps is not None:
             return list(self.timesteps)
         n, N = self.num_inference_steps, num_train_timesteps
