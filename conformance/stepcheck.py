@@ -57,13 +57,7 @@ def where(config: Mapping[str, Any], spec: TimestepSpec, k: int | None = None) -
 def prev_values(measure: Measure, run: steps.StepRun, k: int) -> Array:
     """The k-th prev_sample as float64: an array of the sample's shape (its dtype and
     device are STEP-9's, not this clause's)."""
-    return measure.output(
-        run.prev[k],
-        what=f"step(...).prev_sample at position {k}",
-        shape=run.x[k].exact.shape,
-        dtype=None,
-        device=None,
-    )
+    return steps.prev_output(measure, run, k, None, None)
 
 
 def expected_step(

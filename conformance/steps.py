@@ -200,8 +200,11 @@ def own_sigmas(
     return stored
 
 
-def prev_output(measure: Measure, run: StepRun, k: int, dtype: str, device: str) -> Array:
-    """The k-th `prev_sample`, checked to be an array of the sample's shape, dtype, device."""
+def prev_output(
+    measure: Measure, run: StepRun, k: int, dtype: str | None, device: str | None
+) -> Array:
+    """The k-th `prev_sample`, checked to be an array of the sample's shape, and of `dtype`
+    and `device` where given (None: not checked here)."""
     return measure.output(
         run.prev[k],
         what=f"step(...).prev_sample at position {k}",
