@@ -1,7 +1,7 @@
 """Registers the suite's pytest plugin and options when the suite is run from a checkout.
 
 An installed distribution does it through its `pytest11` entry point
-(`conformance/entry_point.py`); without one (a bare checkout, or
+(`conformance/harness/entry_point.py`); without one (a bare checkout, or
 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1) this conftest does it, once.
 """
 

@@ -35,7 +35,7 @@ def no_sync_allowed():
 
 
 def toy_network(u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """The golden files' toy network F(u, t) = A tanh(u + B sin(t / C)) + D u (golden/README)."""
+    """The golden files' toy network F(u, t) = A tanh(u + B sin(t / C)) + D u (golden/README.md)."""
     t = t.reshape((-1,) + (1,) * (u.dim() - 1)) if t.dim() == 1 else t
     return A * torch.tanh(u + B * torch.sin(t.to(u.dtype) / C)) + D * u
 

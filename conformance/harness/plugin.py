@@ -2,7 +2,7 @@
 
 Registered, with its options, by `conformance/conftest.py` when the suite is run from a
 checkout (`pytest conformance --impl=NAME`), and by the `pytest11` entry point
-(`conformance/entry_point.py`) when the distribution is installed and the command line
+(`conformance/harness/entry_point.py`) when the distribution is installed and the command line
 targets the suite (`pytest --pyargs conformance --impl=NAME`); it does nothing to a session
 that does not run the suite. The work is done elsewhere:
 
