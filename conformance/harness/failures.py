@@ -1,0 +1,81 @@
+"""The block a failing clause prints, for a person to read: what pytest shows in place of a
+traceback for a clause violation (the harness's frames say nothing about the implementation),
+what the run's summary repeats per failing clause, and what the JSON report and the Markdown
+summary carry.
+
+One block per violation: the clause, its level and title, where (device/dtype), the quantity,
+the worst input, expected and actual in plain numbers, the error against its bound and the
+factor between them, how many elements are out, the diagnosis whole, and the other failed
+checks of the same test in one line each.
+"""
+
+from __future__ import annotations
+
+from conformance import spec
+from conformance.measure import ClauseViolation
+
+#: The other failed checks of a test listed in its block (the rest are counted).
+OTHERS_SHOWN = 3
+
+
+def block(violation: ClauseViolation) -> str:
+    """The readable block of a violation (a combined one lists its others briefly)."""
+    where = "/".join(x for x in (violation.device, violation.dtype) if x) or "any device"
+    title = spec.clauses().get(violation.clause, "")
+    head = (
+        f"{violation.clause} violated on {where} ({violation.level}{', ' + title if title else ''})"
+    )
+    facts = violation.facts
+    lines = [head, f"  quantity:   {violation.what}"]
+    if facts:
+        if facts.get("input"):
+            lines.append(f"  worst input: {facts['input']}")
+        else:
+            lines.append(f"  worst element: index {facts['index']}")
+        lines += [
+            f"  expected:   {facts['expected']}",
+            f"  actual:     {facts['actual']}",
+            f"  error:      {facts['error']}, bound {facts['bound']}: a factor {facts['factor']}",
+            f"  out of bound: {facts['out_of_bound']}",
+        ]
+        if facts.get("known"):
+            lines.append(f"  bound note: {facts['known']}")
+        if facts.get("diagnosis"):
+            lines.append(f"  diagnosis:  {facts['diagnosis']}")
+    else:
+        lines.append(f"  found:      {_own_detail(violation)}")
+    others = list(violation.exceptions[1:])
+    if others:
+        lines.append(
+            f"  {len(others)} other failed check{'s' if len(others) > 1 else ''} of this test:"
+        )
+        for other in others[:OTHERS_SHOWN]:
+            lines.append(f"    - {_brief(other)}")
+        if len(others) > OTHERS_SHOWN:
+            lines.append(f"    - and {len(others) - OTHERS_SHOWN} more (-v shows each)")
+    return "\n".join(lines)
+
+
+def blocks_verbose(violation: ClauseViolation) -> str:
+    """The block, then every other failed check of the test in full (`-v`)."""
+    text = block(violation)
+    for i, other in enumerate(violation.exceptions[1:], start=2):
+        text += f"\n[{i}] " + block(other).replace("\n", "\n    ")
+    return text
+
+
+def _own_detail(violation: ClauseViolation) -> str:
+    """A behavioural violation's detail (for a combined one, its worst check's only)."""
+    if violation.exceptions:
+        return violation.exceptions[0].detail
+    return violation.detail
+
+
+def _brief(violation: ClauseViolation) -> str:
+    facts = violation.facts
+    if not facts:
+        return f"{violation.what}: {violation.detail.splitlines()[0]}"
+    text = f"{violation.what}: error {facts['error']}, a factor {facts['factor']} over its bound"
+    if facts.get("input"):
+        text += f"; input {facts['input']}"
+    return text
