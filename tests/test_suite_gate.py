@@ -79,6 +79,86 @@ def test_a_run_that_tested_nothing_is_not_green(tmp_path: Path) -> None:
     assert data["verdict"] == "nothing tested" and data["exit_status"] == 5
 
 
+# -- the common mistakes, caught at start-up ------------------------------------------------------
+
+
+def test_numpy_class_given_bare_stops_at_start_up_naming_the_adapter() -> None:
+    """A numpy scheduler given as a bare class is taken to work on torch tensors: one probe of
+    its schedule stops the run, instead of dozens of "expected an array of the
+    implementation's framework" failures."""
+    done = run_suite(
+        str(SUITE / "test_config.py"),
+        "--impl=reference.numpy_scheduler:CMStochasticIterativeScheduler",
+    )
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    assert "does not work on its adapter's arrays; nothing was run" in done.stderr
+    assert (
+        "set_timesteps made `sigmas` a numpy.ndarray, but its adapter (TorchSchedulerAdapter, "
+        "bridge TorchBridge) works on other arrays" in done.stderr
+    )
+    assert (
+        "wrap it in conformance.implementations.numpy_adapter.NumpySchedulerAdapter" in done.stderr
+    )
+
+
+def _golden_copy(target: Path) -> Path:
+    import shutil
+
+    from reference import golden
+
+    shutil.copytree(golden.default_golden_dir(), target)
+    return target
+
+
+@pytest.mark.parametrize("damage", ["corrupted", "missing"])
+def test_broken_golden_directory_stops_at_start_up_naming_the_file(
+    tmp_path: Path, damage: str
+) -> None:
+    """A corrupted or incomplete golden directory is a broken installation, never counted
+    against the implementation: exit status 4 at start-up, the file named."""
+    golden = _golden_copy(tmp_path / "golden")
+    victim = golden / "cd_imagenet64_ts_0_22_39_f64.safetensors"
+    if damage == "corrupted":
+        data = bytearray(victim.read_bytes())
+        data[-1] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    else:
+        victim.unlink()
+    done = run_suite(str(SUITE / "test_golden.py"), "--impl=reference", f"--golden={golden}")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    assert "'cd_imagenet64_ts_0_22_39_f64.safetensors'" in done.stderr, done.stderr
+    says = "fails its checksum" if damage == "corrupted" else "is missing from"
+    assert says in done.stderr and "nothing was run" in done.stderr
+    assert "not the implementation's failure" in done.stderr
+
+
+def test_missing_extra_gets_a_hint_naming_it(tmp_path: Path) -> None:
+    """`--impl=diffusers` where diffusers is not installed (shadowed here by a package that
+    raises as a missing one does): the extra to install is named."""
+    (tmp_path / "diffusers").mkdir()
+    (tmp_path / "diffusers" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'diffusers'\", name='diffusers')\n"
+    )
+    env_path = (tmp_path,)
+    done = run_suite(str(SUITE / "test_config.py"), "--impl=diffusers", path=env_path)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    assert "No module named 'diffusers'" in done.stderr
+    assert 'pip install "cm-conformance[diffusers]"' in done.stderr, done.stderr
+
+
+def test_suite_named_without_pyargs_outside_a_checkout_gets_the_fix(tmp_path: Path) -> None:
+    done = run_suite("conformance", "--impl=reference", cwd=tmp_path)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    assert "python -m pytest --pyargs conformance --impl=NAME" in done.stderr, done.stderr
+
+
+def test_a_run_that_tests_nothing_prints_its_verdict_line() -> None:
+    done = run_suite(str(SUITE / "test_config.py"), "--impl=reference", "-k", "no_such_test")
+    assert done.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, done.stdout[-2000:]
+    assert "conformance of reference 0.1.0 (suite 0.1.0): NOTHING TESTED" in done.stdout
+    assert "nothing was tested: every conformance test was skipped or deselected" in done.stdout
+
+
 # -- claims checked at start-up -----------------------------------------------------------------
 
 FALSE_CLAIMS = '''

@@ -145,7 +145,7 @@ def to_adapter(obj: Any, name: str, _depth: int = 0) -> Adapter:
             made = obj()
         except Exception as exc:
             raise ImplementationError(
-                f"{name}: calling the factory raised {type(exc).__name__}: {exc}"
+                f"{name}: calling the factory raised {type(exc).__name__}: {exc}" + _hint(exc, "")
             ) from exc
         return to_adapter(made, name, _depth + 1)
     raise ImplementationError(
