@@ -101,22 +101,13 @@ def test_numpy_class_given_bare_stops_at_start_up_naming_the_adapter() -> None:
     )
 
 
-def _golden_copy(target: Path) -> Path:
-    import shutil
-
-    from reference import golden
-
-    shutil.copytree(golden.default_golden_dir(), target)
-    return target
-
-
 @pytest.mark.parametrize("damage", ["corrupted", "missing"])
 def test_broken_golden_directory_stops_at_start_up_naming_the_file(
-    tmp_path: Path, damage: str
+    golden_copy: Path, damage: str
 ) -> None:
     """A corrupted or incomplete golden directory is a broken installation, never counted
     against the implementation: exit status 4 at start-up, the file named."""
-    golden = _golden_copy(tmp_path / "golden")
+    golden = golden_copy
     victim = golden / "cd_imagenet64_ts_0_22_39_f64.safetensors"
     if damage == "corrupted":
         data = bytearray(victim.read_bytes())

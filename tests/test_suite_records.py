@@ -322,3 +322,48 @@ def test_a_run_that_tested_nothing_still_prints_its_verdict_line() -> None:
     lines = report.summary_lines(report.build([], run_info()))
     assert "conformance of demo 1 (suite 0.1.0): NOTHING TESTED" in lines
     assert lines[-1].startswith("nothing was tested")
+
+
+# -- the Markdown summary and the plot ----------------------------------------------------------
+
+
+def test_markdown_summary_holds_the_verdict_versions_table_and_failures() -> None:
+    from conformance.harness import markdown
+
+    data = report.build(sample_records(), run_info(platform={"versions": {"numpy": "2.0"}}))
+    md = markdown.render(data)
+    assert md.startswith("## Conformance of demo 1: FAIL\n")
+    assert "- versions: numpy 2.0" in md
+    assert "| clause | level | cpu/any | cpu/float32 |" in md
+    assert "| `STEP-1` | MUST |  | `FAIL inf` |" in md
+    assert "| `STEP-2` | MUST |  | `ok 0.25` |" in md
+    assert "| `INDEX-3` | SHOULD | `dev` |  |" in md
+    step1 = next(c for c in data["clauses"] if c["clause"] == "STEP-1")
+    assert f"```text\n{step1['failure']}\n```" in md
+    assert "**ERROR NOISE-1**" in md and "KeyError: 'sigmas'" in md
+
+
+def test_plot_places_each_cell_at_its_worst_ratio(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    from conformance.harness import plot
+
+    data = report.build(sample_records(), run_info())
+    clauses, columns, values, labels = plot.grid(data)
+    cell = {
+        (c, col): (values[i][j], labels[i][j])
+        for i, c in enumerate(clauses)
+        for j, col in enumerate(columns)
+    }
+    assert cell[("STEP-2", "cpu/float32")] == (0.25, "ok 0.25")
+    assert cell[("STEP-1", "cpu/float32")] == (math.inf, "FAIL inf")
+    assert cell[("NOISE-2", "cpu/float32")] == (None, "skip")
+    out = plot.draw(data, tmp_path / "conformance.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot.main([str(_written(data, tmp_path)), "-o", str(tmp_path / "p.svg")]) == 0
+    assert (tmp_path / "p.svg").read_text().lstrip().startswith("<?xml")
+
+
+def _written(data, tmp_path):
+    path = tmp_path / "report.json"
+    report.write(data, path)
+    return path

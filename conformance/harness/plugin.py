@@ -35,7 +35,15 @@ from hypothesis import Phase, settings
 
 from conformance import __version__, deviations, spec
 from conformance.adapter import DTYPES, unmet_requirement
-from conformance.harness import activation, failures, fixtures, records, report, run_info
+from conformance.harness import (
+    activation,
+    failures,
+    fixtures,
+    markdown,
+    records,
+    report,
+    run_info,
+)
 from conformance.harness import timeout as time_limit
 from conformance.harness.activation import SuiteState
 from conformance.harness.fixtures import MEASURE, STATE, coordinates
@@ -124,6 +132,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="PATH",
         help="write the conformance report (JSON, format cm-conformance-report/3) to PATH",
+    )
+    group.addoption(
+        "--conformance-markdown",
+        default=None,
+        metavar="PATH",
+        help="append the run's summary in Markdown to PATH (verdict, versions, the clause "
+        "table, failures with their diagnoses), e.g. $GITHUB_STEP_SUMMARY",
     )
     group.addoption(
         "--conformance-strict",
@@ -447,13 +462,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
         data["exit_status"] = int(session.exitstatus)
     config.stash[FINAL] = data
+    written = []
     path = config.getoption("conformance_report", None)
     if path:
-        target = Path(path)
-        if not target.is_absolute():
-            target = Path(config.invocation_params.dir) / target
+        target = _target(config, path)
         report.write(data, target)
-        config.stash[WRITTEN] = [str(target)]
+        written.append(f"report written: {target}")
+    path = config.getoption("conformance_markdown", None)
+    if path:
+        target = _target(config, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8") as out:  # appended: $GITHUB_STEP_SUMMARY
+            out.write(markdown.render(data))
+        written.append(f"Markdown summary written: {target}")
+    config.stash[WRITTEN] = written
+
+
+def _target(config: pytest.Config, path: str) -> Path:
+    target = Path(path)
+    return target if target.is_absolute() else Path(config.invocation_params.dir) / target
 
 
 FINAL = pytest.StashKey[dict[str, Any]]()
@@ -466,5 +493,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     for line in report.summary_lines(data, verbose=config.getoption("verbose")):
         terminalreporter.write_line(line)
-    for path in config.stash.get(WRITTEN, []):
-        terminalreporter.write_line(f"report written: {path}")
+    for line in config.stash.get(WRITTEN, []):
+        terminalreporter.write_line(line)

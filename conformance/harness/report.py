@@ -284,8 +284,12 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+#: The statuses in the order the summaries count them.
+STATUSES_SHOWN = ("passed", "known deviation", "warning", "failed", "error", "skipped")
+
+
 def _counts_text(counts: dict[str, int]) -> str:
-    order = ("passed", "known deviation", "warning", "failed", "error", "skipped")
+    order = STATUSES_SHOWN
     nouns = ("known deviation", "warning", "error")  # the others are participles
     return ", ".join(_plural(counts[s], s) if s in nouns else f"{counts[s]} {s}" for s in order)
 

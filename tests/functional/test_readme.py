@@ -1,9 +1,13 @@
-"""The README's "Gate a functional sampler" example, run as the README prints it: the adapter
-module verbatim in a package `my_cm` of a user's folder, the command verbatim from that
-folder (a subprocess, the suite found on the import path as an installed one would be), and
-the verdict, exit statuses, warnings and figures the README states, taken from the README's
-own text so that the two cannot drift apart. The sampler is written in the project's own
-words, modelling OpenAI's behaviour, not retyping its code."""
+"""The README's examples of a user's own package, run as the README prints them: the adapter
+module verbatim in a package of a user's folder, the command verbatim from that folder (a
+subprocess, the suite found on the import path as an installed one would be).
+
+- "Gate a functional sampler" (`my_cm`): the verdict, exit statuses, warnings and figures the
+  README states, taken from the README's own text so that the two cannot drift apart; the
+  sampler is written in the project's own words, modelling OpenAI's behaviour.
+- "A scheduler on numpy arrays" (`my_np`): passes with a conforming scheduler, and with a
+  planted c_out bug fails STEP-1 with the fitted c_out named, in the terminal and in the
+  Markdown summary (`--conformance-markdown`)."""
 
 from __future__ import annotations
 
@@ -137,3 +141,92 @@ def test_readme_example_fails_under_conformance_strict(user_folder: Path) -> Non
     assert done.returncode == 1, done.stdout[-3000:]
     out = flat(done.stdout)
     assert "): FAIL" in out and "4 failed" in out, out[-3000:]
+
+
+# -- the numpy adapter example ------------------------------------------------------------------
+
+CONFORMING = """from reference.numpy_scheduler import CMStochasticIterativeScheduler as MyNumpyScheduler
+"""
+#: The planted bug: c_out 0.1 % too large (a constant factor: the fitted c_out names it).
+PLANTED = """from reference.numpy_scheduler import CMStochasticIterativeScheduler
+
+
+class MyNumpyScheduler(CMStochasticIterativeScheduler):
+    def get_scalings_for_boundary_condition(self, sigma):
+        c_skip, c_out = super().get_scalings_for_boundary_condition(sigma)
+        return c_skip, c_out * 1.001
+"""
+
+
+def numpy_example() -> tuple[str, list[str]]:
+    """The README's numpy adapter module and the command that follows it."""
+    text = README.read_text(encoding="utf-8")
+    part = text.split("#### A scheduler on numpy arrays", 1)[1].split("\n### ", 1)[0]
+    (module,) = re.findall(r"```python\n(.*?)```", part, flags=re.DOTALL)
+    (argv,) = re.findall(r"```bash\n(.*?)```", part, flags=re.DOTALL)
+    assert module.startswith("# my_np/conformance.py\n")
+    return module, shlex.split(argv.strip())
+
+
+def numpy_folder(root: Path, scheduler: str) -> Path:
+    module, _ = numpy_example()
+    (root / "my_np").mkdir(parents=True)
+    (root / "my_np" / "__init__.py").write_text("")
+    (root / "my_np" / "conformance.py").write_text(module)
+    (root / "my_np" / "sched.py").write_text(scheduler)
+    return root
+
+
+def run_numpy_command(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    _, argv = numpy_example()
+    assert argv[:3] == ["python", "-m", "pytest"], argv
+    env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_PROFILE"}
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run(
+        [sys.executable, *argv[1:], *extra],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_readme_numpy_example_passes_as_written(tmp_path: Path) -> None:
+    done = run_numpy_command(numpy_folder(tmp_path, CONFORMING))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "conformance of my-numpy-scheduler 1.0.0 (suite 0.1.0): PASS" in done.stdout
+    assert "0 failed, 0 errors" in done.stdout
+
+
+def test_readme_numpy_example_with_a_planted_c_out_bug(tmp_path: Path) -> None:
+    """STEP-1 fails as one block in plain numbers, the fitted c_out 1.001 times the expected
+    one named in its diagnosis, whole, in the terminal and in the Markdown summary; no frame
+    of the harness in the output (the clauses that decide it: STEP-1 and SCAL-1)."""
+    summary = tmp_path / "summary.md"
+    done = run_numpy_command(
+        numpy_folder(tmp_path, PLANTED),
+        "-k",
+        "test_denoise or test_boundary_scalings",
+        f"--conformance-markdown={summary}",
+    )
+    out = done.stdout
+    assert done.returncode == 1, out[-3000:]
+    assert "np.float64" not in out and "plugin.py" not in out and "measure.py" not in out
+    assert "FAILED STEP-1:" in out and "FAILED SCAL-1:" in out
+    fitted = re.search(
+        r"diagnosis:  scalings fitted on the output: c_skip ([\d.e-]+), c_out ([\d.e-]+); "
+        r"expected at sigma = [\d.e-]+: c_skip ([\d.e-]+), c_out ([\d.e-]+)\n",
+        out,
+    )
+    assert fitted, out[-4000:]
+    c_skip, c_out, c_skip_expected, c_out_expected = map(float, fitted.groups())
+    assert c_skip == pytest.approx(c_skip_expected, rel=1e-8)
+    assert c_out / c_out_expected == pytest.approx(1.001, rel=1e-6)  # the planted factor
+    assert f"Markdown summary written: {summary}" in out
+    md = summary.read_text(encoding="utf-8")
+    assert md.startswith("## Conformance of my-numpy-scheduler 1.0.0: FAIL\n")
+    assert "| `STEP-1` | MUST |" in md and "`FAIL >1e3`" in md
+    assert "**FAILED STEP-1** (Denoise: the consistency function) on cpu/float64" in md
+    assert fitted.group(0).strip() in md  # the same diagnosis, whole
+    assert re.search(r"- versions: python [\d.]+, numpy [\d.]+", md)
