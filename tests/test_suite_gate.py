@@ -397,10 +397,27 @@ def test_parallel_run_reports_what_a_serial_run_does(tmp_path: Path, conformance
 # -- the README's commands ------------------------------------------------------------------------
 
 
-def test_readme_commands_in_one_style_cpu_wheel_first_and_a_pin_that_exists() -> None:
+def command_after(text: str, marker: str) -> str:
+    """The one-line command of the bash block that follows `marker`."""
+    return text.split(marker, 1)[1].split("```bash\n", 1)[1].split("\n", 1)[0]
+
+
+def test_readme_commands_in_the_order_a_user_acts_and_a_pin_that_exists() -> None:
+    """The main job first, without torch; the CPU wheel only before what needs torch (the
+    project's tests); the test command with its duration; pip upgraded where `--group`
+    needs a newer one than a new venv holds."""
     text = README.read_text()
-    order = [text.index(m) for m in ("<!-- cpu-wheel -->", "<!-- main-command -->")]
-    assert order == sorted(order) and text.index("<!-- test-command -->") > order[1]
+    markers = ("<!-- main-command -->", "<!-- cpu-wheel -->", "<!-- test-command -->")
+    order = [text.index(m) for m in markers]
+    assert order == sorted(order), "main job, then the CPU wheel, then the test command"
+    main = command_after(text, markers[0])
+    assert "torch" not in main and "[" not in main, main  # no extra: no torch
+    assert "whl/cpu" in command_after(text, markers[1])
+    test_part = text[order[1] : order[2]]
+    assert re.search(r"about \d+ to \d+ minutes on 2 CPU\s+cores", test_part), test_part
+    for group in re.finditer(r"--group", text):
+        before = text[max(0, group.start() - 400) : group.start()]
+        assert "--upgrade pip" in before, text[group.start() - 200 : group.start() + 50]
     commands = [
         line
         for block in re.findall(r"```(?:bash|yaml)\n(.*?)```", text, flags=re.DOTALL)

@@ -41,9 +41,7 @@ def grid(
         for column in columns:
             cell = index.get((clause, column))
             worst = cell["worst"] if cell else None
-            ratio = worst["ratio"] if worst else None
-            if worst is not None and ratio is None and worst["text"] == "inf":
-                ratio = math.inf
+            ratio = report.worst_ratio(cell) if cell else None
             if worst is not None and not worst["bound"] and ratio == 0:
                 ratio = None  # a behavioural check or an exact one met: no figure to place
             line.append(ratio)

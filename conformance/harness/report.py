@@ -87,6 +87,17 @@ def _worst(figures: Figures | None) -> dict[str, Any] | None:
     }
 
 
+def worst_ratio(cell: dict[str, Any]) -> float | None:
+    """A cell's worst error / bound as a number (infinite and NaN ratios are `null` in the
+    JSON, their text beside them); None where none was measured."""
+    worst = cell["worst"]
+    if worst is None:
+        return None
+    if worst["ratio"] is not None:
+        return float(worst["ratio"])
+    return {"inf": math.inf, "nan": math.nan}.get(worst["text"])
+
+
 def _rank_ratio(value: float | None) -> float:
     if value is None:
         return -1.0
@@ -332,9 +343,7 @@ def failing_by_clause(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         if cell["status"] in ("failed", "error", "warning"):
             groups.setdefault(cell["clause"], []).append(cell)
     for cells in groups.values():
-        cells.sort(
-            key=lambda c: (-RANK[c["status"]], -_rank_ratio((c["worst"] or {}).get("ratio")))
-        )
+        cells.sort(key=lambda c: (-RANK[c["status"]], -_rank_ratio(worst_ratio(c))))
     return groups
 
 
