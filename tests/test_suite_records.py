@@ -367,3 +367,40 @@ def _written(data, tmp_path):
     path = tmp_path / "report.json"
     report.write(data, path)
     return path
+
+
+def test_two_figures_of_one_quantity_name_the_factor_between_them() -> None:
+    """STEP-4 compares the noise scale per unit of s_noise and its diagnosis gives the scale
+    itself: the message says that one is s_noise times the other."""
+    from conformance import stepcheck
+
+    config = {"s_noise": 0.440588, "sigma_min": 40.0, "sigma_max": 80.0}
+    text = stepcheck.scale_diagnosis(2819.8, config, None, "position 1")
+    fitted = 0.440588 * 2819.8
+    assert text.startswith(f"noise scale after the last evaluation: fitted {fitted:.6g} (= ")
+    assert "s_noise 0.440588 x 2819.8, the figure compared, per unit of s_noise" in text
+
+
+def _implementation_that_raises(x: float) -> float:
+    return {0.5: x}[x + 1]  # a KeyError from the implementation's own code
+
+
+def test_a_call_that_raised_shows_the_implementations_frames_not_the_harness() -> None:
+    from conformance.harness import failures
+
+    checks = Measure(None, "ADD-1", "cpu", "float64")
+    with pytest.raises(ClauseViolation) as raised:
+        checks.call("add_noise", _implementation_that_raised_wrapper)
+    text = failures.block(raised.value)
+    assert "  found:      raised KeyError: 1.5" in text
+    at = text.splitlines().index("  raised at (innermost last; KeyError):")
+    frames = text.splitlines()[at + 1 :]
+    assert frames and all("test_suite_records.py" in f for f in frames[::2]), frames
+    assert "return {0.5: x}[x + 1]" in text
+    assert "measure.py" not in text and "conformance/" not in text
+    # The JSON report names no path of the machine: the record's block has no frames.
+    assert "raised at" not in failures.block(raised.value, frames=False)
+
+
+def _implementation_that_raised_wrapper() -> float:
+    return _implementation_that_raises(0.5)

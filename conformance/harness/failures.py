@@ -11,15 +11,23 @@ checks of the same test in one line each.
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 from conformance import spec
 from conformance.measure import ClauseViolation
 
 #: The other failed checks of a test listed in its block (the rest are counted).
 OTHERS_SHOWN = 3
+#: The implementation's frames shown where it raised (the innermost).
+FRAMES_SHOWN = 6
+SUITE = Path(__file__).resolve().parent.parent  # the conformance package
 
 
-def block(violation: ClauseViolation) -> str:
-    """The readable block of a violation (a combined one lists its others briefly)."""
+def block(violation: ClauseViolation, *, frames: bool = True) -> str:
+    """The readable block of a violation (a combined one lists its others briefly).
+    `frames`: where the implementation raised, when it did (its file paths: not for the
+    JSON report, which names no path of the machine)."""
     where = "/".join(x for x in (violation.device, violation.dtype) if x) or "any device"
     title = spec.clauses().get(violation.clause, "")
     head = (
@@ -44,6 +52,8 @@ def block(violation: ClauseViolation) -> str:
             lines.append(f"  diagnosis:  {facts['diagnosis']}")
     else:
         lines.append(f"  found:      {_own_detail(violation)}")
+    if frames:
+        lines += _raised_at(violation)
     others = list(violation.exceptions[1:])
     if others:
         lines.append(
@@ -62,6 +72,27 @@ def blocks_verbose(violation: ClauseViolation) -> str:
     for i, other in enumerate(violation.exceptions[1:], start=2):
         text += f"\n[{i}] " + block(other).replace("\n", "\n    ")
     return text
+
+
+def _raised_at(violation: ClauseViolation) -> list[str]:
+    """Where the implementation raised, for a violation made of its exception: the frames of
+    its traceback outside the suite (and outside hypothesis), the innermost last."""
+    cause = violation.__cause__
+    if cause is None or isinstance(cause, ClauseViolation) or cause.__traceback__ is None:
+        return []
+    frames = [
+        f
+        for f in traceback.extract_tb(cause.__traceback__)
+        if not Path(f.filename).resolve().is_relative_to(SUITE) and "hypothesis" not in f.filename
+    ]
+    if not frames:
+        return []
+    lines = [f"  raised at (innermost last; {type(cause).__name__}):"]
+    for frame in frames[-FRAMES_SHOWN:]:
+        lines.append(f"    {frame.filename}:{frame.lineno} in {frame.name}")
+        if frame.line:
+            lines.append(f"      {frame.line}")
+    return lines
 
 
 def _own_detail(violation: ClauseViolation) -> str:

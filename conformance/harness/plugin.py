@@ -321,6 +321,7 @@ def time_limit_of(config: pytest.Config) -> float:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """Interrupt a conformance test that runs past its time limit."""
+    __tracebackhide__ = True  # a traceback shows the implementation's frames, not this one
     seconds = time_limit_of(item.config)
     if not seconds or _active(item.config) is None or not activation.in_suite(item.path):
         return (yield)

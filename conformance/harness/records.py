@@ -190,7 +190,7 @@ def classify(
                 status="known deviation",
                 message=first_line(str(violation)),
                 deviation=deviation.as_dict(),
-                failure=failures.block(violation),
+                failure=failures.block(violation, frames=False),
                 **_figures(found),
             )
         note = "declared deviation not observed" if declared else None
@@ -203,7 +203,7 @@ def classify(
             status="known deviation",
             message=message,
             deviation=explained.as_dict(),
-            failure=failures.block(found[0]) if found else None,
+            failure=failures.block(found[0], frames=False) if found else None,
             **_figures(found),
         )
     if not found:
@@ -218,7 +218,12 @@ def classify(
     status = "warning" if should_only and not strict else "failed"
     if should_only:
         base["level"] = "SHOULD"
-    return make(status=status, message=message, failure=failures.block(found[0]), **_figures(found))
+    return make(
+        status=status,
+        message=message,
+        failure=failures.block(found[0], frames=False),
+        **_figures(found),
+    )
 
 
 def _exception_text(exception: BaseException | None, text: str) -> str:
