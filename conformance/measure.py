@@ -403,7 +403,11 @@ class Measure:
             "bound": f"{bound[worst]:.3g}" + (f" ({bound_text})" if bound_text else ""),
             "factor": f"{ratio[worst]:.3g}",
             "out_of_bound": f"{int(bad.sum())} of {bad.size} elements"
-            + (f", {nonfinite} of them non-finite" if nonfinite else ""),
+            + (
+                f", {nonfinite} of them non-finite (NaN or inf) where the truth is finite"
+                if nonfinite
+                else ""
+            ),
             "diagnosis": diagnosis or "",
             "input": f"index {_index(worst)} of {where}" if where else "",
             "known": known_note or "",

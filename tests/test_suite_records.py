@@ -212,7 +212,7 @@ def test_report_is_strict_json_valid_against_the_schema() -> None:
     # Format 3: the worst ratio, error and bound in one place; the excess apart, named so.
     assert not {"ratio", "ratio_text", "max_abs_error", "max_rel_error"} & set(step1)
     assert step1["beyond_bound"] == {"max_abs_error": 1e-6, "max_rel_error": 1e-6}
-    assert step1["failure"].startswith("STEP-1 violated on cpu/float32 (MUST, ")
+    assert step1["failure"].startswith("STEP-1 violated on cpu/float32: denoised: worst error")
     assert cells[("STEP-2", "float32")]["worst"]["ratio"] == 0.25
     assert cells[("STEP-2", "float32")]["beyond_bound"] is None
     assert cells[("NOISE-1", "float32")]["exception"] == "KeyError"
@@ -260,7 +260,7 @@ def test_table_shows_statuses_and_groups_deviations_by_reason() -> None:
     assert not any("IndexError. indexes" in line for line in lines)  # full text only with -v
     verbose = report.summary_lines(data, verbose=1)
     assert "  INDEX-3 (all dtypes; observed): IndexError. indexes an empty result" in verbose
-    at = lines.index("ERROR NOISE-1:")
+    at = lines.index("ERROR NOISE-1 cpu/float32:")
     assert lines[at + 1] == "  KeyError: 'sigmas'"
 
 
@@ -306,15 +306,15 @@ def test_a_failure_reads_as_one_block_in_plain_numbers_with_its_diagnosis_whole(
     block = out.failure
     assert "np.float64" not in block and "np.float64" not in out.message
     assert block.splitlines()[:3] == [
-        "STEP-1 violated on cpu/float64 (MUST, " + spec.clauses()["STEP-1"] + ")",
-        "  quantity:   denoised",
+        "STEP-1 violated on cpu/float64: denoised",
+        f"  clause:     MUST, {spec.clauses()['STEP-1']} (conformance/SPEC.md)",
         "  worst input: index 1 of position 0 of set_timesteps(...)",
     ]
     assert "  expected:   0.5" in block and "  actual:     0.5005" in block
     assert "  error:      0.0005, bound 1e-15 (step bound, float64): a factor 5e+11" in block
     assert f"  diagnosis:  {diagnosis}" in block  # whole, however long
     lines = report.summary_lines(report.build([out], run_info(dtypes=["float64"])))
-    at = lines.index("FAILED STEP-1:")
+    at = lines.index("FAILED STEP-1 cpu/float64:")
     assert lines[at + 1 :] == ["  " + line for line in block.splitlines()]
 
 
@@ -392,12 +392,12 @@ def test_a_call_that_raised_shows_the_implementations_frames_not_the_harness() -
     with pytest.raises(ClauseViolation) as raised:
         checks.call("add_noise", _implementation_that_raised_wrapper)
     text = failures.block(raised.value)
-    assert "  found:      raised KeyError: 1.5" in text
+    assert text.startswith("ADD-1 violated on cpu/float64: add_noise: raised KeyError: 1.5\n")
     at = text.splitlines().index("  raised at (innermost last; KeyError):")
     frames = text.splitlines()[at + 1 :]
     assert frames and all("test_suite_records.py" in f for f in frames[::2]), frames
     assert "return {0.5: x}[x + 1]" in text
-    assert "measure.py" not in text and "conformance/" not in text
+    assert "measure.py" not in text and "conformance/harness" not in text
     # The JSON report names no path of the machine: the record's block has no frames.
     assert "raised at" not in failures.block(raised.value, frames=False)
 

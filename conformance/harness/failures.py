@@ -3,10 +3,11 @@ traceback for a clause violation (the harness's frames say nothing about the imp
 what the run's summary repeats per failing clause, and what the JSON report and the Markdown
 summary carry.
 
-One block per violation: the clause, its level and title, where (device/dtype), the quantity,
-the worst input, expected and actual in plain numbers, the error against its bound and the
-factor between them, how many elements are out, the diagnosis whole, and the other failed
-checks of the same test in one line each.
+One block per violation: a head as the message begins (the clause, where, the quantity; a
+behavioural finding whole), the clause's level and title, then for a numeric check the worst
+input, expected and actual in plain numbers, the error against its bound and the factor
+between them, how many elements are out and the diagnosis whole; where the implementation
+raised, its own frames; the other failed checks of the same test in one line each.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ def block(violation: ClauseViolation, *, frames: bool = True) -> str:
     """The readable block of a violation (a combined one lists its others briefly).
     `frames`: where the implementation raised, when it did (its file paths: not for the
     JSON report, which names no path of the machine)."""
-    where = "/".join(x for x in (violation.device, violation.dtype) if x) or "any device"
+    where = "/".join(x for x in (violation.device, violation.dtype) if x)
+    tag = " (SHOULD)" if violation.level == "SHOULD" else ""
     title = spec.clauses().get(violation.clause, "")
-    head = (
-        f"{violation.clause} violated on {where} ({violation.level}{', ' + title if title else ''})"
-    )
     facts = violation.facts
-    lines = [head, f"  quantity:   {violation.what}"]
+    # The head is the message's own beginning (a behavioural finding whole: it is short).
+    head = f"{violation.clause} violated{tag}{' on ' + where if where else ''}: {violation.what}"
+    if not facts:
+        head += f": {_own_detail(violation)}"
+    lines = [head, f"  clause:     {violation.level}, {title} (conformance/SPEC.md)"]
     if facts:
         if facts.get("input"):
             lines.append(f"  worst input: {facts['input']}")
@@ -50,8 +53,6 @@ def block(violation: ClauseViolation, *, frames: bool = True) -> str:
             lines.append(f"  bound note: {facts['known']}")
         if facts.get("diagnosis"):
             lines.append(f"  diagnosis:  {facts['diagnosis']}")
-    else:
-        lines.append(f"  found:      {_own_detail(violation)}")
     if frames:
         lines += _raised_at(violation)
     others = list(violation.exceptions[1:])

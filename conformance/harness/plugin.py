@@ -12,7 +12,8 @@ that does not run the suite. The work is done elsewhere:
 - `conformance.harness.timeout`: the time limit of each test;
 - `conformance.harness.records`: each test phase classified into one `Outcome` record;
 - `conformance.harness.report`: the table and the JSON report, from the records and the run's
-  context (`conformance.harness.run_info`).
+  context (`conformance.harness.run_info`); `conformance.harness.markdown` the Markdown summary;
+- `conformance.harness.failures`: the block a failing clause prints in place of a traceback.
 
 With pytest-xdist, records travel from the workers to the controller in each test report's
 `user_properties`; the controller (or the single process) collects them in

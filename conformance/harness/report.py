@@ -387,7 +387,8 @@ def summary_lines(data: dict[str, Any], verbose: int = 0) -> list[str]:
     for clause, cells in failing_by_clause(data).items():
         worst = cells[0]
         label = {"failed": "FAILED", "error": "ERROR", "warning": "WARNING (SHOULD)"}
-        lines.append(f"{label[worst['status']]} {clause}:")
+        where = column_label(worst["device"], worst["dtype"])
+        lines.append(f"{label[worst['status']]} {clause} {where}:")
         lines += ["  " + line for line in failure_text(worst).splitlines()]
         for other in cells[1:]:
             where = column_label(other["device"], other["dtype"])

@@ -119,7 +119,7 @@ def test_readme_command_as_written_gives_the_verdict_the_readme_states(user_fold
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "conformance of my-cm 0.1.0" in out and ": PASS" in out, out[-3000:]
     # STEP-4 and STEP-5, on float64 and float32, warnings only; nothing failed.
-    warned = re.findall(r"^WARNING \(SHOULD\) (\S+):$", done.stdout, flags=re.MULTILINE)
+    warned = re.findall(r"^WARNING \(SHOULD\) (\S+) cpu/float64:$", done.stdout, flags=re.MULTILINE)
     assert warned == ["STEP-4", "STEP-5"], warned
     for clause in warned:  # the table: a warning on each dtype
         row = re.search(rf"^{clause} +(.*)$", done.stdout, flags=re.MULTILINE).group(1)
@@ -216,7 +216,7 @@ def test_readme_numpy_example_with_a_planted_c_out_bug(tmp_path: Path) -> None:
     out = done.stdout
     assert done.returncode == 1, out[-3000:]
     assert "np.float64" not in out and "plugin.py" not in out and "measure.py" not in out
-    assert "FAILED STEP-1:" in out and "FAILED SCAL-1:" in out
+    assert "FAILED STEP-1 cpu/float64:" in out and "FAILED SCAL-1 cpu/float64:" in out
     fitted = re.search(
         r"diagnosis:  scalings fitted on the output: c_skip ([\d.e-]+), c_out ([\d.e-]+); "
         r"expected at sigma = [\d.e-]+: c_skip ([\d.e-]+), c_out ([\d.e-]+)\n",
