@@ -167,8 +167,8 @@ def broken():
     result.stdout.fnmatch_lines(
         [
             "FAILED STEP-1 cpu/float64:",
-            "  STEP-1 violated on cpu/float64 (MUST, *",
-            "    quantity:   denoised (s_noise = 0, no clamp)",
+            "  STEP-1 violated on cpu/float64: denoised (s_noise = 0, no clamp)",
+            "    clause:     MUST, *",
             "*    error: * bound * (step bound, float64): a factor *",
         ]
     )
