@@ -3,9 +3,11 @@ for machines (`--conformance-report PATH`, format `cm-conformance-report/3`, des
 JSON Schema `conformance/harness/report_schema.json`) and a table for people (the end of every run).
 
 Per clause x device x dtype (a *cell*) one status, the worst of its tests' (failed > error >
-warning > known deviation > passed > skipped); the worst error as the ratio error / bound of
-the worst element seen (1 is the bound), with the error and the bound there. Counts are given
-in two named units: tests (pytest items) and cells.
+warning > known deviation > passed > skipped); its figures in one place, `worst`: the ratio
+error / bound of the worst element seen (1 is the bound), with the error and the bound there;
+apart from them, how far a failing cell goes beyond its bounds (`beyond_bound`) and the block
+a person reads (`failure`). Counts are given in two named units: tests (pytest items) and
+cells.
 
 The JSON is strict: no NaN or Infinity (a non-finite figure is `null`, with its text in
 `text`), one type per field, no absolute path of the machine that ran it. Nothing here
