@@ -78,6 +78,9 @@ class ClauseViolation(AssertionError):
         self.ratio = ratio
         self.known_difference = known_difference
         self.exceptions = tuple(exceptions)
+        #: The figures of a numeric check, as plain text (`Measure.close`), for the block a
+        #: failing clause prints (`conformance.harness.failures`); empty for a behavioural one.
+        self.facts: dict[str, str] = dict(exceptions[0].facts) if exceptions else {}
 
     @classmethod
     def combine(cls, violations: Sequence[ClauseViolation]) -> ClauseViolation:
@@ -204,6 +207,7 @@ class Measure:
 
     def raise_collected(self) -> None:
         """Raise what was collected, as one violation (nothing if nothing was)."""
+        __tracebackhide__ = True
         if self.violations:
             raise ClauseViolation.combine(self.violations)
 
@@ -239,6 +243,7 @@ class Measure:
         """A behavioural violation after which the test cannot go on: raised at once, with
         everything collected before it (the plugin matches it against the declared
         deviations, `match`)."""
+        __tracebackhide__ = True
         raise ClauseViolation.combine([*self.violations, self.violation(what, detail, level=level)])
 
     def note(self, what: str, detail: str, *, level: str | None = None) -> None:
@@ -273,6 +278,7 @@ class Measure:
         Values before dtypes: an array of the wrong kind or shape stops the test (its values
         cannot be compared), but a wrong dtype or device is collected and the values are
         returned, so that the test compares them too and reports both, values first."""
+        __tracebackhide__ = True
         info = self.adapter.describe(array)
         if info is None:
             self.fail(
@@ -365,15 +371,15 @@ class Measure:
         detail = (
             f"worst error {error[worst]:.3g} at index {_index(worst)} exceeds its bound "
             f"{bound[worst]:.3g}{' (' + bound_text + ')' if bound_text else ''} by a factor "
-            f"{ratio[worst]:.3g} (actual {actual[worst]!r}, expected {expected[worst]!r}); "
+            f"{ratio[worst]:.3g} (actual {_plain(actual[worst])}, expected "
+            f"{_plain(expected[worst])}); "
             f"{int(bad.sum())} of {bad.size} elements out of bound"
         )
         if nonfinite:
             detail += f"; {nonfinite} non-finite (NaN or inf) where the truth is finite"
-        if diagnose is not None:
-            diagnosis = diagnose(tuple(int(i) for i in worst), bad)
-            if diagnosis:
-                detail += f"; diagnosis: {diagnosis}"
+        diagnosis = diagnose(tuple(int(i) for i in worst), bad) if diagnose is not None else ""
+        if diagnosis:
+            detail += f"; diagnosis: {diagnosis}"
         detail += f"; beyond the bound by up to {max_abs:.3g} ({max_rel:.3g} relative)"
         if known_note:
             detail += f"; {known_note}"
@@ -389,6 +395,23 @@ class Measure:
             level=level,
             known_difference=known_note,
         )
+        violation.facts = {
+            "index": _index(worst),
+            "expected": _plain(expected[worst]),
+            "actual": _plain(actual[worst]),
+            "error": f"{error[worst]:.3g}",
+            "bound": f"{bound[worst]:.3g}" + (f" ({bound_text})" if bound_text else ""),
+            "factor": f"{ratio[worst]:.3g}",
+            "out_of_bound": f"{int(bad.sum())} of {bad.size} elements"
+            + (
+                f", {nonfinite} of them non-finite (NaN or inf) where the truth is finite"
+                if nonfinite
+                else ""
+            ),
+            "diagnosis": diagnosis or "",
+            "input": f"index {_index(worst)} of {where}" if where else "",
+            "known": known_note or "",
+        }
         self._raise_unless_declared(violation)
         return False
 
@@ -447,6 +470,7 @@ class Measure:
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call the implementation; an exception it raises becomes a violation of this
         clause that names the call (the original is chained for the traceback)."""
+        __tracebackhide__ = True
         try:
             return fn(*args, **kwargs)
         except (ClauseViolation, UnsatisfiedAssumption):  # the latter: a config it cannot run
@@ -463,6 +487,7 @@ def collect_violations(test: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(test)
     def run(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         measure = kwargs.get("measure")
         if not isinstance(measure, Measure):
             return test(*args, **kwargs)
@@ -495,6 +520,12 @@ def same_device(requested: str, actual: str) -> bool:
 
 def _index(index: tuple[Any, ...]) -> str:
     return str(tuple(int(i) for i in index)) if len(index) != 1 else str(int(index[0]))
+
+
+def _plain(value: Any) -> str:
+    """A number as a person reads it: the shortest repr of the float64 (`0.002`, `inf`),
+    never `np.float64(0.002)`."""
+    return repr(float(value))
 
 
 def _short(value: object) -> str:

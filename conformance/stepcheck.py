@@ -238,7 +238,8 @@ def scale_diagnosis(
     if sigma_next is None:
         return (
             f"noise scale after the last evaluation: fitted {fitted:.6g} (= {fitted / eps:.3g} "
-            f"sigma_min), expected 0 (tau = sigma_min); worst at {worst}"
+            f"sigma_min; s_noise {s:.6g} x {g_hat:.6g}, the figure compared, per unit of s_noise), "
+            f"expected 0 (tau = sigma_min); worst at {worst}"
         )
     tau = min(max(sigma_next, eps), float(config["sigma_max"]))
     g = float(np.sqrt(max(tau**2 - eps**2, 0.0)))

@@ -142,3 +142,54 @@ def test_committed_notebook_reads_well(path: Path) -> None:
     # no single output (an accidental huge array print or an oversized figure) dominates
     biggest = max(len(json.dumps(out)) for out in _outputs(nb))
     assert biggest < 200_000, f"{path.name}: an output of {biggest} bytes"
+
+
+#: Calls that compute (the reference, a scheduler, a sampler, a draw, a file): not in a cell
+#: that draws a figure, so that a reader finds the computation apart from the plotting.
+COMPUTES = re.compile(
+    r"formulas\.|sched\.|sample_with\(|consistency_function\(|solve_ode\(|default_rng\("
+    r"|torch\.randn|\brun\(|load_case\(|raw_network\("
+)
+#: The longest code cell a reader should have to take in at once.
+MAX_CELL_LINES = 25
+
+
+def test_notebook_01_teaches_algorithm_1_first() -> None:
+    """The consistency function and the PF-ODE first, then the boundary condition, then
+    Algorithm 1, then the index conventions; every symbol of the pseudocode defined before it;
+    short code cells, computation apart from plotting."""
+    nb = nbformat.read(ROOT / "notebooks" / "01_algorithm1.ipynb", as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    headings = [line.lower() for line in prose.splitlines() if line.startswith("## ")]
+
+    def first(words: str) -> int:
+        found = [i for i, h in enumerate(headings) if words in h]
+        assert found, f"no section heading mentions {words!r}: {headings}"
+        return found[0]
+
+    order = [
+        first("probability-flow ode"),
+        first("boundary condition"),
+        first("algorithm 1"),
+        first("index conventions"),
+    ]
+    assert order == sorted(order) and len(set(order)) == 4, headings
+    assert "consistency function" in headings[order[0]]
+    before = prose[: prose.index("Input: consistency model f")]
+    for definition in (
+        "The **consistency function** `f(x, sigma)`",
+        "`T = sigma_max",
+        "`eps = sigma_min",
+        "`tau_1 > tau_2 > ... > tau_{N-1}`",
+        "`z ~ N(0, 1)`",
+        "**boundary condition**",
+        "The **probability-flow ODE**",
+    ):
+        assert definition in before, f"defined only after the pseudocode uses it: {definition}"
+    for k, cell in enumerate([c for c in nb.cells if c.cell_type == "code"], start=1):
+        lines = cell.source.splitlines()
+        assert len(lines) <= MAX_CELL_LINES, f"code cell {k} has {len(lines)} lines"
+        if "plt.subplots" in cell.source:
+            assert not COMPUTES.search(cell.source), (
+                f"code cell {k} draws a figure and computes ({COMPUTES.search(cell.source)[0]})"
+            )

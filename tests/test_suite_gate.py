@@ -79,6 +79,77 @@ def test_a_run_that_tested_nothing_is_not_green(tmp_path: Path) -> None:
     assert data["verdict"] == "nothing tested" and data["exit_status"] == 5
 
 
+# -- the common mistakes, caught at start-up ------------------------------------------------------
+
+
+def test_numpy_class_given_bare_stops_at_start_up_naming_the_adapter() -> None:
+    """A numpy scheduler given as a bare class is taken to work on torch tensors: one probe of
+    its schedule stops the run, instead of dozens of "expected an array of the
+    implementation's framework" failures."""
+    done = run_suite(
+        str(SUITE / "test_config.py"),
+        "--impl=reference.numpy_scheduler:CMStochasticIterativeScheduler",
+    )
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    assert "does not work on its adapter's arrays; nothing was run" in done.stderr
+    assert (
+        "set_timesteps made `sigmas` a numpy.ndarray, but its adapter (TorchSchedulerAdapter, "
+        "bridge TorchBridge) works on other arrays" in done.stderr
+    )
+    assert (
+        "wrap it in conformance.implementations.numpy_adapter.NumpySchedulerAdapter" in done.stderr
+    )
+
+
+@pytest.mark.parametrize("damage", ["corrupted", "missing"])
+def test_broken_golden_directory_stops_at_start_up_naming_the_file(
+    golden_copy: Path, damage: str
+) -> None:
+    """A corrupted or incomplete golden directory is a broken installation, never counted
+    against the implementation: exit status 4 at start-up, the file named."""
+    golden = golden_copy
+    victim = golden / "cd_imagenet64_ts_0_22_39_f64.safetensors"
+    if damage == "corrupted":
+        data = bytearray(victim.read_bytes())
+        data[-1] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    else:
+        victim.unlink()
+    done = run_suite(str(SUITE / "test_golden.py"), "--impl=reference", f"--golden={golden}")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    assert "'cd_imagenet64_ts_0_22_39_f64.safetensors'" in done.stderr, done.stderr
+    says = "fails its checksum" if damage == "corrupted" else "is missing from"
+    assert says in done.stderr and "nothing was run" in done.stderr
+    assert "not the implementation's failure" in done.stderr
+
+
+def test_missing_extra_gets_a_hint_naming_it(tmp_path: Path) -> None:
+    """`--impl=diffusers` where diffusers is not installed (shadowed here by a package that
+    raises as a missing one does): the extra to install is named."""
+    (tmp_path / "diffusers").mkdir()
+    (tmp_path / "diffusers" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'diffusers'\", name='diffusers')\n"
+    )
+    env_path = (tmp_path,)
+    done = run_suite(str(SUITE / "test_config.py"), "--impl=diffusers", path=env_path)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    assert "No module named 'diffusers'" in done.stderr
+    assert 'pip install "cm-conformance[diffusers]"' in done.stderr, done.stderr
+
+
+def test_suite_named_without_pyargs_outside_a_checkout_gets_the_fix(tmp_path: Path) -> None:
+    done = run_suite("conformance", "--impl=reference", cwd=tmp_path)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    assert "python -m pytest --pyargs conformance --impl=NAME" in done.stderr, done.stderr
+
+
+def test_a_run_that_tests_nothing_prints_its_verdict_line() -> None:
+    done = run_suite(str(SUITE / "test_config.py"), "--impl=reference", "-k", "no_such_test")
+    assert done.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, done.stdout[-2000:]
+    assert "conformance of reference 0.1.0 (suite 0.1.0): NOTHING TESTED" in done.stdout
+    assert "nothing was tested: every conformance test was skipped or deselected" in done.stdout
+
+
 # -- claims checked at start-up -----------------------------------------------------------------
 
 FALSE_CLAIMS = '''
@@ -157,7 +228,7 @@ def test_trusted_claims_leave_the_verdict_to_the_clauses(tmp_path: Path) -> None
         path=(tmp_path,),
     )
     assert done.returncode == pytest.ExitCode.TESTS_FAILED
-    assert "FAILED NOISE-2 cpu/float32: NOISE-2 violated" in done.stdout
+    assert "FAILED NOISE-2 cpu/float32:\n  NOISE-2 violated on cpu/float32: " in done.stdout
 
 
 # -- the README's adapter example, as written -------------------------------------------------
@@ -308,6 +379,7 @@ def test_parallel_run_reports_what_a_serial_run_does(tmp_path: Path, conformance
         lines = done.stdout.splitlines()
         table = lines[lines.index(next(x for x in lines if x.startswith("conformance of"))) :]
         table = table[: next(i for i, x in enumerate(table) if x.startswith("====="))]
+        table = [x for x in table if not x.startswith("report written:")]  # its own path
         return conformance_report(report), table
 
     serial, serial_table = run(0)
@@ -326,10 +398,27 @@ def test_parallel_run_reports_what_a_serial_run_does(tmp_path: Path, conformance
 # -- the README's commands ------------------------------------------------------------------------
 
 
-def test_readme_commands_in_one_style_cpu_wheel_first_and_a_pin_that_exists() -> None:
+def command_after(text: str, marker: str) -> str:
+    """The one-line command of the bash block that follows `marker`."""
+    return text.split(marker, 1)[1].split("```bash\n", 1)[1].split("\n", 1)[0]
+
+
+def test_readme_commands_in_the_order_a_user_acts_and_a_pin_that_exists() -> None:
+    """The main job first, without torch; the CPU wheel only before what needs torch (the
+    project's tests); the test command with its duration; pip upgraded where `--group`
+    needs a newer one than a new venv holds."""
     text = README.read_text()
-    order = [text.index(m) for m in ("<!-- cpu-wheel -->", "<!-- main-command -->")]
-    assert order == sorted(order) and text.index("<!-- test-command -->") > order[1]
+    markers = ("<!-- main-command -->", "<!-- cpu-wheel -->", "<!-- test-command -->")
+    order = [text.index(m) for m in markers]
+    assert order == sorted(order), "main job, then the CPU wheel, then the test command"
+    main = command_after(text, markers[0])
+    assert "torch" not in main and "[" not in main, main  # no extra: no torch
+    assert "whl/cpu" in command_after(text, markers[1])
+    test_part = text[order[1] : order[2]]
+    assert re.search(r"about \d+ to \d+ minutes on 2 CPU\s+cores", test_part), test_part
+    for group in re.finditer(r"--group", text):
+        before = text[max(0, group.start() - 400) : group.start()]
+        assert "--upgrade pip" in before, text[group.start() - 200 : group.start() + 50]
     commands = [
         line
         for block in re.findall(r"```(?:bash|yaml)\n(.*?)```", text, flags=re.DOTALL)

@@ -10,12 +10,13 @@ import math
 import random
 
 import jsonschema
+import numpy as np
 import pytest
 
 from conformance import deviations, spec
 from conformance.deviations import Deviation
 from conformance.harness import records, report
-from conformance.measure import ClauseViolation, Worst
+from conformance.measure import ClauseViolation, Measure, Worst
 
 NUMERIC = Deviation("STEP-1", "float32 scalars", "ratio 1e5", max_ratio=1e6)
 BEHAVIOURAL = Deviation("INDEX-3", "indexes an empty result", "IndexError", match="IndexError")
@@ -107,8 +108,16 @@ def test_skip_keeps_its_reason_and_bound_note_comes_from_the_worst() -> None:
     out = classify(outcome="passed", clause="GOLD-3", worst=worst)
     assert out.bound_note == "OpenAI's own last-step noise"
     assert out.worst.note == "OpenAI's own last-step noise"
-    lines = report.summary_lines(report.build([out], run_info()))
-    assert "bound of GOLD-3: OpenAI's own last-step noise" in lines
+    data = report.build([out], run_info())
+    cell = data["clauses"][0]
+    assert cell["bound_note"] == cell["worst"]["note"] == "OpenAI's own last-step noise"
+    lines = report.summary_lines(data)
+    # Half its bound or more, where the bound is the known difference: marked and explained.
+    assert next(line for line in lines if line.startswith("GOLD-3 ")).split()[1:] == ["ok", "0.5*"]
+    assert (
+        "* GOLD-3 cpu/float32 is at its bound by design, not near failing: "
+        "OpenAI's own last-step noise" in lines
+    )
 
 
 def test_record_round_trips_through_plain_data() -> None:
@@ -200,7 +209,12 @@ def test_report_is_strict_json_valid_against_the_schema() -> None:
     step1 = cells[("STEP-1", "float32")]
     assert step1["status"] == "failed"  # failed beats known deviation in one cell
     assert step1["worst"]["ratio"] is None and step1["worst"]["text"] == "inf"
-    assert step1["ratio"] is None and step1["ratio_text"] == "inf"
+    # Format 3: the worst ratio, error and bound in one place; the excess apart, named so.
+    assert not {"ratio", "ratio_text", "max_abs_error", "max_rel_error"} & set(step1)
+    assert step1["beyond_bound"] == {"max_abs_error": 1e-6, "max_rel_error": 1e-6}
+    assert step1["failure"].startswith("STEP-1 violated on cpu/float32: denoised: worst error")
+    assert cells[("STEP-2", "float32")]["worst"]["ratio"] == 0.25
+    assert cells[("STEP-2", "float32")]["beyond_bound"] is None
     assert cells[("NOISE-1", "float32")]["exception"] == "KeyError"
     assert cells[("INDEX-3", "-")]["status"] == "known deviation"
     assert data["verdict"] == "fail"
@@ -246,7 +260,8 @@ def test_table_shows_statuses_and_groups_deviations_by_reason() -> None:
     assert not any("IndexError. indexes" in line for line in lines)  # full text only with -v
     verbose = report.summary_lines(data, verbose=1)
     assert "  INDEX-3 (all dtypes; observed): IndexError. indexes an empty result" in verbose
-    assert any(line.startswith("ERROR NOISE-1 cpu/float32: KeyError") for line in lines)
+    at = lines.index("ERROR NOISE-1 cpu/float32:")
+    assert lines[at + 1] == "  KeyError: 'sigmas'"
 
 
 def test_node_ids_are_the_same_wherever_the_suite_is_installed() -> None:
@@ -261,3 +276,131 @@ def test_declared_by_takes_over_diffusers_deviations_without_importing_it() -> N
 
     assert deviations.declared_by("diffusers") == DEVIATIONS
     assert deviations.declared_by("reference") == ()
+
+
+# -- what a person reads ------------------------------------------------------------------------
+
+
+def planted_failure(diagnosis: str) -> records.Outcome:
+    """A STEP-1 check failing as a c_out 0.1 % too large makes it fail, through `Measure`."""
+    checks = Measure(None, "STEP-1", "cpu", "float64")
+    expected = np.array([0.0019999840001919972, 0.5])
+    checks.close(
+        expected * 1.001,
+        expected,
+        1e-15,
+        "denoised",
+        bound_text="step bound, float64",
+        where="position 0 of set_timesteps(...)",
+        diagnose=lambda worst, bad: diagnosis,
+    )
+    assert checks.violations
+    return classify(
+        dtype="float64", exception=ClauseViolation.combine(checks.violations), worst=checks.worst
+    )
+
+
+def test_a_failure_reads_as_one_block_in_plain_numbers_with_its_diagnosis_whole() -> None:
+    diagnosis = "scalings fitted on the output: c_out " + "1.001 times the expected; " * 30
+    out = planted_failure(diagnosis)
+    block = out.failure
+    assert "np.float64" not in block and "np.float64" not in out.message
+    assert block.splitlines()[:3] == [
+        "STEP-1 violated on cpu/float64: denoised",
+        f"  clause:     MUST, {spec.clauses()['STEP-1']} (conformance/SPEC.md)",
+        "  worst input: index 1 of position 0 of set_timesteps(...)",
+    ]
+    assert "  expected:   0.5" in block and "  actual:     0.5005" in block
+    assert "  error:      0.0005, bound 1e-15 (step bound, float64): a factor 5e+11" in block
+    assert f"  diagnosis:  {diagnosis}" in block  # whole, however long
+    lines = report.summary_lines(report.build([out], run_info(dtypes=["float64"])))
+    at = lines.index("FAILED STEP-1 cpu/float64:")
+    assert lines[at + 1 :] == ["  " + line for line in block.splitlines()]
+
+
+def test_a_run_that_tested_nothing_still_prints_its_verdict_line() -> None:
+    lines = report.summary_lines(report.build([], run_info()))
+    assert "conformance of demo 1 (suite 0.1.0): NOTHING TESTED" in lines
+    assert lines[-1].startswith("nothing was tested")
+
+
+# -- the Markdown summary and the plot ----------------------------------------------------------
+
+
+def test_markdown_summary_holds_the_verdict_versions_table_and_failures() -> None:
+    from conformance.harness import markdown
+
+    data = report.build(sample_records(), run_info(platform={"versions": {"numpy": "2.0"}}))
+    md = markdown.render(data)
+    assert md.startswith("## Conformance of demo 1: FAIL\n")
+    assert "- versions: numpy 2.0" in md
+    assert "| clause | level | cpu/any | cpu/float32 |" in md
+    assert "| `STEP-1` | MUST |  | `FAIL inf` |" in md
+    assert "| `STEP-2` | MUST |  | `ok 0.25` |" in md
+    assert "| `INDEX-3` | SHOULD | `dev` |  |" in md
+    step1 = next(c for c in data["clauses"] if c["clause"] == "STEP-1")
+    assert f"```text\n{step1['failure']}\n```" in md
+    assert "**ERROR NOISE-1**" in md and "KeyError: 'sigmas'" in md
+
+
+def test_plot_places_each_cell_at_its_worst_ratio(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    from conformance.harness import plot
+
+    data = report.build(sample_records(), run_info())
+    clauses, columns, values, labels = plot.grid(data)
+    cell = {
+        (c, col): (values[i][j], labels[i][j])
+        for i, c in enumerate(clauses)
+        for j, col in enumerate(columns)
+    }
+    assert cell[("STEP-2", "cpu/float32")] == (0.25, "ok 0.25")
+    assert cell[("STEP-1", "cpu/float32")] == (math.inf, "FAIL inf")
+    assert cell[("NOISE-2", "cpu/float32")] == (None, "skip")
+    out = plot.draw(data, tmp_path / "conformance.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot.main([str(_written(data, tmp_path)), "-o", str(tmp_path / "p.svg")]) == 0
+    assert (tmp_path / "p.svg").read_text().lstrip().startswith("<?xml")
+
+
+def _written(data, tmp_path):
+    path = tmp_path / "report.json"
+    report.write(data, path)
+    return path
+
+
+def test_two_figures_of_one_quantity_name_the_factor_between_them() -> None:
+    """STEP-4 compares the noise scale per unit of s_noise and its diagnosis gives the scale
+    itself: the message says that one is s_noise times the other."""
+    from conformance import stepcheck
+
+    config = {"s_noise": 0.440588, "sigma_min": 40.0, "sigma_max": 80.0}
+    text = stepcheck.scale_diagnosis(2819.8, config, None, "position 1")
+    fitted = 0.440588 * 2819.8
+    assert text.startswith(f"noise scale after the last evaluation: fitted {fitted:.6g} (= ")
+    assert "s_noise 0.440588 x 2819.8, the figure compared, per unit of s_noise" in text
+
+
+def _implementation_that_raises(x: float) -> float:
+    return {0.5: x}[x + 1]  # a KeyError from the implementation's own code
+
+
+def test_a_call_that_raised_shows_the_implementations_frames_not_the_harness() -> None:
+    from conformance.harness import failures
+
+    checks = Measure(None, "ADD-1", "cpu", "float64")
+    with pytest.raises(ClauseViolation) as raised:
+        checks.call("add_noise", _implementation_that_raised_wrapper)
+    text = failures.block(raised.value)
+    assert text.startswith("ADD-1 violated on cpu/float64: add_noise: raised KeyError: 1.5\n")
+    at = text.splitlines().index("  raised at (innermost last; KeyError):")
+    frames = text.splitlines()[at + 1 :]
+    assert frames and all("test_suite_records.py" in f for f in frames[::2]), frames
+    assert "return {0.5: x}[x + 1]" in text
+    assert "measure.py" not in text and "conformance/harness" not in text
+    # The JSON report names no path of the machine: the record's block has no frames.
+    assert "raised at" not in failures.block(raised.value, frames=False)
+
+
+def _implementation_that_raised_wrapper() -> float:
+    return _implementation_that_raises(0.5)

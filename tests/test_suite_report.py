@@ -35,7 +35,7 @@ def test_report_of_a_passing_run(
     )
     assert result.ret == pytest.ExitCode.OK
     report = conformance_report(out)
-    assert report["format"] == "cm-conformance-report/2"
+    assert report["format"] == "cm-conformance-report/3"
     assert report["verdict"] == "pass" and report["exit_status"] == 0
     assert report["started"].endswith("+00:00") and report["duration_s"] > 0
     assert report["run"]["filters"]["dtypes"] is None and report["run"]["golden"] == "packaged"

@@ -75,6 +75,7 @@ def activate(config: pytest.Config) -> SuiteState:
 
     from conformance.harness import claims, loading
 
+    _suite_named_without_pyargs(config)
     impl_spec = config.getoption("impl")
     defaulted = impl_spec is None
     try:
@@ -109,6 +110,13 @@ def activate(config: pytest.Config) -> SuiteState:
         )
     if config.getoption("conformance_claims") == "check":
         available = [d for d in devices if device_status[d][0]]
+        if available and dtypes:
+            mismatch = claims.framework(adapter, available[0], dtypes[0])
+            if mismatch:
+                raise pytest.UsageError(
+                    f"{adapter.name}: the implementation does not work on its adapter's arrays; "
+                    f"nothing was run:\n  {mismatch}"
+                )
         false = claims.check(adapter, available, dtypes)
         if false:
             raise pytest.UsageError(
@@ -116,6 +124,7 @@ def activate(config: pytest.Config) -> SuiteState:
                 "(fix the adapter's Capabilities):\n  " + "\n  ".join(false)
             )
     golden, label = _golden(config)
+    _verify_golden(golden, label)
     return SuiteState(
         adapter=adapter,
         impl_spec=DEFAULT_IMPL if defaulted else impl_spec,
@@ -145,3 +154,46 @@ def _golden(config: pytest.Config) -> tuple[Path, str]:
         raise pytest.UsageError(f"--golden: {str(golden)!r} holds no manifest.json")
     # The report names no absolute path of the machine that ran it.
     return golden, option if not Path(option).is_absolute() else golden.name
+
+
+def _verify_golden(golden: Path, label: str) -> None:
+    """Every case of the golden directory loads, checksum, tensors and shapes as its manifest
+    says: a broken or incomplete directory is a broken installation (or a bad `--golden`),
+    stopped at start-up with the file named, never counted against the implementation."""
+    import pytest
+
+    from reference import golden as golden_files
+
+    try:
+        for name in golden_files.case_names(directory=golden):
+            golden_files.load_case(name, golden)
+    except golden_files.GoldenFileError as exc:
+        where = "the packaged golden files" if label == "packaged" else f"--golden {label}"
+        fix = (
+            "reinstall the suite, or restore golden/ with `git checkout golden`"
+            if label == "packaged"
+            else "point --golden at a complete directory"
+        )
+        raise pytest.UsageError(
+            f"{where}: {exc}; nothing was run (a broken golden directory is not the "
+            f"implementation's failure: {fix})"
+        ) from None
+
+
+def _suite_named_without_pyargs(config: pytest.Config) -> None:
+    """`pytest conformance ...` outside a checkout: pytest would say only "file or directory
+    not found: conformance"; say that the installed suite is named with `--pyargs`."""
+    import pytest
+
+    if config.getoption("pyargs"):
+        return
+    base = Path(config.invocation_params.dir)
+    for arg in config.args:
+        target = str(arg).split("::")[0]
+        if target.split("/")[0] != PACKAGE or (base / target).exists():
+            continue
+        raise pytest.UsageError(
+            f"{target}: no such file or directory here ({base}); to run the installed suite "
+            "from outside a checkout, name it with --pyargs: "
+            "python -m pytest --pyargs conformance --impl=NAME"
+        )

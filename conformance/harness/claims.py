@@ -60,6 +60,55 @@ def check(adapter: Adapter, devices: Sequence[str], dtypes: Sequence[str]) -> li
     return problems
 
 
+#: What an array's framework needs, by the top-level module of its type.
+ADAPTER_FOR = {
+    "numpy": "conformance.implementations.numpy_adapter.NumpySchedulerAdapter "
+    '(README, "A scheduler on numpy arrays")',
+    "torch": "conformance.implementations.torch_adapter.TorchSchedulerAdapter",
+}
+
+
+def framework(adapter: Adapter, device: str, dtype: str) -> str | None:
+    """Whether the scheduler class works on the arrays of its adapter's framework: its
+    schedule after `set_timesteps` must be arrays the adapter's bridge knows. A numpy class
+    given as a bare class (taken to work on torch tensors) would otherwise fail every test
+    with "expected an array of the implementation's framework". None if it does, or if the
+    probe proves nothing (no scheduler class, or the call raised)."""
+    scheduler_class = getattr(adapter, "scheduler_class", None)
+    if scheduler_class is None:
+        return None
+    message = f"probing the arrays of {adapter.name} took over {PROBE_TIMEOUT:g} s"
+    try:
+        with timeout.limit(PROBE_TIMEOUT, message):
+            made = adapter.schedule(DEFAULT_CONFIG, TimestepSpec(timesteps=(22, 0)), device)
+    except (Exception, timeout.ImplementationHang):
+        return None
+    for name in ("sigmas", "timesteps"):
+        value = getattr(made, name)
+        if adapter.describe(value) is not None:
+            continue
+        kind = type(value)
+        found = f"{kind.__module__}.{kind.__qualname__}"
+        bridge = type(adapter._bridge()).__name__
+        wanted = ADAPTER_FOR.get(kind.__module__.split(".")[0])
+        fix = (
+            f"wrap it in {wanted}"
+            if wanted
+            else "pass bridge= an ArrayBridge of its framework (README, the adapter protocol)"
+        )
+        return (
+            f"{scheduler_class.__qualname__}.set_timesteps made `{name}` a {found}, but its "
+            f"adapter ({type(adapter).__name__}, bridge {bridge}) works on other arrays"
+            + (
+                " (a class given to --impl as it is gets torch's adapter)"
+                if type(adapter).__name__ == "TorchSchedulerAdapter"
+                else ""
+            )
+            + f": {fix}"
+        )
+    return None
+
+
 def _accepts(function: Callable[..., Any], name: str) -> bool | None:
     try:
         parameters = inspect.signature(function).parameters.values()

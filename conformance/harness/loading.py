@@ -58,6 +58,7 @@ def _import_target(target: str, what: str) -> Any:
     except Exception as exc:
         raise ImplementationError(
             f"{what}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+            + _hint(exc, module_name)
         ) from exc
     for part in attr.split(".") if attr else []:
         try:
@@ -67,6 +68,29 @@ def _import_target(target: str, what: str) -> Any:
                 f"{what}: module {module_name!r} has no attribute {attr!r}"
             ) from exc
     return obj
+
+
+#: The extra of this distribution that installs a missing module the built-ins need.
+EXTRAS = {"torch": "torch", "diffusers": "diffusers"}
+
+
+def _hint(exc: BaseException, module_name: str) -> str:
+    """What to do about a module that is not installed: the extra that brings it, or where
+    a package of one's own must be for `package.module:attr` to find it."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return ""
+    missing = exc.name.split(".")[0]
+    if missing in EXTRAS:
+        return (
+            f' (install the extra that brings it: pip install "cm-conformance[{EXTRAS[missing]}]"; '
+            "on a machine without an NVIDIA GPU, torch's CPU wheel first: README, Quickstart)"
+        )
+    if missing == module_name.split(".")[0]:
+        return (
+            f" (is {missing!r} on the import path? Install it, or run "
+            "`python -m pytest --pyargs conformance ...` from the folder that holds it)"
+        )
+    return ""
 
 
 def load(spec: str) -> Adapter:
@@ -121,7 +145,7 @@ def to_adapter(obj: Any, name: str, _depth: int = 0) -> Adapter:
             made = obj()
         except Exception as exc:
             raise ImplementationError(
-                f"{name}: calling the factory raised {type(exc).__name__}: {exc}"
+                f"{name}: calling the factory raised {type(exc).__name__}: {exc}" + _hint(exc, "")
             ) from exc
         return to_adapter(made, name, _depth + 1)
     raise ImplementationError(

@@ -12,7 +12,8 @@ that does not run the suite. The work is done elsewhere:
 - `conformance.harness.timeout`: the time limit of each test;
 - `conformance.harness.records`: each test phase classified into one `Outcome` record;
 - `conformance.harness.report`: the table and the JSON report, from the records and the run's
-  context (`conformance.harness.run_info`).
+  context (`conformance.harness.run_info`); `conformance.harness.markdown` the Markdown summary;
+- `conformance.harness.failures`: the block a failing clause prints in place of a traceback.
 
 With pytest-xdist, records travel from the workers to the controller in each test report's
 `user_properties`; the controller (or the single process) collects them in
@@ -21,18 +22,29 @@ With pytest-xdist, records travel from the workers to the controller in each tes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import Phase, settings
 
 from conformance import __version__, deviations, spec
 from conformance.adapter import DTYPES, unmet_requirement
-from conformance.harness import activation, fixtures, records, report, run_info
+from conformance.harness import (
+    activation,
+    failures,
+    fixtures,
+    markdown,
+    records,
+    report,
+    run_info,
+)
 from conformance.harness import timeout as time_limit
 from conformance.harness.activation import SuiteState
 from conformance.harness.fixtures import MEASURE, STATE, coordinates
@@ -120,7 +132,14 @@ def add_options(parser: pytest.Parser) -> None:
         "--conformance-report",
         default=None,
         metavar="PATH",
-        help="write the conformance report (JSON, format cm-conformance-report/2) to PATH",
+        help="write the conformance report (JSON, format cm-conformance-report/3) to PATH",
+    )
+    group.addoption(
+        "--conformance-markdown",
+        default=None,
+        metavar="PATH",
+        help="append the run's summary in Markdown to PATH (verdict, versions, the clause "
+        "table, failures with their diagnoses), e.g. $GITHUB_STEP_SUMMARY",
     )
     group.addoption(
         "--conformance-strict",
@@ -303,6 +322,7 @@ def time_limit_of(config: pytest.Config) -> float:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """Interrupt a conformance test that runs past its time limit."""
+    __tracebackhide__ = True  # a traceback shows the implementation's frames, not this one
     seconds = time_limit_of(item.config)
     if not seconds or _active(item.config) is None or not activation.in_suite(item.path):
         return (yield)
@@ -314,12 +334,23 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         f"{clause} on {where}: the test ran past its time limit of {seconds:g} s "
         "(--conformance-timeout): the implementation hangs or is far too slow"
     )
-    with time_limit.limit(seconds, message):
+    with time_limit.limit(seconds, message), plain_numbers():
         try:
             return (yield)
         except time_limit.ImplementationHang:
             item.config.stash[HUNG] = True
             raise
+
+
+@contextlib.contextmanager
+def plain_numbers() -> Iterator[None]:
+    """numpy 2 scalars repr as `0.002`, not `np.float64(0.002)`, in the messages a test
+    writes (numpy 1 does so already)."""
+    if int(np.__version__.split(".")[0]) < 2:
+        yield
+        return
+    with np.printoptions(legacy="1.25"):
+        yield
 
 
 # -- outcomes --------------------------------------------------------------------------------
@@ -372,11 +403,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             f"SHOULD clause {clause} not met on {outcome.where}: {outcome.message}"
         )
     elif outcome.status in records.FAILING:
-        note = f"clause {clause} ({spec.clauses().get(clause, '')}) {outcome.status} on {outcome.where}"
+        found = list(records.violations_in(call.excinfo.value if call.excinfo else None))
+        if found and test_report.failed:
+            # The block a person reads, in place of the harness's frames.
+            verbose = item.config.getoption("verbose") > 0
+            test_report.longrepr = (
+                failures.blocks_verbose(found[0]) if verbose else failures.block(found[0])
+            )
+        else:
+            title = spec.clauses().get(clause, "")
+            test_report.sections.append(
+                ("conformance", f"clause {clause} ({title}) {outcome.status} on {outcome.where}")
+            )
         if outcome.status == "failed" and checks is not None and checks.declared:
             figures = "; ".join(d.measured for d in checks.declared)
-            note += f"; the declared deviation ({figures}) does not cover it"
-        test_report.sections.append(("conformance", note))
+            test_report.sections.append(
+                ("conformance", f"the declared deviation of {clause} ({figures}) does not cover it")
+            )
     test_report.user_properties.append((records.PROPERTY, outcome.as_dict()))
     return test_report
 
@@ -421,20 +464,36 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
         data["exit_status"] = int(session.exitstatus)
     config.stash[FINAL] = data
+    written = []
     path = config.getoption("conformance_report", None)
     if path:
-        target = Path(path)
-        if not target.is_absolute():
-            target = Path(config.invocation_params.dir) / target
+        target = _target(config, path)
         report.write(data, target)
+        written.append(f"report written: {target}")
+    path = config.getoption("conformance_markdown", None)
+    if path:
+        target = _target(config, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8") as out:  # appended: $GITHUB_STEP_SUMMARY
+            out.write(markdown.render(data))
+        written.append(f"Markdown summary written: {target}")
+    config.stash[WRITTEN] = written
+
+
+def _target(config: pytest.Config, path: str) -> Path:
+    target = Path(path)
+    return target if target.is_absolute() else Path(config.invocation_params.dir) / target
 
 
 FINAL = pytest.StashKey[dict[str, Any]]()
+WRITTEN = pytest.StashKey[list[str]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     data = config.stash.get(FINAL, None)
-    if data is None or not data["clauses"]:
+    if data is None:
         return
     for line in report.summary_lines(data, verbose=config.getoption("verbose")):
+        terminalreporter.write_line(line)
+    for line in config.stash.get(WRITTEN, []):
         terminalreporter.write_line(line)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from conformance import deviations, spec
 from conformance.deviations import Deviation
+from conformance.harness import failures
 from conformance.measure import ClauseViolation
 
 Status = Literal["failed", "error", "warning", "known deviation", "passed", "skipped"]
@@ -87,6 +88,8 @@ class Outcome:
     bound_note: str | None = None
     deviation: dict[str, Any] | None = None  # the declared deviation that explains it
     noise_layers: tuple[str, ...] = field(default_factory=tuple)
+    #: The readable block of the violation (`conformance.harness.failures.block`), whole.
+    failure: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -187,6 +190,7 @@ def classify(
                 status="known deviation",
                 message=first_line(str(violation)),
                 deviation=deviation.as_dict(),
+                failure=failures.block(violation, frames=False),
                 **_figures(found),
             )
         note = "declared deviation not observed" if declared else None
@@ -199,6 +203,7 @@ def classify(
             status="known deviation",
             message=message,
             deviation=explained.as_dict(),
+            failure=failures.block(found[0], frames=False) if found else None,
             **_figures(found),
         )
     if not found:
@@ -213,7 +218,12 @@ def classify(
     status = "warning" if should_only and not strict else "failed"
     if should_only:
         base["level"] = "SHOULD"
-    return make(status=status, message=message, **_figures(found))
+    return make(
+        status=status,
+        message=message,
+        failure=failures.block(found[0], frames=False),
+        **_figures(found),
+    )
 
 
 def _exception_text(exception: BaseException | None, text: str) -> str:

@@ -7,6 +7,8 @@ They are the zoo of `tests/functional/zoo.py`, which wraps each in a `Functional
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -81,19 +83,24 @@ def raw_sigma_sampler(net, sample, timesteps, generator, num_train_timesteps=40,
 # -- departures ---------------------------------------------------------------------------------
 
 
-def openai_sampler(distiller, x, sigmas, generator, ts, t_min=0.002, t_max=80.0, rho=7.0, steps=40):
-    """OpenAI's `stochastic_iterative_sampler`, as published: the distiller returns the
-    clamped denoised sample. Its end point (t_min ** (1 / rho)) ** rho is
-    0.002000000000000003, so it adds noise of scale 1.1e-10 after the last evaluation."""
-    t_max_rho = t_max ** (1 / rho)
-    t_min_rho = t_min ** (1 / rho)
-    s_in = x.new_ones([x.shape[0]])
-    for i in range(len(ts) - 1):
-        t = (t_max_rho + ts[i] / (steps - 1) * (t_min_rho - t_max_rho)) ** rho
-        x0 = distiller(x, t * s_in)
-        next_t = (t_max_rho + ts[i + 1] / (steps - 1) * (t_min_rho - t_max_rho)) ** rho
-        next_t = np.clip(next_t, t_min, t_max)
-        x = x0 + generator.randn_like(x) * np.sqrt(next_t**2 - t_min**2)
+def openai_sampler(denoiser, x, unused, generator, ts, t_min=0.002, t_max=80.0, rho=7.0, steps=40):
+    """Models the behaviour of OpenAI's `stochastic_iterative_sampler` (openai/consistency_models,
+    cm/karras_diffusion.py; written here, not copied): ascending indices `ts` into a
+    `steps`-point Karras grid, every index evaluated with the plain formula (`karras`), the
+    last one included, and a denoiser D(x, sigma) that returns the clamped denoised sample.
+
+    The last time point is only a noise target: it is never evaluated, only used for the
+    noise scale sqrt(target^2 - t_min^2) of the step before it. Computed by the plain formula
+    it is 0.002000000000000003, not t_min, so the sampler adds noise of scale 1.1e-10 after
+    its last evaluation. `unused` is a positional slot the modelled sampler has and ignores
+    (the zoo passes None)."""
+    sigmas = [karras(i, steps, t_min, t_max, rho) for i in ts]
+    evaluated, targets = sigmas[:-1], sigmas[1:]
+    per_element = (x.shape[0],)
+    for sigma, target in zip(evaluated, targets, strict=True):
+        denoised = denoiser(x, torch.full(per_element, sigma, dtype=x.dtype))
+        target = min(max(target, t_min), t_max)
+        x = denoised + generator.randn_like(x) * math.sqrt(target**2 - t_min**2)
     return x
 
 
