@@ -16,7 +16,7 @@ import json
 import pytest
 
 from conformance import spec
-from tests.mutants import audit, kill_matrix, landing, runner, sensitivity
+from tests.mutants import audit, cached, kill_matrix, landing, runner, sensitivity
 from tests.mutants.base import adapter_for, torch_adapter
 from tests.mutants.equivalents import EQUIVALENTS, Variant
 from tests.mutants.kill_matrix import OUT as KILL_MATRIX
@@ -27,16 +27,9 @@ F32 = "float32"
 AREAS = ("CFG", "SCHED", "TIME", "CIN", "SCAL", "INDEX", "STEP", "NOISE", "ADD", "GOLD")
 
 
-def _claimed(scheduler: type, dtypes: tuple[str, ...] | None) -> list[str]:
-    claims = adapter_for(scheduler, "probe").capabilities.dtypes
-    return [d for d in (dtypes or claims) if d in claims]
-
-
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_mutant_killed_on_its_clauses(mutant: Mutant) -> None:
-    result = runner.run(
-        impl_option(mutant.name), mutant.breaks, _claimed(mutant.scheduler, mutant.dtypes)
-    )
+    result = cached.own_clauses_run(mutant.name)
     violated = result.violated()
     missed = [c for c in mutant.breaks if c not in violated]
     detail = {c: result.messages(c)[:1] or ["passed"] for c in mutant.breaks}
@@ -116,7 +109,7 @@ def test_no_survivor() -> None:
 @pytest.mark.parametrize("variant", EQUIVALENTS, ids=[v.name for v in EQUIVALENTS])
 def test_equivalent_variant_passes(variant: Variant) -> None:
     result = runner.run(
-        impl_option(variant.name), variant.clauses, _claimed(variant.scheduler, None)
+        impl_option(variant.name), variant.clauses, cached.claimed(variant.scheduler, None)
     )
     failed = {c: result.messages(c)[:1] for c in result.failed()}
     assert not failed, f"correct variant {variant.name} ({variant.what}) rejected: {failed}"
