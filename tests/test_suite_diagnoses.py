@@ -350,3 +350,33 @@ def test_golden_diagnosis_names_the_sigma() -> None:
     """c_out 0.1 % off at every sigma; its largest absolute error is at the largest c_out."""
     text = _message("c_out_tenth_percent", "GOLD-2")
     assert number(text, "at sigma =") == DEFAULT_CONFIG["sigma_max"], text
+
+
+def karras(ramp: float, eps: float, top: float, rho: float) -> float:
+    """EDM eq. 5: (top^(1/rho) + ramp (eps^(1/rho) - top^(1/rho)))^rho."""
+    return (top ** (1 / rho) + ramp * (eps ** (1 / rho) - top ** (1 / rho))) ** rho
+
+
+def test_schedule_diagnosis_names_the_ramp_taken() -> None:
+    """ramp_over_n takes the ramp i / N: at the printed ramp r = i / (N - 1) its sigma is the
+    Karras sigma at r (N - 1) / N, and the expected one the Karras sigma at r."""
+    text = _message("ramp_over_n", "SCHED-1")
+    config = {k: float(v) for k, v in re.findall(r"(\w+)=([-\d.e+]+)", text)}
+    eps, top, rho = config["sigma_min"], config["sigma_max"], config["rho"]
+    N = config["num_train_timesteps"]
+    ramp = number(text, "sigma at ramp")
+    assert close(number(text, "expected"), karras(ramp, eps, top, rho), CONFIG_PRINTED), text
+    assert close(number(text, ":"), karras(ramp * (N - 1) / N, eps, top, rho), CONFIG_PRINTED), text
+
+
+def test_begin_index_diagnosis_names_the_position_fitted() -> None:
+    """INDEX-4's diagnosis: an output made with the scalings of position 2 is named so."""
+    from conformance.test_index import _which_sigma
+
+    config = {**CONFIG, "clip_denoised": False}
+    sd = float(config["sigma_data"])
+    sigmas = np.array([80.0, 9.0, 2.5, 0.4, EPS])
+    prev, x, F, _ = _planted_step(*boundary(2.5, EPS, sd), clip=False)
+    assert _which_sigma(config, sigmas, prev, x, F) == (
+        "the output fits the scalings at position 2 (sigma np.float64(2.5))"
+    )
