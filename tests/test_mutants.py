@@ -3,10 +3,14 @@ lets every equivalent variant through, and detects the relative errors SPEC.md p
 
 The suite runs in-process (`tests/mutants/runner.py`), each mutant against only the tests
 of the clauses it targets, on the dtypes where its bug shows; each variant against the
-clauses it exercises, on every dtype it claims. The whole module takes about a minute and a
-half on two cores. The kill matrix over the whole suite is `tests/mutants/KILL_MATRIX.md`
+clauses it exercises, on every dtype it claims. Against the whole suite, each mutant's
+landing comes from the record of `python -m tests.mutants.landing` (measured on today's
+code: its fingerprint), and a rotating slice of the zoo is re-measured live each run, on
+float32 too (`tests/mutants/audit.py`). The whole module takes about two and a half minutes
+on two cores. The kill matrix over the whole suite is `tests/mutants/KILL_MATRIX.md`
 (`python -m tests.mutants.kill_matrix`); the sensitivity figures in SPEC.md come from
-`python -m tests.mutants.sensitivity`.
+`python -m tests.mutants.sensitivity`. `tests/test_mutants_checks.py` plants a bad
+measurement for each check made here.
 """
 
 from __future__ import annotations
