@@ -3,10 +3,14 @@ lets every equivalent variant through, and detects the relative errors SPEC.md p
 
 The suite runs in-process (`tests/mutants/runner.py`), each mutant against only the tests
 of the clauses it targets, on the dtypes where its bug shows; each variant against the
-clauses it exercises, on every dtype it claims. The whole module takes about a minute and a
-half on two cores. The kill matrix over the whole suite is `tests/mutants/KILL_MATRIX.md`
+clauses it exercises, on every dtype it claims. Against the whole suite, each mutant's
+landing comes from the record of `python -m tests.mutants.landing` (measured on today's
+code: its fingerprint), and a rotating slice of the zoo is re-measured live each run, on
+float32 too (`tests/mutants/audit.py`). The whole module takes about two and a half minutes
+on two cores. The kill matrix over the whole suite is `tests/mutants/KILL_MATRIX.md`
 (`python -m tests.mutants.kill_matrix`); the sensitivity figures in SPEC.md come from
-`python -m tests.mutants.sensitivity`.
+`python -m tests.mutants.sensitivity`. `tests/test_mutants_checks.py` plants a bad
+measurement for each check made here.
 """
 
 from __future__ import annotations
@@ -16,73 +20,100 @@ import json
 import pytest
 
 from conformance import spec
-from tests.mutants import landing, runner, sensitivity
+from tests.mutants import audit, cached, kill_matrix, landing, runner, sensitivity
 from tests.mutants.base import adapter_for, torch_adapter
 from tests.mutants.equivalents import EQUIVALENTS, Variant
 from tests.mutants.kill_matrix import OUT as KILL_MATRIX
 from tests.mutants.registry import impl_option
 from tests.mutants.zoo import MUTANTS, SURVIVORS, Mutant
 
+F32 = "float32"
 AREAS = ("CFG", "SCHED", "TIME", "CIN", "SCAL", "INDEX", "STEP", "NOISE", "ADD", "GOLD")
-
-
-def _claimed(scheduler: type, dtypes: tuple[str, ...] | None) -> list[str]:
-    claims = adapter_for(scheduler, "probe").capabilities.dtypes
-    return [d for d in (dtypes or claims) if d in claims]
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_mutant_killed_on_its_clauses(mutant: Mutant) -> None:
-    result = runner.run(
-        impl_option(mutant.name), mutant.breaks, _claimed(mutant.scheduler, mutant.dtypes)
-    )
+    result = cached.own_clauses_run(mutant.name)
     violated = result.violated()
     missed = [c for c in mutant.breaks if c not in violated]
     detail = {c: result.messages(c)[:1] or ["passed"] for c in mutant.breaks}
     assert not missed, f"mutant {mutant.name} ({mutant.bug}) survives {missed}; suite said {detail}"
 
 
+def _record() -> dict:
+    return json.loads(landing.DATA.read_text(encoding="utf-8"))
+
+
+def _claims(mutant: Mutant, dtype: str) -> bool:
+    return dtype in adapter_for(mutant.scheduler, "probe").capabilities.dtypes
+
+
+def test_landing_record_is_fresh() -> None:
+    """The landing record was measured on the code that decides verdicts today: its
+    fingerprint (the suite's sources, the reference modules they import, the zoo, the golden
+    files, SPEC.md's clauses, the hypothesis profile) is today's."""
+    stale = audit.staleness(_record(), landing.current_fingerprint())
+    assert not stale, stale
+
+
 def test_each_mutant_lands_on_its_own_clauses_and_no_other() -> None:
     """One bug, one clause (SPEC.md, "Verdicts"): against the whole suite, each mutant
     violates exactly the clauses it declares (its own and their golden counterparts), and
     nothing fails without a clause violation. From the record of `python -m
-    tests.mutants.landing` (25 minutes: too long for this module), which must cover the zoo
-    as it is."""
-    recorded = json.loads(landing.DATA.read_text(encoding="utf-8"))["mutants"]
+    tests.mutants.landing`, measured on today's code (test_landing_record_is_fresh) and
+    re-measured a slice at a time, live (test_live_sample_lands_exactly)."""
+    recorded = _record()["mutants"]
     stale = [m.name for m in MUTANTS if m.name not in recorded]
-    assert not stale, f"landing.json lacks {stale}: run python -m tests.mutants.landing"
+    assert not stale, f"landing.json lacks {stale}: run {landing.REFRESH}"
     wrong = {}
     for m in MUTANTS:
         row = recorded[m.name]
         if row["breaks"] != list(m.breaks) or row["dtypes"] != landing.dtypes_of(m):
-            wrong[m.name] = "declared clauses or dtypes changed since measured: re-measure"
-            continue
-        violated, failed = set(row["violated"]), set(row["failed"])
-        if violated != set(m.breaks) or failed != violated:
-            wrong[m.name] = {
-                "declared": sorted(m.breaks),
-                "violated": sorted(violated),
-                "failed without a violation": sorted(failed - violated),
-                "messages": {c: row["messages"].get(c, "")[:200] for c in failed ^ set(m.breaks)},
-            }
+            wrong[m.name] = f"declared clauses or dtypes changed since measured: {landing.REFRESH}"
+        elif problem := audit.landing_problems(m, row):
+            wrong[m.name] = problem
     assert not wrong, f"mutants off their clauses: {json.dumps(wrong, indent=1)}"
 
 
-@pytest.mark.parametrize(
-    "survivor",
-    [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=m.gap)) for m in SURVIVORS],
-    ids=[m.name for m in SURVIVORS],
-)
-def test_survivor_is_a_known_gap(survivor: Mutant) -> None:
-    """A gap of the suite, held open: XPASS (a failure) once the suite catches the bug."""
-    result = runner.run(impl_option(survivor.name), survivor.breaks, ["float64", "float32"])
-    assert result.violated(), f"{survivor.name} survives {survivor.breaks}: {survivor.gap}"
+def test_live_sample_lands_exactly() -> None:
+    """Today's slice of the zoo (`audit.sample`: by UTC date, every mutant within a few
+    days; CM_MUTANT_SAMPLE=all runs them all) against the whole suite, live, on its own
+    dtypes and float32: exactly its declared clauses on its own dtypes, no other clause on
+    float32, and the clauses the record says."""
+    record = _record()["mutants"]
+    which, chosen = audit.sample(MUTANTS)
+    assert chosen, f"the live sample ({which}) is empty"
+    wrong = {}
+    for m in chosen:
+        own = landing.dtypes_of(m)
+        extra = [F32] if F32 not in own and _claims(m, F32) else []
+        row = landing.measure(m, [*own, *extra])
+        live = {c for c, d in row["violated"].items() if {*own, "-"} & set(d)}
+        if problem := audit.landing_problems(m, row, own):
+            wrong[m.name] = problem
+        elif m.name in record and live != set(record[m.name]["violated"]):
+            wrong[m.name] = {"live": sorted(live), "recorded": sorted(record[m.name]["violated"])}
+    assert not wrong, f"live sample ({which}) off its clauses: {json.dumps(wrong, indent=1)}"
+
+
+def test_no_survivor() -> None:
+    """No mutant of MUTANTS survives a clause it declares (per the fresh record), and every
+    held survivor (SURVIVORS, a known gap of the suite) still survives, live: once the
+    suite catches one, it belongs in MUTANTS."""
+    found = audit.survivors(MUTANTS, _record()["mutants"])
+    assert not found, f"mutants surviving a clause they declare: {found}"
+    caught = {}
+    for survivor in SURVIVORS:
+        result = runner.run(impl_option(survivor.name), survivor.breaks, ["float64", F32])
+        if result.violated():
+            caught[survivor.name] = sorted(result.violated())
+    assert not caught, f"held survivors now caught (move them to MUTANTS): {caught}"
 
 
 @pytest.mark.parametrize("variant", EQUIVALENTS, ids=[v.name for v in EQUIVALENTS])
 def test_equivalent_variant_passes(variant: Variant) -> None:
     result = runner.run(
-        impl_option(variant.name), variant.clauses, _claimed(variant.scheduler, None)
+        impl_option(variant.name), variant.clauses, cached.claimed(variant.scheduler, None)
     )
     failed = {c: result.messages(c)[:1] for c in result.failed()}
     assert not failed, f"correct variant {variant.name} ({variant.what}) rejected: {failed}"
@@ -124,6 +155,23 @@ def test_kill_matrix_lists_the_zoo() -> None:
     text = KILL_MATRIX.read_text(encoding="utf-8")
     stale = [e.name for e in (*MUTANTS, *SURVIVORS, *EQUIVALENTS) if f"| {e.name} |" not in text]
     assert not stale, f"KILL_MATRIX.md lacks {stale}: run python -m tests.mutants.kill_matrix"
+
+
+def test_kill_matrix_shows_no_survivor() -> None:
+    """The kill matrix (kill_matrix.json, which KILL_MATRIX.md renders) kills every mutant
+    on every clause it targets, holds no killed survivor and rejects no variant; and the
+    markdown shows the measured marks."""
+    rows = json.loads(kill_matrix.DATA.read_text(encoding="utf-8"))
+    problems = audit.kill_matrix_problems(rows, MUTANTS, SURVIVORS)
+    assert not problems, f"KILL_MATRIX.md: {problems}"
+    text = KILL_MATRIX.read_text(encoding="utf-8")
+    unlike = [r["name"] for r in rows if r["kind"] == "mutant" and _matrix_line(r) not in text]
+    assert not unlike, f"KILL_MATRIX.md's rows differ from kill_matrix.json for {unlike}"
+
+
+def _matrix_line(row: dict) -> str:
+    r = kill_matrix.Row(**row)
+    return f"| {r.name} | " + " | ".join(r.mark(c) for c in spec.clauses()) + " |"
 
 
 def test_spec_carries_the_sensitivity_figures() -> None:

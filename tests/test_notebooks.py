@@ -23,8 +23,13 @@ BUDGET_S = 120  # the issue's bound per notebook on CPU; both take ~25 s on a 2-
 MAX_BYTES = 1_000_000  # committed size: outputs are small PNGs at 70 dpi
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 #: Printed residues of float64 rounding (max |a - b| of two routes to one value, ~1e-16):
-#: their digits depend on the CPU's summation order, so only their magnitude is compared.
+#: their digits depend on the CPU's summation order, so only their magnitude is compared:
+#: within a factor SIZE of each other, a residue of 0 counting as one ulp of 1. The committed
+#: residues are 0 to 13 ulps; another summation order moves one by a few ulps, while a lost
+#: digit of accuracy moves it by orders of magnitude (3e-16 to 5e-13 is caught).
 RESIDUE = 1e-12
+SIZE = 100.0
+ULP = 2.0**-52
 
 
 def _runner():
@@ -57,7 +62,7 @@ def _printed(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
 def printed_drift(committed: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> list[str]:
     """Where a fresh run prints other text or other figures than the committed copy: every
     number equal as printed (same digits), except float64 rounding residues (both below
-    RESIDUE in magnitude)."""
+    RESIDUE in magnitude), which must be of the same size (within a factor SIZE)."""
     old, new = _printed(committed), _printed(fresh)
     if [k for k, _ in old] != [k for k, _ in new]:
         return [f"printing cells {[k for k, _ in old]} became {[k for k, _ in new]}"]
@@ -67,15 +72,20 @@ def printed_drift(committed: nbformat.NotebookNode, fresh: nbformat.NotebookNode
             drift.append(f"cell {k} prints other text: {was[:200]!r} became {now[:200]!r}")
             continue
         for a, b in zip(NUMBER.findall(was), NUMBER.findall(now), strict=True):
-            residues = abs(float(a)) < RESIDUE and abs(float(b)) < RESIDUE
-            if a != b and not residues:
+            if a != b and not same_residue(float(a), float(b)):
                 drift.append(f"cell {k}: printed {a}, now {b}")
     return drift
 
 
+def same_residue(a: float, b: float) -> bool:
+    """Two rounding residues of the same size: both below RESIDUE, within a factor SIZE."""
+    small, large = sorted((max(abs(a), ULP), max(abs(b), ULP)))
+    return large < RESIDUE and large <= SIZE * small
+
+
 def test_printed_drift_is_caught() -> None:
-    """The comparison fails on the issue's drift (0.041 printed as 0.046) and not on a
-    rounding residue."""
+    """The comparison fails on the issue's drift (0.041 printed as 0.046) and on a residue
+    that grew (3.3e-16 printed as 5e-13), not on a residue of another rounding."""
     committed = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
     committed.cells[0].outputs = [nbformat.v4.new_output("stream", text="RMSE 0.041, 3.3e-16\n")]
     same = nbformat.from_dict(json.loads(json.dumps(committed)))
@@ -84,6 +94,12 @@ def test_printed_drift_is_caught() -> None:
     drifted = nbformat.from_dict(json.loads(json.dumps(committed)))
     drifted.cells[0].outputs[0].text = "RMSE 0.046, 3.3e-16\n"
     assert printed_drift(committed, drifted) == ["cell 1: printed 0.041, now 0.046"]
+    zero = nbformat.from_dict(json.loads(json.dumps(committed)))
+    zero.cells[0].outputs[0].text = "RMSE 0.041, 0.0\n"
+    assert printed_drift(committed, zero) == []
+    grown = nbformat.from_dict(json.loads(json.dumps(committed)))
+    grown.cells[0].outputs[0].text = "RMSE 0.041, 5e-13\n"
+    assert printed_drift(committed, grown) == ["cell 1: printed 3.3e-16, now 5e-13"]
 
 
 def test_there_are_two_walkthroughs() -> None:

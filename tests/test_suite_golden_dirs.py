@@ -16,6 +16,7 @@ import pytest
 
 from reference import golden
 from tests.mutants import runner
+from tests.mutants.registry import impl_option
 
 GOLD = ("GOLD-1", "GOLD-2", "GOLD-3", "GOLD-4")
 
@@ -39,11 +40,18 @@ def _directory(target: Path, keep: dict[str, str]) -> Path:
 
 
 def _statuses(result: runner.SuiteRun) -> dict[tuple[str, str], str]:
-    return {(c["clause"], c["dtype"]): c["status"] for c in result.cells}
+    statuses = {(c["clause"], c["dtype"]): c["status"] for c in result.cells}
+    assert statuses, f"the run reported no cells: {result.output[-2000:]}"
+    return statuses
 
 
-def _run(directory: Path) -> runner.SuiteRun:
-    return runner.run("reference", GOLD, extra=[f"--golden={directory}", "-rs"])
+def _clean(statuses: dict[tuple[str, str], str]) -> bool:
+    """Nothing but passed and skipped cells (no failure, no error, no warning)."""
+    return set(statuses.values()) <= {"passed", "skipped"}
+
+
+def _run(directory: Path, impl: str = "reference", dtypes=None) -> runner.SuiteRun:
+    return runner.run(impl, GOLD, dtypes, extra=[f"--golden={directory}", "-rs"])
 
 
 def test_renamed_cases_run_every_golden_clause(tmp_path: Path) -> None:
@@ -59,7 +67,7 @@ def test_renamed_cases_run_every_golden_clause(tmp_path: Path) -> None:
     statuses = _statuses(result)
     ran = {clause for (clause, _), status in statuses.items() if status == "passed"}
     assert ran == set(GOLD), statuses
-    assert "failed" not in statuses.values(), result.output[-3000:]
+    assert _clean(statuses), result.output[-3000:]
     # Each sampler case ran under its new name.
     nodes = {t["nodeid"] for c in result.cells for t in c["tests"]}
     assert any("run_two" in n for n in nodes) and not any("five_points" in n for n in nodes)
@@ -85,5 +93,27 @@ def test_a_directory_without_samplers_checks_what_it_has(tmp_path: Path, kind: s
     statuses = _statuses(result)
     clause = {"schedule": "GOLD-1", "scalings": "GOLD-2"}[kind]
     assert "passed" in {s for (c, _), s in statuses.items() if c == clause}, statuses
-    assert "failed" not in statuses.values(), result.output[-3000:]
+    assert _clean(statuses), result.output[-3000:]
     assert {s for (c, _), s in statuses.items() if c in ("GOLD-3", "GOLD-4")} <= {"skipped"}
+
+
+RENAMED = {
+    "schedule_default": "karras_grid_a",
+    "scalings_default": "boundary_table_b",
+    "five_points_ts_0_8_16_24_32_39_f64": "run_two",
+}
+
+
+@pytest.mark.parametrize(
+    "mutant, caught",
+    [("ramp_over_n", {"GOLD-1"}), ("c_out_tenth_percent", {"GOLD-2", "GOLD-3", "GOLD-4"})],
+)
+def test_renamed_cases_catch_a_wrong_implementation(
+    tmp_path: Path, mutant: str, caught: set[str]
+) -> None:
+    """The renamed directory fails a mutant on the GOLD clauses that see its bug (the ones it
+    fails on the shipped directory, tests/mutants/zoo.py) and on no other."""
+    result = _run(_directory(tmp_path / "renamed", RENAMED), impl_option(mutant), ["float64"])
+    assert set(result.violated()) == caught, (_statuses(result), result.output[-3000:])
+    nodes = {t["nodeid"] for c in result.cells for t in c["tests"]}
+    assert any("run_two" in n for n in nodes), nodes

@@ -292,3 +292,7 @@ def edm_declared_c_in_inside() -> FunctionalSampler:
     adapter.applies_c_in = False
     adapter.name = "edm (declared c_in inside)"
     return adapter
+
+
+# The members that break the clauses no other member breaks (registered on import).
+from tests.functional.zoo_breakers import *  # noqa: E402, F403

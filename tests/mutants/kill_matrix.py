@@ -14,7 +14,6 @@ import argparse
 import json
 import platform
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -70,19 +69,6 @@ def measure(name: str, kind: str, what: str, targets: tuple[str, ...]) -> Row:
     )
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=runner.REPO,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def render(rows: list[Row], commit: str | None = None) -> str:
     """The markdown; `commit` is the one measured at (default: HEAD)."""
     clauses = list(spec.clauses())
@@ -101,7 +87,7 @@ def render(rows: list[Row], commit: str | None = None) -> str:
         "(`tests/mutants/zoo.py`, one planted bug) and each equivalent variant",
         "(`tests/mutants/equivalents.py`, correct code written differently) run against the whole",
         "suite on every dtype it claims, on the CPU, hypothesis profile `ci` without shrinking.",
-        f"Suite {suite_version}, commit {commit or _commit()}, Python {platform.python_version()}.",
+        f"Suite {suite_version}, commit {commit or runner.commit()}, Python {platform.python_version()}.",
         "",
         "## Summary",
         "",

@@ -16,6 +16,7 @@ import ast
 import contextlib
 import io
 import json
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterable
@@ -74,6 +75,20 @@ def targets(clauses: Iterable[str] | None) -> list[str]:
     if missing:
         raise KeyError(f"no test of the suite checks {missing}; known: {sorted(table)}")
     return list(dict.fromkeys(node for c in clauses for node in table[c]))
+
+
+def commit() -> str:
+    """The short hash of HEAD, for a record ("unknown" outside a git checkout)."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 @dataclass
