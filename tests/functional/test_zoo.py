@@ -29,7 +29,7 @@ settings.register_profile(
 def verdict(name: str, member: Member) -> runner.SuiteRun:
     claimed = member.adapter().capabilities.dtypes
     return runner.run(
-        f"tests.functional.zoo:{name}",
+        f"{member.adapter.__module__}:{name}",
         member.checked,
         claimed,
         extra=[f"--hypothesis-profile={PROFILE}"],
