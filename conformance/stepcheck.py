@@ -19,6 +19,7 @@ import numpy as np
 
 from conformance import steps, tolerances, truth
 from conformance.adapter import Adapter, TimestepSpec
+from conformance.cases import Case
 from conformance.measure import Measure
 
 Array = np.ndarray
@@ -115,6 +116,128 @@ def denoised_difference(
     den1, bound1, _ = expected_step(config, first, exact, k, None, dtype)
     den2, bound2, _ = expected_step(config, second, exact, k, None, dtype)
     return den1 - den2, bound1 + bound2
+
+
+# -- two runs that differ only in their draws -------------------------------------------------
+
+def loop_inputs(
+    case: Case, exact: truth.ExactSchedule, F_scale: float = 1.0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(F, x) for positions 0 .. k: x at its noise level (sigma_j z), F of order F_scale."""
+    return [
+        (
+            steps.normal(case.seed + 2 * j + 1, case.shape, F_scale),
+            steps.normal(case.seed + 2 * j, case.shape, float(exact.sigmas[j])),
+        )
+        for j in range(case.k + 1)
+    ]
+
+
+def two_runs(
+    impl: Adapter,
+    measure: Measure,
+    case: Case,
+    exact: truth.ExactSchedule,
+    device: str,
+    dtype: str,
+    noise: str = "known",
+) -> tuple[steps.StepRun, steps.StepRun]:
+    """The same inputs stepped twice with two different draws (injected, two seeds of the
+    declared convention, or with noise="own" the implementation's own): prev_1 - prev_2 =
+    s g (z_1 - z_2), whatever the denoised value, which is the same number in both (a loop
+    of its own gets the same draws before position k, so that it reaches x_k alike)."""
+    inputs = loop_inputs(case, exact)
+    first, second = (
+        steps.run(
+            impl,
+            measure,
+            case.config,
+            case.spec,
+            device,
+            dtype,
+            inputs,
+            seed=seed,
+            noise=noise,
+            same_draws_as=case.seed,
+            until=case.k,
+        )
+        for seed in (case.seed, case.seed + 1)
+    )
+    return first, second
+
+
+def check_renoise(
+    measure: Measure,
+    case: Case,
+    exact: truth.ExactSchedule,
+    runs: tuple[steps.StepRun, steps.StepRun],
+    dtype: str,
+    what: str,
+    *,
+    proportional_only: bool = False,
+) -> None:
+    """prev_1 - prev_2 against s g (z_1 - z_2) at position k, g = sqrt(tau^2 - eps^2) with
+    tau the next sigma the implementation used (STEP-3); `proportional_only`: against
+    s g_hat (z_1 - z_2), g_hat fitted (the draws used as given, whatever the scale: NOISE)."""
+    k = case.k
+    first, second = runs
+    odd = not_one_draw(runs, k)
+    if odd:  # the draws used are not the known z: NOISE-2's finding, not the scale's
+        measure.ok(f"re-noise at position {k}: not comparable ({odd}: NOISE-2)")
+        return
+    p1, p2 = prev_values(measure, first, k), prev_values(measure, second, k)
+    z1, z2 = first.z[k], second.z[k]
+    _, sigma_next, ramp_next = sigma_at(first, exact, k)
+    s = float(case.config["s_noise"])
+    d, w = p1 - p2, z1 - z2
+    delta, delta_bound = denoised_difference(case.config, runs, exact, k, dtype)
+    d = d - delta  # 0 unless a loop of its own reached x_k differently in the two runs
+    g_hat = fitted_scale(d, w, s) if s > 0 else 0.0
+    g = truth.noise_scale(case.config, sigma_next) / s if s > 0 else 0.0
+    scale = g_hat if proportional_only and np.isfinite(g_hat) else g
+    expected = s * scale * w
+    bound = tolerances.renoise_difference_bound(
+        case.config, ramp_next, z1, z2, p1, p2, dtype, sigma_next=sigma_next
+    )
+    bound = bound + delta_bound
+    if proportional_only:  # the fitted scale's own error: the bound projected onto w
+        bound = bound + np.abs(w) * float(np.sum(np.abs(w) * bound) / max(np.sum(w * w), 1e-300))
+    place = where(case.config, case.spec, k)
+    measure.close(
+        d,
+        expected,
+        bound,
+        what,
+        bound_text=f"two draws, {dtype}",
+        scale=np.abs(s * g * w) + np.abs(p1) + np.abs(p2),
+        where=place,
+        diagnose=lambda worst, bad: scale_diagnosis(
+            g_hat, case.config, sigma_next, f"element {worst} of {place}"
+        ),
+    )
+
+
+
+def not_one_draw(runs: tuple[steps.StepRun, ...], k: int) -> str | None:
+    """Where a loop of its own counted its draws (a functional sampler) and took other than
+    one after evaluation k in some run: what it took (the draw used is then not the known
+    z); None otherwise."""
+    for run in runs:
+        counts = run.draws or []
+        if any(c is not None for c in counts) and k < len(counts) and counts[k] != 1:
+            taken = "no whole number of" if counts[k] is None else str(counts[k])
+            return f"{taken} draws after evaluation {k}, expected one"
+    return None
+
+
+def one_point(case: Case, k: int) -> Case:
+    """Position k of `case` alone: one-step sampling at its time point (no noise after it),
+    from its given x. A loop of its own (a functional sampler) chains x_k from its earlier
+    steps; run alone at the point, it steps from the given x_k and adds no noise, so that
+    a clause of the denoise or the clamp sees nothing else."""
+    N = int(case.config["num_train_timesteps"])
+    ascending = sorted(case.spec.indices(N))
+    return Case(case.config, TimestepSpec(timesteps=(ascending[k],)), 0, case.shape, case.seed)
 
 
 # -- diagnoses ----------------------------------------------------------------------------------

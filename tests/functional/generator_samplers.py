@@ -122,7 +122,7 @@ class ClampsNetwork(GeneratorSampler):
 
 
 class RenoiseTau(GeneratorSampler):
-    """Re-noises with tau, not sqrt(tau^2 - eps^2)."""
+    """Re-noises with tau, not sqrt(tau^2 - eps^2) (so with sigma_min after the last evaluation)."""
 
     def renoise(self, denoised, tau, generator, last):
         return denoised + self.s_noise * self.draw(denoised, generator) * tau

@@ -57,7 +57,7 @@ SAMPLERS: dict[str, tuple[type[gs.GeneratorSampler], dict[str, tuple[str, ...]],
     "generator_clamp_ignored": (gs.ClampIgnored, {"STEP-2": BOTH}, ()),
     "generator_clamps_network": (gs.ClampsNetwork, {"STEP-2": BOTH}, ()),
     # the re-noise
-    "generator_renoise_tau": (gs.RenoiseTau, {"STEP-3": BOTH}, ()),
+    "generator_renoise_tau": (gs.RenoiseTau, {"STEP-3": BOTH, "STEP-4": BOTH}, ()),
     "generator_s_noise_ignored": (gs.SNoiseIgnored, {"STEP-3": BOTH}, ()),
     "generator_noise_after_last": (gs.NoiseAfterLast, {"STEP-4": BOTH}, ()),
     # the schedule
