@@ -551,9 +551,7 @@ class FunctionalSampler(Adapter):
             f"{applied or 'neither its c_in nor its c_skip is that of this sigma'}"
         )
 
-    def _readable(
-        self, config: Mapping[str, Any], spec: TimestepSpec, run: Run, x_T: Any
-    ) -> None:
+    def _readable(self, config: Mapping[str, Any], spec: TimestepSpec, run: Run, x_T: Any) -> None:
         """Skip (the reason: CONV-1's finding) where the recording cannot be read: the network
         called other than once per time point, or, for a network that applies c_in, a first
         time that reads back to a sigma neither its c_in nor its c_skip was applied at."""

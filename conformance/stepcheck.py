@@ -120,6 +120,7 @@ def denoised_difference(
 
 # -- two runs that differ only in their draws -------------------------------------------------
 
+
 def loop_inputs(
     case: Case, exact: truth.ExactSchedule, F_scale: float = 1.0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -215,7 +216,6 @@ def check_renoise(
             g_hat, case.config, sigma_next, f"element {worst} of {place}"
         ),
     )
-
 
 
 def not_one_draw(runs: tuple[steps.StepRun, ...], k: int) -> str | None:

@@ -178,7 +178,9 @@ def test_renoise_scale(
 ) -> None:
     exact = truth.schedule(case.config, case.spec)
     runs = stepcheck.two_runs(impl, measure, case, exact, device, dtype)
-    stepcheck.check_renoise(measure, case, exact, runs, dtype, f"prev_1 - prev_2 ({runs[0].layer} noise)")
+    stepcheck.check_renoise(
+        measure, case, exact, runs, dtype, f"prev_1 - prev_2 ({runs[0].layer} noise)"
+    )
 
 
 @pytest.mark.clause("STEP-4")
@@ -200,7 +202,9 @@ def test_last_step_adds_no_noise(
     # the noise scale is 0, so both give the same number, whatever the denoised value.
     exact = truth.schedule(case.config, case.spec)
     known = steps.noise_layer(impl) is not None
-    runs = stepcheck.two_runs(impl, measure, case, exact, device, dtype, "known" if known else "own")
+    runs = stepcheck.two_runs(
+        impl, measure, case, exact, device, dtype, "known" if known else "own"
+    )
     k = case.k
     p1, p2 = (stepcheck.prev_values(measure, r, k) for r in runs)
     s, eps = float(case.config["s_noise"]), float(case.config["sigma_min"])
@@ -494,11 +498,12 @@ def test_inputs_not_modified(
 
 
 def _tolerate(fn: Any, *args: Any, **kwargs: Any) -> None:
-    """Call the implementation for its side effects on its inputs: an exception it raises is
-    another clause's finding (the inputs are checked after it all the same)."""
+    """Call the implementation for its side effects on its inputs: an exception it raises, or
+    a run whose recording cannot be read (a skip), is another clause's finding (the inputs
+    are checked after it all the same)."""
     try:
         fn(*args, **kwargs)
-    except Exception:  # noqa: BLE001, S110 (STEP-8 looks at the inputs only)
+    except (Exception, pytest.skip.Exception):  # noqa: BLE001, S110 (the inputs only)
         pass
 
 

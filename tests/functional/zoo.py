@@ -293,6 +293,7 @@ def edm_declared_c_in_inside() -> FunctionalSampler:
     adapter.name = "edm (declared c_in inside)"
     return adapter
 
+
 from tests.functional import zoo_generator  # noqa: E402 (its members are built on Member, above)
 
 ZOO.update(zoo_generator.members())

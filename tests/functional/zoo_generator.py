@@ -48,7 +48,9 @@ def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], Funct
 
 #: name -> (the sampler, the clauses it must fail on the dtypes given ("-": dtype-free),
 #: the clauses skipped because the recording cannot be read).
-SAMPLERS: dict[str, tuple[type[gs.GeneratorSampler], dict[str, tuple[str, ...]], tuple[str, ...]]] = {
+SAMPLERS: dict[
+    str, tuple[type[gs.GeneratorSampler], dict[str, tuple[str, ...]], tuple[str, ...]]
+] = {
     "generator": (gs.GeneratorSampler, {}, ()),
     # the denoise
     "generator_c_skip_unshifted": (gs.CSkipUnshifted, {"STEP-1": BOTH}, ()),
