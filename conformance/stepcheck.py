@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from conformance import steps, tolerances, truth
-from conformance.adapter import Adapter, TimestepSpec
+from conformance.adapter import Adapter, TimestepSpec, unmet_requirement
 from conformance.cases import Case
 from conformance.measure import Measure
 
@@ -308,12 +308,20 @@ def nonfinite_origin(
     """Which operation made the non-finite values: the boundary scalings at sigma (asked of
     the implementation), else, when every element is hit, a per-step scalar of the noise
     term (a NaN noise scale times a zero draw or s_noise = 0 is still NaN)."""
-    try:
-        sigma_native = impl.asarray(np.array([sigma]), "float64", "cpu")
-        pair = impl.boundary_scalings(config, sigma_native)
-        values = [impl.to_numpy(c).reshape(-1)[0] for c in pair]
-    except Exception as exc:  # noqa: BLE001 (a diagnosis, not a check)
-        return f"{count} of {size} non-finite; get_scalings_for_boundary_condition raised {exc!r}"
+    whose = ""
+    if unmet_requirement(impl, "boundary_scalings"):  # never call what is not offered
+        eps, sd = float(config["sigma_min"]), float(config["sigma_data"])
+        values = [float(c) for c in truth.oracle.boundary_scalings(sigma, eps, sd)]
+        whose = " (the oracle's: it offers no scalings function)"
+    else:
+        try:
+            sigma_native = impl.asarray(np.array([sigma]), "float64", "cpu")
+            pair = impl.boundary_scalings(config, sigma_native)
+            values = [impl.to_numpy(c).reshape(-1)[0] for c in pair]
+        except Exception as exc:  # noqa: BLE001 (a diagnosis, not a check)
+            return (
+                f"{count} of {size} non-finite; get_scalings_for_boundary_condition raised {exc!r}"
+            )
     if not all(np.isfinite(values)):
         return (
             f"{count} of {size} non-finite: the boundary scalings at sigma = {sigma!r} are "
@@ -322,11 +330,24 @@ def nonfinite_origin(
     if count == size and renoise_near_zero(config, sigma_next):
         return (
             f"{count} of {size} non-finite, every element, though c_skip {values[0]!r} and "
-            f"c_out {values[1]!r} are finite at sigma = {sigma!r}: a per-step scalar of the "
+            f"c_out {values[1]!r}{whose} are finite at sigma = {sigma!r}: a per-step scalar of the "
             "noise term is NaN (the square root of a negative tau^2 - eps^2, tau the next sigma "
             f"{sigma_next!r}, within rounding of eps): STEP-3/STEP-4"
         )
-    return f"{count} of {size} non-finite, with finite scalings at sigma = {sigma!r}"
+    return f"{count} of {size} non-finite, with finite scalings{whose} at sigma = {sigma!r}"
+
+
+def nan_elsewhere(
+    impl: Adapter, config: Mapping[str, Any], sigma: float, sigma_next: float | None, prev: Array
+) -> str | None:
+    """Where an output is NaN in every element and `nonfinite_origin` puts the cause in
+    another clause's quantity (the boundary scalings: SCAL-1 and STEP-1; a per-step scalar
+    of the noise term: STEP-3 and STEP-4), that origin, so that a clause comparing the
+    output with itself does not report it again (one cause, one failure); None otherwise."""
+    if not noise_is_nan(prev):
+        return None
+    origin = nonfinite_origin(impl, config, sigma, prev.size, prev.size, sigma_next)
+    return origin if "(SCAL-1)" in origin or "STEP-3/STEP-4" in origin else None
 
 
 def renoise_near_zero(config: Mapping[str, Any], sigma_next: float | None) -> bool:

@@ -168,6 +168,16 @@ class RampOverN(GeneratorSampler):
         return (a + i / self.steps * (b - a)) ** self.rho
 
 
+class NaNAfterLast(GeneratorSampler):
+    """After the last evaluation its noise scale is the root of tau^2 - eps^2 - 1e-12 < 0:
+    NaN in every element."""
+
+    def renoise(self, denoised, tau, generator, last):
+        z = self.draw(denoised, generator)
+        g2 = tau**2 - self.t_min**2 - (1e-12 if last else 0.0)
+        return denoised + self.s_noise * z * torch.tensor(g2, dtype=torch.float64).sqrt().item()
+
+
 # -- the model time -------------------------------------------------------------------------
 
 
