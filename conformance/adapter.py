@@ -326,6 +326,14 @@ class Adapter(ABC):
         each is indented by the plugin."""
         return []
 
+    def settings(
+        self, config: Mapping[str, Any], spec: TimestepSpec | None = None
+    ) -> dict[str, Any]:
+        """The config this implementation actually runs when asked for `config`: the same,
+        for a scheduler that takes every value; for one that fixes some (a functional
+        sampler), its own values in their place, so that a test takes its truth there."""
+        return dict(config)
+
     def unmet(self, need: str) -> str | None:
         """Why this adapter cannot serve a test marked `requires(need)` (a primitive it does
         not offer, say), or None. For a need of `NEEDS` the answer is final; for a field of

@@ -277,8 +277,8 @@ class FunctionalSampler(Adapter):
             value = bool(self.fixed["clip_denoised"])
             if value != (need == "clip_on"):
                 return f"{who} {'always' if value else 'never'} clamps (declared: no parameter)"
-        if need == "defaults" and self.defaults is None:
-            return f"{who} declares no defaults"
+        if need == "defaults" and self.defaults is None and not self._own_values():
+            return f"{who} declares no defaults and fixes no config value of its own"
         return None  # offered (conventions, defaults, known noise, ...)
 
     def _passes(self, key: str) -> bool:
@@ -335,7 +335,7 @@ class FunctionalSampler(Adapter):
         and the times its callable saw (float64, native arrays)."""
         if self.time_points == "sigmas":
             raise NotImplementedError(self.unmet("schedule"))
-        config = self._expressible(config, SCHEDULE_KEYS)
+        config = self.settings(config, spec)
         dtype = "float64" if "float64" in self.capabilities.dtypes else self.capabilities.dtypes[0]
         x_T = self.asarray(np.ones((1, 2)), dtype, device)
         run = self._run(config, spec, x_T, [], seed=0)
@@ -366,7 +366,7 @@ class FunctionalSampler(Adapter):
         two seeds reach position k alike and draw differently from there on. `draws`: the
         draws after each evaluation, through the hook, or of the convention from the
         generator (those before evaluation 0 counted at 0; None: not a whole number)."""
-        config = self._expressible(config, tuple(DEFAULT_CONFIG))
+        config = self.settings(config, spec)
         if not inputs:
             return []
         x_T = inputs[0].sample
@@ -407,7 +407,9 @@ class FunctionalSampler(Adapter):
         its parameters and its fixed values, after checking that a run with no parameters is
         bit for bit a run with the declared defaults (ConventionError otherwise)."""
         if self.defaults is None:
-            raise NotImplementedError(self.unmet("defaults"))
+            if not self._own_values():
+                raise NotImplementedError(self.unmet("defaults"))
+            return self._own_values()
         config = {**self.fixed, **self.defaults}
         spec = TimestepSpec(num_inference_steps=min(3, int(config["num_train_timesteps"])))
         dtype = self.capabilities.dtypes[0]
@@ -617,23 +619,27 @@ class FunctionalSampler(Adapter):
 
     # -- running and reading the recording ---------------------------------------------------------
 
-    def _expressible(self, config: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-        """`config` if the sampler can be run on it. A value the sampler fixes, asked to be
-        another: the hypothesis example is rejected when the fixed value is the spec's
-        default (drawn often), else the test is skipped with the reason. Keys outside `keys`
-        take the fixed value."""
-        out = dict(config)
-        for key in DEFAULT_CONFIG:
-            if self._passes(key):
-                continue
-            if key not in keys:
-                out[key] = self.fixed[key]
-            elif out.get(key, self.fixed[key]) != self.fixed[key]:
-                if currently_in_test_context() and self.fixed[key] == DEFAULT_CONFIG[key]:
-                    reject()  # not expressible; the spec's default is drawn often enough
+    def _own_values(self) -> dict[str, Any]:
+        """The config values the sampler fixes (no parameter, not applied by the suite)."""
+        return {k: self.fixed[k] for k in DEFAULT_CONFIG if not self._passes(k)}
+
+    def settings(
+        self, config: Mapping[str, Any], spec: TimestepSpec | None = None
+    ) -> dict[str, Any]:
+        """`config` with the values the sampler fixes in place of those asked: it runs at
+        them, and a test takes its truth there (CFG-1 reports a fixed value that is not the
+        spec's). Time points `spec` that its fixed num_train_timesteps cannot hold: the
+        hypothesis example is rejected, else the test is skipped with the reason."""
+        out = {**dict(config), **self._own_values()}
+        N = int(out["num_train_timesteps"])
+        if spec is not None and N != int(config["num_train_timesteps"]):
+            indices = spec.indices(N)
+            if not indices or max(indices) >= N or min(indices) < 0:
+                if currently_in_test_context():
+                    reject()  # time points drawn for another N
                 pytest.skip(
-                    f"{self.name} fixes {key} = {self.fixed[key]!r} (no parameter); the test "
-                    f"asks for {out[key]!r}"
+                    f"{self.name} fixes num_train_timesteps = {N} (no parameter); the time "
+                    f"points {spec.kwargs()} do not fit it"
                 )
         return out
 

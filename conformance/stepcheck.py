@@ -13,6 +13,7 @@ output was clamped, which operation made a NaN.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -228,6 +229,12 @@ def not_one_draw(runs: tuple[steps.StepRun, ...], k: int) -> str | None:
             taken = "no whole number of" if counts[k] is None else str(counts[k])
             return f"{taken} draws after evaluation {k}, expected one"
     return None
+
+
+def own_settings(impl: Adapter, case: Case) -> Case:
+    """`case` at the config the implementation actually runs (`Adapter.settings`: the values
+    a functional sampler fixes in place of those asked), where the test takes its truth."""
+    return replace(case, config=impl.settings(case.config, case.spec))
 
 
 def one_point(case: Case, k: int) -> Case:

@@ -88,6 +88,8 @@ def cases_of_kind(golden_dir: Path, kind: str) -> list[str]:
 @pytest.mark.requires("schedule")
 @collect_violations
 def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden_dir: Path) -> None:
+    unexpressed: list[str] = []
+    compared = 0
     for name in cases_of_kind(golden_dir, "schedule"):
         case = golden.load_case(name, golden_dir)
         for n in case.config["n"]:
@@ -101,6 +103,15 @@ def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden
             }
             config["num_train_timesteps"] = int(n)
             spec = TimestepSpec(timesteps=tuple(range(n - 1, -1, -1)))
+            own = {
+                k: v
+                for k, v in impl.settings(config).items()
+                if k in ("num_train_timesteps", "sigma_min", "sigma_max", "rho") and v != config[k]
+            }
+            if own:  # OpenAI's config is not one it runs: nothing to compare
+                unexpressed.append(f"{name}, N = {n}: it fixes {own}")
+                continue
+            compared += 1
             schedule = measure.call(f"set_timesteps (N = {n})", impl.schedule, config, spec, device)
             sigmas = measure.output(
                 schedule.sigmas,
@@ -119,6 +130,8 @@ def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden
                 f"sigmas vs OpenAI's time points (case {name}, N = {n})",
                 where=f"case {name}: {stepcheck.where(config, spec)}",
             )
+    if not compared and unexpressed:
+        pytest.skip(f"{impl.name} runs none of the golden schedules: {'; '.join(unexpressed)}")
 
 
 @pytest.mark.clause("GOLD-2")

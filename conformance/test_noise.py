@@ -424,6 +424,7 @@ def test_one_draw_per_step_of_a_functional_sampler(
     sample itself is the step clauses')."""
     if not unmet_requirement(impl, "clip_off"):  # the clamp: STEP-2's (same x_k: d is the noise)
         case = replace(case, config={**case.config, "clip_denoised": False})
+    case = stepcheck.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
     inputs = stepcheck.loop_inputs(replace(case, k=case.n - 1), exact)
     run = steps.run(impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed)

@@ -23,6 +23,7 @@ from conformance.measure import Measure, collect_violations
 def test_scale_model_input(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
+    case = stepcheck.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
     inputs = [
         (steps.normal(case.seed + j, case.shape), steps.normal(case.seed + 1000 + j, case.shape, s))

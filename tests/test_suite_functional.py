@@ -12,6 +12,7 @@ from conformance.adapter import StepInputs, TimestepSpec
 from conformance.measure import Measure
 from conformance.strategies import DEFAULT_CONFIG
 from tests.functional import zoo_generator
+from tests.mutants import runner
 
 SPEC = TimestepSpec(timesteps=(39, 22, 0))
 
@@ -85,3 +86,18 @@ def test_diagnosis_calls_no_primitive_not_offered() -> None:
     origin = stepcheck.nonfinite_origin(adapter, DEFAULT_CONFIG, 0.002, 6, 6, None)
     assert "raised" not in origin and "not offered" not in origin, origin
     assert "the oracle's" in origin and "STEP-3/STEP-4" in origin, origin
+
+
+def test_cfg1_reports_every_value_that_differs_in_one_message() -> None:
+    """sigma_min and the clamp (MUST) and sigma_max (per dataset: SHOULD) in one message."""
+    result = runner.run(
+        "tests.functional.zoo_generator:generator_other_defaults", ["CFG-1"], ["float64"]
+    )
+    (message,) = result.messages("CFG-1")
+    for says in (
+        "sigma_min is 0.003, expected 0.002",
+        "sigma_max is 120.0, expected 80.0 (SHOULD: the paper fixes it per dataset)",
+        "clip_denoised is False, expected True",
+    ):
+        assert says in message, message
+    assert message.startswith("CFG-1 violated:"), message  # MUST: sigma_min and the clamp

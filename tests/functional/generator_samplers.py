@@ -178,6 +178,34 @@ class NaNAfterLast(GeneratorSampler):
         return denoised + self.s_noise * z * torch.tensor(g2, dtype=torch.float64).sqrt().item()
 
 
+# -- its own settings ----------------------------------------------------------------------
+
+
+class NeverClampsTau(RenoiseTau):
+    """Never clamps (no parameter, as much research code) and re-noises with tau."""
+
+    def __call__(self, model, x, ts, generator, **config):
+        return super().__call__(model, x, ts, generator, **config, clip_denoised=False)
+
+
+class AlwaysClampsCOut(COutNoSqrt):
+    """Always clamps (no parameter) and forgets the square root of c_out."""
+
+    def __call__(self, model, x, ts, generator, **config):
+        return super().__call__(model, x, ts, generator, **config, clip_denoised=True)
+
+
+class OtherDefaults(GeneratorSampler):
+    """Defaults sigma_min = 0.003 and no clamp, sigma_max = 120 (another dataset's)."""
+
+    def __call__(self, model, x, ts, generator, t_min=0.003, t_max=120.0, clip_denoised=False,
+                 **config):  # fmt: skip
+        return super().__call__(
+            model, x, ts, generator, t_min=t_min, t_max=t_max, clip_denoised=clip_denoised,
+            **config,
+        )  # fmt: skip
+
+
 # -- the model time -------------------------------------------------------------------------
 
 

@@ -236,7 +236,7 @@ INSIDE_DENOISER = ("TIME-1", "CIN-1", "STEP-1", "STEP-2")
 ZOO: dict[str, Member] = {
     "edm": Member(edm, None, (*HOOK, *GIVEN_SIGMAS)),
     "jax_style": Member(jax_style, None, (*HOOK, "TIME-1")),
-    "raw_sigma": Member(raw_sigma, None, (*HOOK, "CFG-1", "TIME-1", "CIN-1", "STEP-1")),
+    "raw_sigma": Member(raw_sigma, None, (*HOOK, "TIME-1", "CIN-1")),
     "openai": Member(
         openai,
         "noise after the last evaluation (its end point is 0.002000000000000003: scale 1.1e-10)",

@@ -28,7 +28,26 @@ READS_THE_LOOP = ("SCHED-1", "SCHED-2", "TIME-1", "GOLD-1", "CIN-1", "STEP-1", "
 SCHEDULE = {"SCHED-1": ("-",), "SCHED-2": ("-",), "TIME-1": ("-",), "GOLD-1": ("-",)}
 
 
+#: The declarations of samplers that fix a value (no parameter) or default to another one.
+OWN_SETTINGS: dict[type, dict] = {
+    gs.NeverClampsTau: {"fixed": {"clip_denoised": False}},
+    gs.AlwaysClampsCOut: {"fixed": {"clip_denoised": True}},
+    gs.OtherDefaults: {
+        "defaults": {"sigma_min": 0.003, "sigma_max": 120.0, "clip_denoised": False}
+    },
+}
+
+
 def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], FunctionalSampler]:
+    own = OWN_SETTINGS.get(sampler, {})
+    fixed = own.get("fixed", {})
+    parameters = {k: v for k, v in GENERATOR_NAMES.items() if k not in fixed}
+    defaults = {
+        k: v
+        for k, v in {**GENERATOR_DEFAULTS, **own.get("defaults", {})}.items()
+        if k in parameters
+    }
+
     def make() -> FunctionalSampler:
         return FunctionalSampler(
             sampler(),
@@ -38,8 +57,9 @@ def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], Funct
             noise="generator",
             bridge=TorchBridge(),
             dtypes=BOTH,
-            parameters=GENERATOR_NAMES,
-            defaults=GENERATOR_DEFAULTS,
+            parameters=parameters,
+            fixed=fixed,
+            defaults=defaults,
         )
 
     make.__name__ = name
@@ -66,6 +86,14 @@ SAMPLERS: dict[
     # the schedule
     "generator_rho_inverted": (gs.RhoInverted, SCHEDULE, ()),
     "generator_ramp_over_n": (gs.RampOverN, SCHEDULE, ()),
+    # its own settings: truth there, CFG-1 on every value that differs
+    "generator_never_clamps_tau": (
+        gs.NeverClampsTau,
+        {"CFG-1": ("-",), "STEP-3": BOTH, "STEP-4": BOTH},
+        ("STEP-2",),
+    ),
+    "generator_always_clamps_c_out": (gs.AlwaysClampsCOut, {"STEP-1": BOTH}, ()),
+    "generator_other_defaults": (gs.OtherDefaults, {"CFG-1": ("-",)}, ()),
     # the model time
     "generator_time_log10": (gs.TimeLog10, {"CONV-1": BOTH}, READS_THE_LOOP),
     # the number of calls
