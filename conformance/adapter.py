@@ -105,6 +105,9 @@ class Schedule:
 
     sigmas: Any
     timesteps: Any
+    #: The relative error with which each sigma is known, where it was read back from a
+    #: model time given in a dtype below float64 (a functional sampler); None: exact.
+    sigma_error: Any = None
 
 
 @dataclass
@@ -127,7 +130,8 @@ class StepResult:
     given), the sigma it used there (`sigma`, float64; None: not reported), the sigma it
     re-noised to (`sigma_next`: the next evaluation point, sigma_min after the last) and the
     number of noise draws it made between this evaluation and the next (`draws`; None:
-    unknown)."""
+    unknown). `sigma_error`, `sigma_next_error`: the relative error with which `sigma` and
+    `sigma_next` are known (read back from a model time given in float32, say)."""
 
     scaled: Any
     prev_sample: Any
@@ -135,6 +139,8 @@ class StepResult:
     sigma: float | None = None
     sigma_next: float | None = None
     draws: int | None = None
+    sigma_error: float = 0.0
+    sigma_next_error: float = 0.0
 
 
 @dataclass(frozen=True)

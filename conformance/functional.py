@@ -345,6 +345,7 @@ class FunctionalSampler(Adapter):
         return Schedule(
             self.asarray(np.array(sigmas), "float64", device),
             self.asarray(np.array(times), "float64", device),
+            np.array([*self._readback(run.recording), 0.0]),
         )
 
     def run_steps(
@@ -377,6 +378,7 @@ class FunctionalSampler(Adapter):
         self._readable(config, spec, run, x_T)
         counted = None if self.noise_through_hook else self._generator_draws(run, x_T)
         sigmas = self._sigmas(run.recording)
+        errors = [*self._readback(run.recording), 0.0]  # sigma_min: the config's, exact
         visible = self.kind == "denoiser" or not self.applies_c_in
         results = []
         for k in range(K):
@@ -396,6 +398,8 @@ class FunctionalSampler(Adapter):
                     if k + 1 < len(sigmas)
                     else float(config["sigma_min"]),
                     draws=run.recording.draws_between(k) if counted is None else counted[k],
+                    sigma_error=errors[k],
+                    sigma_next_error=errors[min(k + 1, len(errors) - 1)],
                 )
             )
         return results
@@ -663,6 +667,27 @@ class FunctionalSampler(Adapter):
         if self.kind == "denoiser":
             return [float(t) for t in times]
         return [float(s) for s in self.model_time.sigma(np.array(times))]
+
+    def _readback(self, recording: Recording) -> list[float]:
+        """The relative error of each sigma read back from its call: a time (or a denoiser's
+        sigma) given in dtype T is t rounded to T, |dt| <= u_T |t|, and the sigma the map
+        gives back moves by |sigma(t +- u_T |t|) / sigma(t) - 1|; doubled (SAFETY: the time
+        itself computed in T). Tiny for a float64 time; 1e-7 to 1e-6 for float32."""
+        out = []
+        for call in recording.calls:
+            t = float(call.time[0])
+            u = tolerances.U.get(call.time_dtype, 0.0)
+            if call.time_dtype == "float64" or not u:
+                out.append(0.0)
+                continue
+            step = u * max(abs(t), 1e-300)
+            if self.kind == "denoiser":
+                back = [t, t - step, t + step]
+            else:
+                back = [float(v) for v in self.model_time.sigma(np.array([t, t - step, t + step]))]
+            rel = max(abs(b / back[0] - 1.0) for b in back[1:]) if back[0] else 0.0
+            out.append(tolerances.SAFETY * rel)
+        return out
 
     def _through_c_in(
         self,

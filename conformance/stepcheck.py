@@ -42,6 +42,22 @@ def sigma_at(
     return float(sigmas[k]), None, None
 
 
+def readback_at(run: steps.StepRun, k: int) -> float:
+    """The relative error with which the k-th sigma used is known (0: exact)."""
+    if run.readback is None or k >= len(run.readback):
+        return 0.0
+    return float(run.readback[k])
+
+
+def readback_note(run: steps.StepRun, *positions: int) -> str:
+    """For a bound text: that the sigmas were read back from a model time below float64,
+    and how precisely (empty where they are exact)."""
+    worst = max((readback_at(run, k) for k in positions), default=0.0)
+    if worst <= 0.0:
+        return ""
+    return f"; sigma read back from the model time, known to {worst:.2g} relative (in the bound)"
+
+
 def config_text(config: Mapping[str, Any]) -> str:
     """A config, for a message."""
     return ", ".join(
@@ -86,6 +102,8 @@ def expected_step(
         dtype,
         sigma=sigma,
         sigma_next=sigma_next,
+        readback=readback_at(run, k),
+        readback_next=readback_at(run, k + 1),
     )
     return expected, bound, scale
 
@@ -199,7 +217,15 @@ def check_renoise(
     scale = g_hat if proportional_only and np.isfinite(g_hat) else g
     expected = s * scale * w
     bound = tolerances.renoise_difference_bound(
-        case.config, ramp_next, z1, z2, p1, p2, dtype, sigma_next=sigma_next
+        case.config,
+        ramp_next,
+        z1,
+        z2,
+        p1,
+        p2,
+        dtype,
+        sigma_next=sigma_next,
+        readback=max(readback_at(first, k + 1), readback_at(second, k + 1)),
     )
     bound = bound + delta_bound
     if proportional_only:  # the fitted scale's own error: the bound projected onto w
@@ -210,7 +236,7 @@ def check_renoise(
         expected,
         bound,
         what,
-        bound_text=f"two draws, {dtype}",
+        bound_text=f"two draws, {dtype}{readback_note(first, k + 1)}",
         scale=np.abs(s * g * w) + np.abs(p1) + np.abs(p2),
         where=place,
         diagnose=lambda worst, bad: scale_diagnosis(

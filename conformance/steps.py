@@ -70,6 +70,9 @@ class StepRun:
     #: None where they are not known.
     sigmas: Array | None = None
     draws: list[int | None] | None = None  # noise draws after each evaluation, if recorded
+    #: The relative error with which each of `sigmas` is known (read back from a model time
+    #: given below float64; 0: exact), where `sigmas` was recorded.
+    readback: Array | None = None
 
 
 def noise_layer(impl: Adapter) -> str | None:
@@ -173,6 +176,11 @@ def run(
         layer,
         sigmas=used_sigmas(impl, config, spec, device, results),
         draws=[r.draws for r in results],
+        readback=np.array(
+            [*(getattr(r, "sigma_error", 0.0) for r in results), results[-1].sigma_next_error]
+        )
+        if results
+        else None,
     )
 
 

@@ -90,7 +90,7 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
         expected,
         bound,
         what,
-        bound_text=f"step bound, {dtype}",
+        bound_text=f"step bound, {dtype}{stepcheck.readback_note(run, k, k + 1)}",
         scale=scale,
         where=stepcheck.where(case.config, case.spec, k),
         diagnose=lambda worst, bad: stepcheck.denoise_diagnosis(

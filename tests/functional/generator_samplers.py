@@ -209,6 +209,13 @@ class OtherDefaults(GeneratorSampler):
 # -- the model time -------------------------------------------------------------------------
 
 
+class Float32Time(GeneratorSampler):
+    """Conforming: its network sees a float32 model time (its sigmas and scalings float64)."""
+
+    def time(self, sigma, batch):
+        return super().time(sigma, batch).to(torch.float32)
+
+
 class TimeLog10(GeneratorSampler):
     """The network sees 250 log10(sigma) (a typo for the natural log)."""
 

@@ -32,6 +32,7 @@ SCHEDULE = {"SCHED-1": ("-",), "SCHED-2": ("-",), "TIME-1": ("-",), "GOLD-1": ("
 OWN_SETTINGS: dict[type, dict] = {
     gs.NeverClampsTau: {"fixed": {"clip_denoised": False}},
     gs.AlwaysClampsCOut: {"fixed": {"clip_denoised": True}},
+    gs.Float32Time: {"dtypes": ("float32",)},
     gs.OtherDefaults: {
         "defaults": {"sigma_min": 0.003, "sigma_max": 120.0, "clip_denoised": False}
     },
@@ -40,6 +41,7 @@ OWN_SETTINGS: dict[type, dict] = {
 
 def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], FunctionalSampler]:
     own = OWN_SETTINGS.get(sampler, {})
+    dtypes = own.get("dtypes", BOTH)
     fixed = own.get("fixed", {})
     parameters = {k: v for k, v in GENERATOR_NAMES.items() if k not in fixed}
     defaults = {
@@ -56,7 +58,7 @@ def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], Funct
             time_points="ts",
             noise="generator",
             bridge=TorchBridge(),
-            dtypes=BOTH,
+            dtypes=dtypes,
             parameters=parameters,
             fixed=fixed,
             defaults=defaults,
@@ -95,6 +97,7 @@ SAMPLERS: dict[
     "generator_always_clamps_c_out": (gs.AlwaysClampsCOut, {"STEP-1": BOTH}, ()),
     "generator_other_defaults": (gs.OtherDefaults, {"CFG-1": ("-",)}, ()),
     # the model time
+    "generator_float32_time": (gs.Float32Time, {}, ()),
     "generator_time_log10": (gs.TimeLog10, {"CONV-1": BOTH}, READS_THE_LOOP),
     # the number of calls
     "generator_denoises_twice": (gs.DenoisesTwice, {"CONV-1": BOTH}, READS_THE_LOOP),
