@@ -404,6 +404,39 @@ class FunctionalSampler(Adapter):
             )
         return results
 
+    def trajectory(
+        self,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        device: str,
+        x_T: Any,
+        network: Callable[[np.ndarray, float], np.ndarray],
+        draws: Sequence[Any],
+    ) -> tuple[Any, np.ndarray]:
+        """The sampler's whole run from x_T with `network(u, sigma) -> F` (float64 numpy,
+        u = c_in x at the sigma the call stands for) in place of its model, and `draws`
+        handed through its noise hook: the final sample (native) and the sigmas it used
+        (float64: its evaluation points, then sigma_min). A network that applies
+        c_in sees u; one with c_in inside sees x (the suite applies c_in); a denoiser gets
+        the denoised value of `network`'s F from the oracle (GOLD-4)."""
+        config = self.settings(config, spec)
+        sd = float(config["sigma_data"])
+
+        def F(x: Any, t: np.ndarray) -> np.ndarray:
+            value = float(np.ravel(t)[0])
+            if self.kind != "denoiser":
+                value = float(self.model_time.sigma(np.array([value]))[0])
+            sigma = value
+            u = self.to_numpy(x)
+            if self.kind == "denoiser" or not self.applies_c_in:
+                u = u / math.hypot(sigma, sd)
+            return network(u, sigma)
+
+        given = [StepInputs(x_T, x_T, d) for d in draws]
+        run = self._run(config, spec, x_T, given, None, network=F)
+        self._readable(config, spec, run, x_T)
+        return run.final, np.array([*self._sigmas(run.recording), float(config["sigma_min"])])
+
     # -- declared defaults and conventions ---------------------------------------------------------
 
     def default_config(self) -> dict[str, Any]:
@@ -720,6 +753,7 @@ class FunctionalSampler(Adapter):
         points: Any = None,
         parameters: bool = True,
         switch: tuple[int, int] | None = None,
+        network: Callable[[Any, np.ndarray], np.ndarray] | None = None,
     ) -> Run:
         """Run the sampler once with the scripted model and the noise hook (for
         noise="generator": its generator, recorded at each call; `switch`: `run_steps`)."""
@@ -729,18 +763,21 @@ class FunctionalSampler(Adapter):
         F_given = [self.to_numpy(i.model_output) for i in inputs]
         zeros = np.zeros(shape)
 
-        def F_at(k: int) -> np.ndarray:
+        def F_at(k: int, x: Any, t: np.ndarray) -> np.ndarray:
+            if network is not None:  # a network answering the input it sees (GOLD-4)
+                return network(x, t)
             return F_given[k] if k < len(F_given) else zeros
 
         if self.kind == "network":
 
             def respond(k: int, x: Any, t: np.ndarray) -> Any:
-                return self.asarray(F_at(k), dtype, device)
+                return self.asarray(F_at(k, x, t), dtype, device)
         else:
 
             def respond(k: int, x: Any, t: np.ndarray) -> Any:
                 sigma = float(np.ravel(t)[0])
-                denoised = truth.step(config, sigma, None, F_at(k), self.to_numpy(x), None)
+                F = F_at(k, x, t)
+                denoised = truth.step(config, sigma, None, F, self.to_numpy(x), None)
                 return self.asarray(denoised, dtype, device)
 
         handed: dict[str, Any] = {}

@@ -101,3 +101,21 @@ def test_cfg1_reports_every_value_that_differs_in_one_message() -> None:
     ):
         assert says in message, message
     assert message.startswith("CFG-1 violated:"), message  # MUST: sigma_min and the clamp
+
+
+def test_golden_trajectories_run_through_a_functional_sampler() -> None:
+    """GOLD-3 (OpenAI's recorded outputs and draws) and GOLD-4 (the toy network) through the
+    sampler's own loop: a conforming sampler passes both, one that re-noises with tau fails
+    both, each with its own violation; a sampler drawing from its own generator is skipped
+    with the reason."""
+    clauses = ["GOLD-3", "GOLD-4"]
+    conforming = runner.run("tests.functional.zoo:edm", clauses, ["float64"])
+    assert conforming.passed() >= set(clauses), conforming.cells
+    departing = runner.run("tests.functional.zoo:tau", clauses, ["float64"])
+    assert set(departing.violated()) >= set(clauses), departing.cells
+    generator = runner.run(
+        "tests.functional.zoo_generator:generator", [*clauses, "CFG-1"], ["float64"]
+    )
+    golden_cells = [c for c in generator.cells if c["clause"] in clauses]
+    assert golden_cells and all(c["status"] == "skipped" for c in golden_cells), golden_cells
+    assert "recorded draws cannot be handed" in str(golden_cells), golden_cells
