@@ -235,6 +235,7 @@ def test_last_step_adds_no_noise(
     d = p1 - p2 - delta  # delta: 0 unless a loop of its own reached x_k differently
     place = stepcheck.where(case.config, case.spec, k)
     rounding = tolerances.SAFETY * tolerances.U[dtype] * (np.abs(p1) + np.abs(p2)) + delta_bound
+    rounding = np.nan_to_num(rounding, nan=0.0, posinf=0.0)  # a NaN result: the bound stays finite
     # MUST: no more than a last sigma within the SCHED-1 bound of sigma_min can give;
     # SHOULD: exactly 0 (the appended sigma_min is exact, so tau^2 - eps^2 = 0).
     g_max = tolerances.last_noise_scale_bound(case.config, dtype)
