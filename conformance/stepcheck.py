@@ -165,25 +165,39 @@ def two_runs(
     """The same inputs stepped twice with two different draws (injected, two seeds of the
     declared convention, or with noise="own" the implementation's own): prev_1 - prev_2 =
     s g (z_1 - z_2), whatever the denoised value, which is the same number in both (a loop
-    of its own gets the same draws before position k, so that it reaches x_k alike)."""
+    of its own gets the same draws before position k, so that it reaches x_k alike). A
+    sampler that takes all its draws from the caller's generator before its first
+    evaluation cannot share them that way: it is run on two plain seeds instead (its x_k
+    then differs, and `denoised_difference` takes the truth at each)."""
     inputs = loop_inputs(case, exact)
-    first, second = (
-        steps.run(
-            impl,
-            measure,
-            case.config,
-            case.spec,
-            device,
-            dtype,
-            inputs,
-            seed=seed,
-            noise=noise,
-            same_draws_as=case.seed,
-            until=case.k,
+
+    def both(shared: int | None) -> tuple[steps.StepRun, steps.StepRun]:
+        first, second = (
+            steps.run(
+                impl,
+                measure,
+                case.config,
+                case.spec,
+                device,
+                dtype,
+                inputs,
+                seed=seed,
+                noise=noise,
+                same_draws_as=shared,
+                until=case.k if shared is not None else 0,
+            )
+            for seed in (case.seed, case.seed + 1)
         )
-        for seed in (case.seed, case.seed + 1)
-    )
-    return first, second
+        return first, second
+
+    runs = both(case.seed)
+    counts = runs[0].draws or []
+    if case.k > 0 and counts and counts[0] is not None and counts[0] >= case.n:
+        if all(c == 0 for c in counts[1:]):  # drawn up front: in order, one per step
+            runs = both(None)
+            for run in runs:
+                run.draws = None  # the k-th draw is the known z_k
+    return runs
 
 
 def check_renoise(

@@ -178,6 +178,26 @@ class NaNAfterLast(GeneratorSampler):
         return denoised + self.s_noise * z * torch.tensor(g2, dtype=torch.float64).sqrt().item()
 
 
+class DrawsUpFront(GeneratorSampler):
+    """Conforming: draws its n noises before the loop (in order, one per step), as code that
+    pre-draws a noise array does."""
+
+    def __call__(self, model, x, ts, generator, **config):
+        self.drawn = [self.draw(x, generator) for _ in range(len(ts) - 1)] if len(ts) > 2 else []
+        return super().__call__(model, x, ts, generator, **config)
+
+    def renoise(self, denoised, tau, generator, last):
+        z = self.drawn.pop(0)
+        return denoised + self.s_noise * z * math.sqrt(tau**2 - self.t_min**2)
+
+
+class DrawsUpFrontTau(DrawsUpFront):
+    """Draws its noises up front and re-noises with tau, not sqrt(tau^2 - eps^2)."""
+
+    def renoise(self, denoised, tau, generator, last):
+        return denoised + self.s_noise * self.drawn.pop(0) * tau
+
+
 # -- its own settings ----------------------------------------------------------------------
 
 

@@ -85,6 +85,8 @@ SAMPLERS: dict[
     "generator_s_noise_ignored": (gs.SNoiseIgnored, {"STEP-3": BOTH}, ()),
     "generator_noise_after_last": (gs.NoiseAfterLast, {"STEP-4": BOTH}, ()),
     "generator_nan_after_last": (gs.NaNAfterLast, {"STEP-4": BOTH}, ()),
+    "generator_draws_up_front": (gs.DrawsUpFront, {}, ()),
+    "generator_draws_up_front_tau": (gs.DrawsUpFrontTau, {"STEP-3": BOTH, "STEP-4": BOTH}, ()),
     # the schedule
     "generator_rho_inverted": (gs.RhoInverted, SCHEDULE, ()),
     "generator_ramp_over_n": (gs.RampOverN, SCHEDULE, ()),
