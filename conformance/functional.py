@@ -29,9 +29,13 @@ CONV-1, listed in the report header):
 - `c_in` (network): whether the sampler applies c_in (False: inside the network);
 - `noise`: "randn_like" (an object with `randn_like(x)`), "function" (`noise(x)`),
   "draws" (a list of one draw per step) or "generator" (a seeded generator of the bridge's
-  framework, drawn by its convention, e.g. `torch.randn(shape, generator=g, dtype)`);
+  framework, drawn by its convention, e.g. `torch.randn(shape, generator=g, dtype)`; its
+  state is recorded at every network call, which counts the draws between calls, and it can
+  be restarted from another seed when an evaluation begins, so that two runs share their
+  draws before it: `run_steps(switch=...)`);
 - `parameters`: config name -> the sampler's keyword (`{"sigma_min": "t_min", ...}`);
-  config values it does not take are `fixed` (default: the spec's defaults); `s_noise`
+  config values it does not take are `fixed` (default: the spec's defaults; every test
+  runs at them and takes its truth there: `settings`); `s_noise`
   not taken is folded into the draws the hook hands (s z), `sigma_data` and
   `clip_denoised` of a denoiser live in the suite's denoiser;
 - `defaults`: the values its parameters take when the caller gives none (checked by CFG-1
