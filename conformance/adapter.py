@@ -105,6 +105,9 @@ class Schedule:
 
     sigmas: Any
     timesteps: Any
+    #: The relative error with which each sigma is known, where it was read back from a
+    #: model time given in a dtype below float64 (a functional sampler); None: exact.
+    sigma_error: Any = None
 
 
 @dataclass
@@ -127,7 +130,8 @@ class StepResult:
     given), the sigma it used there (`sigma`, float64; None: not reported), the sigma it
     re-noised to (`sigma_next`: the next evaluation point, sigma_min after the last) and the
     number of noise draws it made between this evaluation and the next (`draws`; None:
-    unknown)."""
+    unknown). `sigma_error`, `sigma_next_error`: the relative error with which `sigma` and
+    `sigma_next` are known (read back from a model time given in float32, say)."""
 
     scaled: Any
     prev_sample: Any
@@ -135,6 +139,8 @@ class StepResult:
     sigma: float | None = None
     sigma_next: float | None = None
     draws: int | None = None
+    sigma_error: float = 0.0
+    sigma_next_error: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -325,6 +331,14 @@ class Adapter(ABC):
         """Extra lines for the report header (declared conventions, primitives not offered);
         each is indented by the plugin."""
         return []
+
+    def settings(
+        self, config: Mapping[str, Any], spec: TimestepSpec | None = None
+    ) -> dict[str, Any]:
+        """The config this implementation actually runs when asked for `config`: the same,
+        for a scheduler that takes every value; for one that fixes some (a functional
+        sampler), its own values in their place, so that a test takes its truth there."""
+        return dict(config)
 
     def unmet(self, need: str) -> str | None:
         """Why this adapter cannot serve a test marked `requires(need)` (a primitive it does

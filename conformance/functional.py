@@ -29,9 +29,13 @@ CONV-1, listed in the report header):
 - `c_in` (network): whether the sampler applies c_in (False: inside the network);
 - `noise`: "randn_like" (an object with `randn_like(x)`), "function" (`noise(x)`),
   "draws" (a list of one draw per step) or "generator" (a seeded generator of the bridge's
-  framework, drawn by its convention, e.g. `torch.randn(shape, generator=g, dtype)`);
+  framework, drawn by its convention, e.g. `torch.randn(shape, generator=g, dtype)`; its
+  state is recorded at every network call, which counts the draws between calls, and it can
+  be restarted from another seed when an evaluation begins, so that two runs share their
+  draws before it: `run_steps(switch=...)`);
 - `parameters`: config name -> the sampler's keyword (`{"sigma_min": "t_min", ...}`);
-  config values it does not take are `fixed` (default: the spec's defaults); `s_noise`
+  config values it does not take are `fixed` (default: the spec's defaults; every test
+  runs at them and takes its truth there: `settings`); `s_noise`
   not taken is folded into the draws the hook hands (s z), `sigma_data` and
   `clip_denoised` of a denoiser live in the suite's denoiser;
 - `defaults`: the values its parameters take when the caller gives none (checked by CFG-1
@@ -54,7 +58,7 @@ import pytest
 from hypothesis import reject
 from hypothesis.control import currently_in_test_context
 
-from conformance import truth
+from conformance import tolerances, truth
 from conformance.adapter import (
     Adapter,
     Capabilities,
@@ -137,11 +141,18 @@ class ConventionError(AssertionError):
 
 @dataclass
 class Run:
-    """One run of the sampler: its recording and what it returned."""
+    """One run of the sampler: its recording and what it returned; for noise="generator",
+    the generator's state when handed over (`start`), at each call (`states`, before a
+    restart), after a restart at call `restart_at` (`restarted`) and at the end (`end`)."""
 
     recording: Recording
     final: Any
     points: Any
+    start: Any = None
+    states: list[Any] | None = None
+    restart_at: int | None = None
+    restarted: Any = None
+    end: Any = None
 
 
 class FunctionalSampler(Adapter):
@@ -270,8 +281,8 @@ class FunctionalSampler(Adapter):
             value = bool(self.fixed["clip_denoised"])
             if value != (need == "clip_on"):
                 return f"{who} {'always' if value else 'never'} clamps (declared: no parameter)"
-        if need == "defaults" and self.defaults is None:
-            return f"{who} declares no defaults"
+        if need == "defaults" and self.defaults is None and not self._own_values():
+            return f"{who} declares no defaults and fixes no config value of its own"
         return None  # offered (conventions, defaults, known noise, ...)
 
     def _passes(self, key: str) -> bool:
@@ -328,15 +339,17 @@ class FunctionalSampler(Adapter):
         and the times its callable saw (float64, native arrays)."""
         if self.time_points == "sigmas":
             raise NotImplementedError(self.unmet("schedule"))
-        config = self._expressible(config, SCHEDULE_KEYS)
+        config = self.settings(config, spec)
         dtype = "float64" if "float64" in self.capabilities.dtypes else self.capabilities.dtypes[0]
-        x_T = self.asarray(np.zeros((1, 2)), dtype, device)
+        x_T = self.asarray(np.ones((1, 2)), dtype, device)
         run = self._run(config, spec, x_T, [], seed=0)
+        self._readable(config, spec, run, x_T)
         sigmas = [*self._sigmas(run.recording), float(config["sigma_min"])]
         times = [float(c.time[0]) for c in run.recording.calls]
         return Schedule(
             self.asarray(np.array(sigmas), "float64", device),
             self.asarray(np.array(times), "float64", device),
+            np.array([*self._readback(run.recording), 0.0]),
         )
 
     def run_steps(
@@ -347,25 +360,29 @@ class FunctionalSampler(Adapter):
         inputs: Sequence[StepInputs],
         *,
         seed: int | None = None,
+        switch: tuple[int, int] | None = None,
     ) -> list[StepResult]:
         """Run the whole loop from inputs[0].sample, the scripted model answering call k with
         inputs[k].model_output (zeros after the last given), the hook handing inputs[k].noise
         as draw k (else the seeded generator's, else its own); read each position back from
-        the recording (`StepResult.sample`: the chained x the sampler used)."""
-        config = self._expressible(config, tuple(DEFAULT_CONFIG))
+        the recording (`StepResult.sample`: the chained x the sampler used). `switch` =
+        (a, k) with noise="generator": the generator is seeded `a`, and restarted from `seed`
+        when the network is called for evaluation k, so that two runs with the same `a` and
+        two seeds reach position k alike and draw differently from there on. `draws`: the
+        draws after each evaluation, through the hook, or of the convention from the
+        generator (those before evaluation 0 counted at 0; None: not a whole number)."""
+        config = self.settings(config, spec)
         if not inputs:
             return []
         x_T = inputs[0].sample
-        run = self._run(config, spec, x_T, inputs, seed)
+        run = self._run(config, spec, x_T, inputs, seed, switch=switch)
         calls = run.recording.calls
         n = self._n(config, spec)
         K = len(inputs)
-        if len(calls) < K:
-            raise ConventionError(
-                f"time points ({self.time_points}): the sampler evaluated its model "
-                f"{len(calls)} times for {n} time points"
-            )
+        self._readable(config, spec, run, x_T)
+        counted = None if self.noise_through_hook else self._generator_draws(run, x_T)
         sigmas = self._sigmas(run.recording)
+        errors = [*self._readback(run.recording), 0.0]  # sigma_min: the config's, exact
         visible = self.kind == "denoiser" or not self.applies_c_in
         results = []
         for k in range(K):
@@ -384,10 +401,45 @@ class FunctionalSampler(Adapter):
                     sigma_next=float(sigmas[k + 1])
                     if k + 1 < len(sigmas)
                     else float(config["sigma_min"]),
-                    draws=run.recording.draws_between(k) if self.noise_through_hook else None,
+                    draws=run.recording.draws_between(k) if counted is None else counted[k],
+                    sigma_error=errors[k],
+                    sigma_next_error=errors[min(k + 1, len(errors) - 1)],
                 )
             )
         return results
+
+    def trajectory(
+        self,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        device: str,
+        x_T: Any,
+        network: Callable[[np.ndarray, float], np.ndarray],
+        draws: Sequence[Any],
+    ) -> tuple[Any, np.ndarray]:
+        """The sampler's whole run from x_T with `network(u, sigma) -> F` (float64 numpy,
+        u = c_in x at the sigma the call stands for) in place of its model, and `draws`
+        handed through its noise hook: the final sample (native) and the sigmas it used
+        (float64: its evaluation points, then sigma_min). A network that applies
+        c_in sees u; one with c_in inside sees x (the suite applies c_in); a denoiser gets
+        the denoised value of `network`'s F from the oracle (GOLD-4)."""
+        config = self.settings(config, spec)
+        sd = float(config["sigma_data"])
+
+        def F(x: Any, t: np.ndarray) -> np.ndarray:
+            value = float(np.ravel(t)[0])
+            if self.kind != "denoiser":
+                value = float(self.model_time.sigma(np.array([value]))[0])
+            sigma = value
+            u = self.to_numpy(x)
+            if self.kind == "denoiser" or not self.applies_c_in:
+                u = u / math.hypot(sigma, sd)
+            return network(u, sigma)
+
+        given = [StepInputs(x_T, x_T, d) for d in draws]
+        run = self._run(config, spec, x_T, given, None, network=F)
+        self._readable(config, spec, run, x_T)
+        return run.final, np.array([*self._sigmas(run.recording), float(config["sigma_min"])])
 
     # -- declared defaults and conventions ---------------------------------------------------------
 
@@ -396,7 +448,9 @@ class FunctionalSampler(Adapter):
         its parameters and its fixed values, after checking that a run with no parameters is
         bit for bit a run with the declared defaults (ConventionError otherwise)."""
         if self.defaults is None:
-            raise NotImplementedError(self.unmet("defaults"))
+            if not self._own_values():
+                raise NotImplementedError(self.unmet("defaults"))
+            return self._own_values()
         config = {**self.fixed, **self.defaults}
         spec = TimestepSpec(num_inference_steps=min(3, int(config["num_train_timesteps"])))
         dtype = self.capabilities.dtypes[0]
@@ -439,7 +493,6 @@ class FunctionalSampler(Adapter):
             )
         held.append(f"time points ({self.time_points}): {n} evaluations")
         for k, call in enumerate(calls):
-            sigma = float(exact.sigmas[k])
             seen = call.time
             if seen.size > 1 and not np.all(seen == seen[0]):
                 raise ConventionError(
@@ -447,17 +500,11 @@ class FunctionalSampler(Adapter):
                     f"seen {seen.tolist()}"
                 )
             if self.kind == "network":
-                expected = float(self.model_time.forward(np.array(sigma)))
-                got_sigma = float(self.model_time.sigma(seen[:1])[0])
-                if not abs(got_sigma / sigma - 1.0) <= 1e-4:
-                    raise ConventionError(
-                        f"model time t = {self.model_time.name}: at sigma {sigma:.6g} "
-                        f"(evaluation {k}) expected t = {expected:.6g}, seen t = {seen[0]:.6g}"
-                    )
-            elif self.time_points == "sigmas" and seen[0] != sigma:
+                self._time_map_holds(config, spec, k, dtype, device)
+            elif self.time_points == "sigmas" and seen[0] != float(exact.sigmas[k]):
                 raise ConventionError(
                     f"time points (sigmas): at evaluation {k} expected the given sigma "
-                    f"{sigma!r}, seen {seen[0]!r}"
+                    f"{float(exact.sigmas[k])!r}, seen {seen[0]!r}"
                 )
         if self.kind == "network":
             held.append(f"model time t = {self.model_time.name}")
@@ -481,25 +528,159 @@ class FunctionalSampler(Adapter):
             held.append(f"noise hook ({self.noise})")
         return held
 
+    # -- reading the sigma the network was used at ------------------------------------------------
+
+    def _one_point(self, config: Mapping[str, Any], spec: TimestepSpec, k: int) -> TimestepSpec:
+        """The k-th time point of `spec` alone (one-step sampling there)."""
+        ascending = sorted(spec.indices(int(config["num_train_timesteps"])))
+        return TimestepSpec(timesteps=(ascending[k],))
+
+    def _calibrate(
+        self, config: Mapping[str, Any], spec: TimestepSpec, k: int, dtype: str, device: str
+    ) -> tuple[float | None, float, float]:
+        """One-step sampling at the k-th time point of `spec` from x = 1 with F = 0 and no
+        clamp: (the c_in the sampler applied, None if none; its c_skip, the output; the time
+        its network saw), each read independently of the model time."""
+        config = {**config, "clip_denoised": False}
+        ones = self.asarray(np.ones((1, 4)), dtype, device)
+        run = self._run(config, self._one_point(config, spec, k), ones, [], seed=0)
+        call = run.recording.calls[0]
+        c_in = float(np.median(self.to_numpy(call.input))) if self.applies_c_in else None
+        return c_in, float(np.median(self.to_numpy(run.final))), float(call.time[0])
+
+    def _disagreement(
+        self, config: Mapping[str, Any], sigma: float, c_in: float | None, c_skip: float | None
+    ) -> float:
+        """How far the c_in and c_skip the sampler applied are from those at `sigma` (the
+        smaller relative difference of the two: one wrong scaling is its own clause's)."""
+        sd, eps = float(config["sigma_data"]), float(config["sigma_min"])
+        gaps = []
+        if c_in is not None:
+            gaps.append(abs(c_in * math.hypot(sigma, sd) - 1.0))
+        if c_skip is not None:
+            gaps.append(abs(c_skip * ((sigma - eps) ** 2 + sd**2) / sd**2 - 1.0))
+        return min(gaps) if gaps else 0.0
+
+    def _map_tolerance(self, dtype: str) -> float:
+        """Relative agreement of a scaling read from the output with the one at the sigma
+        read from the time: the reading rounds to the dtype (a few u_D) and the time, if it
+        is float32, reads sigma back to ~1e-5 (1e-4 covers it; a wrong map is off by percents)."""
+        return 1e-4 + 16 * tolerances.U[dtype]
+
+    def _time_map_holds(
+        self, config: Mapping[str, Any], spec: TimestepSpec, k: int, dtype: str, device: str
+    ) -> None:
+        """CONV-1 at evaluation k: the sigma read back from the time the network saw, through
+        the declared map, is the sigma the sampler applied its c_in or c_skip at (read from
+        one-step sampling at that point); the schedule itself is SCHED's."""
+        c_in, c_skip, t = self._calibrate(config, spec, k, dtype, device)
+        sigma = float(self.model_time.sigma(np.array([t]))[0])
+        if self._disagreement(config, sigma, c_in, c_skip) <= self._map_tolerance(dtype):
+            return
+        sd, eps = float(config["sigma_data"]), float(config["sigma_min"])
+        used = []
+        if c_in is not None and 0 < c_in * sd < 1:
+            used.append(("c_in", c_in, math.sqrt(1 / c_in**2 - sd**2)))
+        if 0 < c_skip < 1:
+            used.append(("c_skip", c_skip, eps + sd * math.sqrt(1 / c_skip - 1)))
+        applied = "; ".join(
+            f"its {name} {value:.6g} is that of sigma {at:.6g}, whose t is "
+            f"{float(self.model_time.forward(np.array(at))):.6g}"
+            for name, value, at in used
+        )
+        raise ConventionError(
+            f"model time t = {self.model_time.name}: at evaluation {k} the network saw "
+            f"t = {t:.6g} (sigma {sigma:.6g} by the declared map), but "
+            f"{applied or 'neither its c_in nor its c_skip is that of this sigma'}"
+        )
+
+    def _readable(self, config: Mapping[str, Any], spec: TimestepSpec, run: Run, x_T: Any) -> None:
+        """Skip (the reason: CONV-1's finding) where the recording cannot be read: the network
+        called other than once per time point, or, for a network that applies c_in, a first
+        time that reads back to a sigma neither its c_in nor its c_skip was applied at."""
+        n, calls = self._n(config, spec), run.recording.calls
+        if len(calls) != n:
+            pytest.skip(
+                f"{self.name} called its network {len(calls)} times for {n} time points: the "
+                "steps cannot be read from the recording (CONV-1's finding)"
+            )
+        if self.kind != "network" or not self.applies_c_in:
+            return
+        x = self.to_numpy(x_T)
+        seen = self.to_numpy(calls[0].input)
+        usable = np.abs(x) > 0
+        if not usable.any():
+            return
+        c_in = float(np.median(seen[usable] / x[usable]))
+        sigma = float(self.model_time.sigma(calls[0].time[:1])[0])
+        dtype = self.describe(x_T).dtype
+        tol = self._map_tolerance(dtype)
+        if self._disagreement(config, sigma, c_in, None) <= tol:
+            return
+        _, c_skip, _ = self._calibrate(config, spec, 0, dtype, self.describe(x_T).device)
+        if self._disagreement(config, sigma, c_in, c_skip) > tol:
+            pytest.skip(
+                f"{self.name}'s network saw a time that reads back (t = {self.model_time.name}) "
+                f"to sigma {sigma:.6g}, at which neither its c_in nor its c_skip was applied: "
+                "the sigmas it used cannot be read (CONV-1's finding)"
+            )
+
+    # -- the generator's draws -----------------------------------------------------------------
+
+    def _generator_draws(self, run: Run, x_T: Any) -> list[int | None]:
+        """Sample-shaped draws of the convention the sampler took from its generator after
+        each evaluation (before the next; those before evaluation 0 added to the first),
+        from the recorded states; None where no whole number of them leads there."""
+        info = self.describe(x_T)
+        states = run.states or []
+        ends = [*states[1:], run.end]
+        out: list[int | None] = []
+        for k, end in enumerate(ends):
+            start = run.restarted if k == run.restart_at else states[k]
+            out.append(self._count_draws(start, end, info.shape, info.dtype, info.device))
+        if out and states:
+            before = self._count_draws(
+                run.start, states[0], info.shape, info.dtype, info.device, most=len(states) + 4
+            )
+            out[0] = None if before is None or out[0] is None else out[0] + before
+        return out
+
+    def _count_draws(
+        self, start: Any, end: Any, shape: Any, dtype: str, device: str, most: int = 4
+    ) -> int | None:
+        """How many draws of `shape` lead a generator from state `start` to `end`."""
+        generator = self.generator(0, device)
+        if not _set_state(generator, start):
+            return None
+        for j in range(most + 1):
+            if _same_state(self.generator_state(generator), end):
+                return j
+            self.bridge.draw_noise(generator, tuple(shape), dtype, device)
+        return None
+
     # -- running and reading the recording ---------------------------------------------------------
 
-    def _expressible(self, config: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-        """`config` if the sampler can be run on it. A value the sampler fixes, asked to be
-        another: the hypothesis example is rejected when the fixed value is the spec's
-        default (drawn often), else the test is skipped with the reason. Keys outside `keys`
-        take the fixed value."""
-        out = dict(config)
-        for key in DEFAULT_CONFIG:
-            if self._passes(key):
-                continue
-            if key not in keys:
-                out[key] = self.fixed[key]
-            elif out.get(key, self.fixed[key]) != self.fixed[key]:
-                if currently_in_test_context() and self.fixed[key] == DEFAULT_CONFIG[key]:
-                    reject()  # not expressible; the spec's default is drawn often enough
+    def _own_values(self) -> dict[str, Any]:
+        """The config values the sampler fixes (no parameter, not applied by the suite)."""
+        return {k: self.fixed[k] for k in DEFAULT_CONFIG if not self._passes(k)}
+
+    def settings(
+        self, config: Mapping[str, Any], spec: TimestepSpec | None = None
+    ) -> dict[str, Any]:
+        """`config` with the values the sampler fixes in place of those asked: it runs at
+        them, and a test takes its truth there (CFG-1 reports a fixed value that is not the
+        spec's). Time points `spec` that its fixed num_train_timesteps cannot hold: the
+        hypothesis example is rejected, else the test is skipped with the reason."""
+        out = {**dict(config), **self._own_values()}
+        N = int(out["num_train_timesteps"])
+        if spec is not None and N != int(config["num_train_timesteps"]):
+            indices = spec.indices(N)
+            if not indices or max(indices) >= N or min(indices) < 0:
+                if currently_in_test_context():
+                    reject()  # time points drawn for another N
                 pytest.skip(
-                    f"{self.name} fixes {key} = {self.fixed[key]!r} (no parameter); the test "
-                    f"asks for {out[key]!r}"
+                    f"{self.name} fixes num_train_timesteps = {N} (no parameter); the time "
+                    f"points {spec.kwargs()} do not fit it"
                 )
         return out
 
@@ -523,6 +704,27 @@ class FunctionalSampler(Adapter):
         if self.kind == "denoiser":
             return [float(t) for t in times]
         return [float(s) for s in self.model_time.sigma(np.array(times))]
+
+    def _readback(self, recording: Recording) -> list[float]:
+        """The relative error of each sigma read back from its call: a time (or a denoiser's
+        sigma) given in dtype T is t rounded to T, |dt| <= u_T |t|, and the sigma the map
+        gives back moves by |sigma(t +- u_T |t|) / sigma(t) - 1|; doubled (SAFETY: the time
+        itself computed in T). Tiny for a float64 time; 1e-7 to 1e-6 for float32."""
+        out = []
+        for call in recording.calls:
+            t = float(call.time[0])
+            u = tolerances.U.get(call.time_dtype, 0.0)
+            if call.time_dtype == "float64" or not u:
+                out.append(0.0)
+                continue
+            step = u * max(abs(t), 1e-300)
+            if self.kind == "denoiser":
+                back = [t, t - step, t + step]
+            else:
+                back = [float(v) for v in self.model_time.sigma(np.array([t, t - step, t + step]))]
+            rel = max(abs(b / back[0] - 1.0) for b in back[1:]) if back[0] else 0.0
+            out.append(tolerances.SAFETY * rel)
+        return out
 
     def _through_c_in(
         self,
@@ -554,29 +756,47 @@ class FunctionalSampler(Adapter):
         *,
         points: Any = None,
         parameters: bool = True,
+        switch: tuple[int, int] | None = None,
+        network: Callable[[Any, np.ndarray], np.ndarray] | None = None,
     ) -> Run:
-        """Run the sampler once with the scripted model and the noise hook."""
+        """Run the sampler once with the scripted model and the noise hook (for
+        noise="generator": its generator, recorded at each call; `switch`: `run_steps`)."""
         info = self.describe(x_T)
         dtype, device, shape = info.dtype, info.device, info.shape
         recording = Recording()
         F_given = [self.to_numpy(i.model_output) for i in inputs]
         zeros = np.zeros(shape)
 
-        def F_at(k: int) -> np.ndarray:
+        def F_at(k: int, x: Any, t: np.ndarray) -> np.ndarray:
+            if network is not None:  # a network answering the input it sees (GOLD-4)
+                return network(x, t)
             return F_given[k] if k < len(F_given) else zeros
 
         if self.kind == "network":
 
             def respond(k: int, x: Any, t: np.ndarray) -> Any:
-                return self.asarray(F_at(k), dtype, device)
+                return self.asarray(F_at(k, x, t), dtype, device)
         else:
 
             def respond(k: int, x: Any, t: np.ndarray) -> Any:
                 sigma = float(np.ravel(t)[0])
-                denoised = truth.step(config, sigma, None, F_at(k), self.to_numpy(x), None)
+                F = F_at(k, x, t)
+                denoised = truth.step(config, sigma, None, F, self.to_numpy(x), None)
                 return self.asarray(denoised, dtype, device)
 
-        model = ScriptedCallable(self.bridge, recording, respond)
+        handed: dict[str, Any] = {}
+        restart_at = None if switch is None or seed is None else switch[1]
+
+        def answer(k: int, x: Any, t: np.ndarray) -> Any:
+            if "generator" in handed:  # its state at each call; a restart at `restart_at`
+                handed["states"].append(self.generator_state(handed["generator"]))
+                if k == restart_at:
+                    fresh = self.generator_state(self.generator(seed, device))
+                    if _set_state(handed["generator"], fresh):
+                        handed["restarted"] = fresh
+            return respond(k, x, t)
+
+        model = ScriptedCallable(self.bridge, recording, answer)
         s = float(config["s_noise"]) if self._inside("s_noise") else 1.0
         generator = self.generator(seed, device) if seed is not None else None
         own = np.random.default_rng(0 if seed is None else seed + 1)
@@ -603,8 +823,40 @@ class FunctionalSampler(Adapter):
         elif self.noise == "draws":
             hook = DrawList(source, n_points)
         else:
-            hook = self.generator(0 if seed is None else seed, device)
+            first = seed if restart_at is None else switch[0]  # type: ignore[index]
+            hook = self.generator(0 if first is None else first, device)
+            handed.update(generator=hook, start=self.generator_state(hook), states=[])
         points = self._points(config, spec) if points is None else points
         kwargs = {name: config[key] for key, name in self.parameters.items()} if parameters else {}
         final = self.sample_fn(model, x_T, points, hook, **kwargs)
-        return Run(recording, final, points)
+        if "generator" not in handed:
+            return Run(recording, final, points)
+        restarted = handed.get("restarted")
+        return Run(
+            recording,
+            final,
+            points,
+            start=handed["start"],
+            states=handed["states"],
+            restart_at=restart_at if restarted is not None else None,
+            restarted=restarted,
+            end=self.generator_state(hook),
+        )
+
+
+def _set_state(generator: Any, state: Any) -> bool:
+    """Put `generator` (torch or numpy) in `state`; False for a kind that cannot be."""
+    if hasattr(generator, "set_state"):
+        generator.set_state(state)
+        return True
+    if hasattr(generator, "bit_generator"):
+        generator.bit_generator.state = state
+        return True
+    return False
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    """Two generator states (a torch ByteTensor, a numpy state dict) alike."""
+    if hasattr(a, "shape") and hasattr(b, "shape"):
+        return tuple(a.shape) == tuple(b.shape) and bool((a == b).all())
+    return bool(a == b)

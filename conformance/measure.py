@@ -318,7 +318,8 @@ class Measure:
         """|actual - expected| <= bound elementwise (float64 arrays; bound 0 means exact).
         Returns whether it held.
 
-        Non-finite values where the truth is finite count as infinitely wrong. A violation
+        Non-finite values where the truth is finite count as infinitely wrong, and a NaN
+        never compares equal (two NaN outputs of one implementation are not alike). A violation
         carries its worst error / bound and the largest excess of an error over its bound,
         absolute and relative to `scale` (default |expected|): the figures a numeric
         deviation declares. `where` names the input (config, position); `diagnose(worst,
@@ -335,11 +336,11 @@ class Measure:
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             error = np.abs(actual - expected)
             error = np.where(np.isfinite(actual) | ~np.isfinite(expected), error, np.inf)
-            error = np.where(
-                (actual == expected) | (np.isnan(actual) & np.isnan(expected)), 0.0, error
-            )
+            error = np.where(actual == expected, 0.0, error)  # NaN is never equal
             ratio = np.where(
-                bound > 0, error / np.where(bound > 0, bound, 1.0), np.where(error > 0, np.inf, 0.0)
+                bound > 0,
+                error / np.where(bound > 0, bound, 1.0),
+                np.where(error == 0, 0.0, np.inf),
             )
         ratio = np.nan_to_num(ratio, nan=np.inf, posinf=np.inf)
         worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)

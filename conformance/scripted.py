@@ -29,10 +29,12 @@ from conformance.bridges import ArrayBridge
 @dataclass
 class Call:
     """One call of the scripted callable: its first argument (a native copy), the time
-    argument as float64 numpy (raveled: a scalar, or one value per batch element)."""
+    argument as float64 numpy (raveled: a scalar, or one value per batch element), and the
+    dtype the time was given in (a Python float: float64)."""
 
     input: Any
     time: np.ndarray
+    time_dtype: str = "float64"
 
 
 @dataclass
@@ -70,8 +72,11 @@ class ScriptedCallable:
             )
         info = self.bridge.describe(time)
         values = self.bridge.to_numpy(time) if info is not None else np.asarray(time, np.float64)
+        given = info.dtype if info is not None else np.asarray(time).dtype.name
         k = len(self.recording.calls)
-        self.recording.calls.append(Call(self.bridge.copy(x), np.ravel(values).astype(np.float64)))
+        self.recording.calls.append(
+            Call(self.bridge.copy(x), np.ravel(values).astype(np.float64), str(given))
+        )
         return self.respond(k, x, values)
 
 

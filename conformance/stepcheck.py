@@ -13,12 +13,14 @@ output was clamped, which operation made a NaN.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from conformance import steps, tolerances, truth
-from conformance.adapter import Adapter, TimestepSpec
+from conformance.adapter import Adapter, TimestepSpec, unmet_requirement
+from conformance.cases import Case
 from conformance.measure import Measure
 
 Array = np.ndarray
@@ -38,6 +40,22 @@ def sigma_at(
     if k + 1 < len(exact):
         return float(sigmas[k]), float(sigmas[k + 1]), float(exact.ramps[k + 1])
     return float(sigmas[k]), None, None
+
+
+def readback_at(run: steps.StepRun, k: int) -> float:
+    """The relative error with which the k-th sigma used is known (0: exact)."""
+    if run.readback is None or k >= len(run.readback):
+        return 0.0
+    return float(run.readback[k])
+
+
+def readback_note(run: steps.StepRun, *positions: int) -> str:
+    """For a bound text: that the sigmas were read back from a model time below float64,
+    and how precisely (empty where they are exact)."""
+    worst = max((readback_at(run, k) for k in positions), default=0.0)
+    if worst <= 0.0:
+        return ""
+    return f"; sigma read back from the model time, known to {worst:.2g} relative (in the bound)"
 
 
 def config_text(config: Mapping[str, Any]) -> str:
@@ -84,6 +102,8 @@ def expected_step(
         dtype,
         sigma=sigma,
         sigma_next=sigma_next,
+        readback=readback_at(run, k),
+        readback_next=readback_at(run, k + 1),
     )
     return expected, bound, scale
 
@@ -115,6 +135,156 @@ def denoised_difference(
     den1, bound1, _ = expected_step(config, first, exact, k, None, dtype)
     den2, bound2, _ = expected_step(config, second, exact, k, None, dtype)
     return den1 - den2, bound1 + bound2
+
+
+# -- two runs that differ only in their draws -------------------------------------------------
+
+
+def loop_inputs(
+    case: Case, exact: truth.ExactSchedule, F_scale: float = 1.0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(F, x) for positions 0 .. k: x at its noise level (sigma_j z), F of order F_scale."""
+    return [
+        (
+            steps.normal(case.seed + 2 * j + 1, case.shape, F_scale),
+            steps.normal(case.seed + 2 * j, case.shape, float(exact.sigmas[j])),
+        )
+        for j in range(case.k + 1)
+    ]
+
+
+def two_runs(
+    impl: Adapter,
+    measure: Measure,
+    case: Case,
+    exact: truth.ExactSchedule,
+    device: str,
+    dtype: str,
+    noise: str = "known",
+) -> tuple[steps.StepRun, steps.StepRun]:
+    """The same inputs stepped twice with two different draws (injected, two seeds of the
+    declared convention, or with noise="own" the implementation's own): prev_1 - prev_2 =
+    s g (z_1 - z_2), whatever the denoised value, which is the same number in both (a loop
+    of its own gets the same draws before position k, so that it reaches x_k alike). A
+    sampler that takes all its draws from the caller's generator before its first
+    evaluation cannot share them that way: it is run on two plain seeds instead (its x_k
+    then differs, and `denoised_difference` takes the truth at each)."""
+    inputs = loop_inputs(case, exact)
+
+    def both(shared: int | None) -> tuple[steps.StepRun, steps.StepRun]:
+        first, second = (
+            steps.run(
+                impl,
+                measure,
+                case.config,
+                case.spec,
+                device,
+                dtype,
+                inputs,
+                seed=seed,
+                noise=noise,
+                same_draws_as=shared,
+                until=case.k if shared is not None else 0,
+            )
+            for seed in (case.seed, case.seed + 1)
+        )
+        return first, second
+
+    runs = both(case.seed)
+    counts = runs[0].draws or []
+    if case.k > 0 and counts and counts[0] is not None and counts[0] >= case.n:
+        if all(c == 0 for c in counts[1:]):  # drawn up front: in order, one per step
+            runs = both(None)
+            for run in runs:
+                run.draws = None  # the k-th draw is the known z_k
+    return runs
+
+
+def check_renoise(
+    measure: Measure,
+    case: Case,
+    exact: truth.ExactSchedule,
+    runs: tuple[steps.StepRun, steps.StepRun],
+    dtype: str,
+    what: str,
+    *,
+    proportional_only: bool = False,
+) -> None:
+    """prev_1 - prev_2 against s g (z_1 - z_2) at position k, g = sqrt(tau^2 - eps^2) with
+    tau the next sigma the implementation used (STEP-3); `proportional_only`: against
+    s g_hat (z_1 - z_2), g_hat fitted (the draws used as given, whatever the scale: NOISE)."""
+    k = case.k
+    first, second = runs
+    odd = not_one_draw(runs, k)
+    if odd:  # the draws used are not the known z: NOISE-2's finding, not the scale's
+        measure.ok(f"re-noise at position {k}: not comparable ({odd}: NOISE-2)")
+        return
+    p1, p2 = prev_values(measure, first, k), prev_values(measure, second, k)
+    z1, z2 = first.z[k], second.z[k]
+    _, sigma_next, ramp_next = sigma_at(first, exact, k)
+    s = float(case.config["s_noise"])
+    d, w = p1 - p2, z1 - z2
+    delta, delta_bound = denoised_difference(case.config, runs, exact, k, dtype)
+    d = d - delta  # 0 unless a loop of its own reached x_k differently in the two runs
+    g_hat = fitted_scale(d, w, s) if s > 0 else 0.0
+    g = truth.noise_scale(case.config, sigma_next) / s if s > 0 else 0.0
+    scale = g_hat if proportional_only and np.isfinite(g_hat) else g
+    expected = s * scale * w
+    bound = tolerances.renoise_difference_bound(
+        case.config,
+        ramp_next,
+        z1,
+        z2,
+        p1,
+        p2,
+        dtype,
+        sigma_next=sigma_next,
+        readback=max(readback_at(first, k + 1), readback_at(second, k + 1)),
+    )
+    bound = bound + delta_bound
+    if proportional_only:  # the fitted scale's own error: the bound projected onto w
+        bound = bound + np.abs(w) * float(np.sum(np.abs(w) * bound) / max(np.sum(w * w), 1e-300))
+    place = where(case.config, case.spec, k)
+    measure.close(
+        d,
+        expected,
+        bound,
+        what,
+        bound_text=f"two draws, {dtype}{readback_note(first, k + 1)}",
+        scale=np.abs(s * g * w) + np.abs(p1) + np.abs(p2),
+        where=place,
+        diagnose=lambda worst, bad: scale_diagnosis(
+            g_hat, case.config, sigma_next, f"element {worst} of {place}"
+        ),
+    )
+
+
+def not_one_draw(runs: tuple[steps.StepRun, ...], k: int) -> str | None:
+    """Where a loop of its own counted its draws (a functional sampler) and took other than
+    one after evaluation k in some run: what it took (the draw used is then not the known
+    z); None otherwise."""
+    for run in runs:
+        counts = run.draws or []
+        if any(c is not None for c in counts) and k < len(counts) and counts[k] != 1:
+            taken = "no whole number of" if counts[k] is None else str(counts[k])
+            return f"{taken} draws after evaluation {k}, expected one"
+    return None
+
+
+def own_settings(impl: Adapter, case: Case) -> Case:
+    """`case` at the config the implementation actually runs (`Adapter.settings`: the values
+    a functional sampler fixes in place of those asked), where the test takes its truth."""
+    return replace(case, config=impl.settings(case.config, case.spec))
+
+
+def one_point(case: Case, k: int) -> Case:
+    """Position k of `case` alone: one-step sampling at its time point (no noise after it),
+    from its given x. A loop of its own (a functional sampler) chains x_k from its earlier
+    steps; run alone at the point, it steps from the given x_k and adds no noise, so that
+    a clause of the denoise or the clamp sees nothing else."""
+    N = int(case.config["num_train_timesteps"])
+    ascending = sorted(case.spec.indices(N))
+    return Case(case.config, TimestepSpec(timesteps=(ascending[k],)), 0, case.shape, case.seed)
 
 
 # -- diagnoses ----------------------------------------------------------------------------------
@@ -185,12 +355,20 @@ def nonfinite_origin(
     """Which operation made the non-finite values: the boundary scalings at sigma (asked of
     the implementation), else, when every element is hit, a per-step scalar of the noise
     term (a NaN noise scale times a zero draw or s_noise = 0 is still NaN)."""
-    try:
-        sigma_native = impl.asarray(np.array([sigma]), "float64", "cpu")
-        pair = impl.boundary_scalings(config, sigma_native)
-        values = [impl.to_numpy(c).reshape(-1)[0] for c in pair]
-    except Exception as exc:  # noqa: BLE001 (a diagnosis, not a check)
-        return f"{count} of {size} non-finite; get_scalings_for_boundary_condition raised {exc!r}"
+    whose = ""
+    if unmet_requirement(impl, "boundary_scalings"):  # never call what is not offered
+        eps, sd = float(config["sigma_min"]), float(config["sigma_data"])
+        values = [float(c) for c in truth.oracle.boundary_scalings(sigma, eps, sd)]
+        whose = " (the oracle's: it offers no scalings function)"
+    else:
+        try:
+            sigma_native = impl.asarray(np.array([sigma]), "float64", "cpu")
+            pair = impl.boundary_scalings(config, sigma_native)
+            values = [impl.to_numpy(c).reshape(-1)[0] for c in pair]
+        except Exception as exc:  # noqa: BLE001 (a diagnosis, not a check)
+            return (
+                f"{count} of {size} non-finite; get_scalings_for_boundary_condition raised {exc!r}"
+            )
     if not all(np.isfinite(values)):
         return (
             f"{count} of {size} non-finite: the boundary scalings at sigma = {sigma!r} are "
@@ -199,11 +377,24 @@ def nonfinite_origin(
     if count == size and renoise_near_zero(config, sigma_next):
         return (
             f"{count} of {size} non-finite, every element, though c_skip {values[0]!r} and "
-            f"c_out {values[1]!r} are finite at sigma = {sigma!r}: a per-step scalar of the "
+            f"c_out {values[1]!r}{whose} are finite at sigma = {sigma!r}: a per-step scalar of the "
             "noise term is NaN (the square root of a negative tau^2 - eps^2, tau the next sigma "
             f"{sigma_next!r}, within rounding of eps): STEP-3/STEP-4"
         )
-    return f"{count} of {size} non-finite, with finite scalings at sigma = {sigma!r}"
+    return f"{count} of {size} non-finite, with finite scalings{whose} at sigma = {sigma!r}"
+
+
+def nan_elsewhere(
+    impl: Adapter, config: Mapping[str, Any], sigma: float, sigma_next: float | None, prev: Array
+) -> str | None:
+    """Where an output is NaN in every element and `nonfinite_origin` puts the cause in
+    another clause's quantity (the boundary scalings: SCAL-1 and STEP-1; a per-step scalar
+    of the noise term: STEP-3 and STEP-4), that origin, so that a clause comparing the
+    output with itself does not report it again (one cause, one failure); None otherwise."""
+    if not noise_is_nan(prev):
+        return None
+    origin = nonfinite_origin(impl, config, sigma, prev.size, prev.size, sigma_next)
+    return origin if "(SCAL-1)" in origin or "STEP-3/STEP-4" in origin else None
 
 
 def renoise_near_zero(config: Mapping[str, Any], sigma_next: float | None) -> bool:

@@ -70,6 +70,9 @@ class StepRun:
     #: None where they are not known.
     sigmas: Array | None = None
     draws: list[int | None] | None = None  # noise draws after each evaluation, if recorded
+    #: The relative error with which each of `sigmas` is known (read back from a model time
+    #: given below float64; 0: exact), where `sigmas` was recorded.
+    readback: Array | None = None
 
 
 def noise_layer(impl: Adapter) -> str | None:
@@ -104,9 +107,11 @@ def run(
     claimed, else own draws: with s_noise = 0 the noise term is then 0 whatever the
     implementation does with s_noise or its draws).
 
-    `same_draws_as`, `until`: injected draws at positions below `until` as a run with seed
+    `same_draws_as`, `until`: draws at positions below `until` as a run with seed
     `same_draws_as` has them, so that two runs of a loop of its own (a functional sampler,
-    whose x_k follows its earlier draws) reach position `until` with the same sample."""
+    whose x_k follows its earlier draws) reach position `until` with the same sample:
+    injected, or, from a functional sampler's own generator, the generator seeded
+    `same_draws_as` and restarted from `seed` when evaluation `until` begins."""
     N = int(config["num_train_timesteps"])
     n = len(spec.indices(N))
     F = [sample(impl, f, dtype, device) for f, _ in inputs]
@@ -137,10 +142,16 @@ def run(
             shapes = {v.exact.shape for v in x}
             if len(shapes) != 1:
                 raise ValueError("reproduced noise needs one sample shape for every position")
-            draws = impl.reproduce_noise(seed, x[0].exact.shape, dtype, device, len(inputs))
+            switch = restart(impl, same_draws_as, until)
+            first = seed if switch is None else switch[0]
+            draws = impl.reproduce_noise(first, x[0].exact.shape, dtype, device, len(inputs))
+            if switch is not None:  # restarted from `seed` at position `until`
+                later = impl.reproduce_noise(seed, x[0].exact.shape, dtype, device, len(inputs))
+                draws = [*draws[:until], *later[: len(inputs) - until]]
             z = [impl.to_numpy(d) for d in draws]
         else:
             z = [np.zeros_like(v.exact) for v in x]  # one-step sampling draws nothing
+    switch = restart(impl, same_draws_as, until) if layer == "reproduced" else None
     results = measure.call(
         "the loop body (scale_model_input, step)",
         impl.run_steps,
@@ -149,6 +160,7 @@ def run(
         device,
         step_inputs,
         seed=run_seed,
+        **({} if switch is None else {"switch": switch}),
     )
     if not isinstance(results, list) or len(results) != len(inputs):
         measure.fail("run_steps", f"returned {results!r}, expected one result per position")
@@ -164,7 +176,21 @@ def run(
         layer,
         sigmas=used_sigmas(impl, config, spec, device, results),
         draws=[r.draws for r in results],
+        readback=np.array(
+            [*(getattr(r, "sigma_error", 0.0) for r in results), results[-1].sigma_next_error]
+        )
+        if results
+        else None,
     )
+
+
+def restart(impl: Adapter, same_draws_as: int | None, until: int) -> tuple[int, int] | None:
+    """(same_draws_as, until) for a functional sampler's own generator to share its draws
+    before position `until` with another run (`run`), None where there is nothing to share
+    or the stateful path takes each position's own x."""
+    if impl.capabilities.stateful or same_draws_as is None or until <= 0:
+        return None
+    return same_draws_as, until
 
 
 def used_sigmas(

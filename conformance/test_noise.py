@@ -10,7 +10,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 
 from conformance import stepcheck, steps, tolerances, truth
-from conformance.adapter import Adapter, StepInputs, TimestepSpec, prev_sample_of
+from conformance.adapter import (
+    Adapter,
+    StepInputs,
+    TimestepSpec,
+    prev_sample_of,
+    unmet_requirement,
+)
 from conformance.cases import Case, cases, default_case
 from conformance.measure import Measure, collect_violations
 from conformance.strategies import DEFAULT_CONFIG, scheduler_configs
@@ -409,40 +415,54 @@ def test_statistical_moments_of_the_draws(
 def test_one_draw_per_step_of_a_functional_sampler(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
-    """A functional sampler runs its own loop: through its noise hook it takes one draw after
-    each evaluation that re-noises (none, or one scaled by 0, after the last), and with a
-    seeded generator its draws are the declared convention's, in order: its chained
-    prev_sample within the STEP-3 bound of the oracle with those draws at every position."""
+    """A functional sampler runs its own loop. Through its noise hook it takes one draw after
+    each evaluation that re-noises (none, or one scaled by 0, after the last). From the
+    caller's seeded generator it takes one draw of the convention per step, the last
+    included (the generator's state after the loop), and they are the convention's: at each
+    of the first positions that re-noise, two runs that share their draws before it and draw
+    from two seeds there differ by s g_hat (z_1 - z_2) (as the stateful NOISE-2; the chained
+    sample itself is the step clauses')."""
+    if not unmet_requirement(impl, "clip_off"):  # the clamp: STEP-2's (same x_k: d is the noise)
+        case = replace(case, config={**case.config, "clip_denoised": False})
+    case = stepcheck.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
-    inputs = [
-        (
-            steps.normal(case.seed + 2 * j + 1, case.shape),
-            steps.normal(case.seed + 2 * j, case.shape, float(s)),
-        )
-        for j, s in enumerate(exact.sigmas[: case.n])
-    ]
+    inputs = stepcheck.loop_inputs(replace(case, k=case.n - 1), exact)
     run = steps.run(impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed)
-    for k, draws in enumerate(run.draws or []):
-        if draws is None:
-            continue
-        allowed = (1,) if k < case.n - 1 else (0, 1)
-        if draws not in allowed:
-            measure.fail(
-                f"draws after evaluation {k} of {case.n}",
-                f"{draws} taken through the noise hook, expected {' or '.join(map(str, allowed))}",
+    counts = run.draws or []
+    if impl.noise_through_hook:
+        for k, draws in enumerate(counts):
+            allowed = (1,) if k < case.n - 1 else (0, 1)
+            if draws not in allowed:
+                measure.fail(
+                    f"draws after evaluation {k} of {case.n}",
+                    f"{draws} taken through the noise hook, expected "
+                    f"{' or '.join(map(str, allowed))}",
+                )
+            measure.ok(f"draws after evaluation {k}")
+        return  # the draws were the suite's: their use is STEP-3's
+    place = stepcheck.where(case.config, case.spec)
+    if any(c is not None for c in counts):
+        total = None if None in counts else sum(counts)
+        if total != case.n:
+            taken = "no whole number of" if total is None else str(total)
+            measure.note(
+                f"the generator after the {case.n}-step loop",
+                f"is where {taken} draws of the convention leave it, expected {case.n} (one per "
+                f"step, the last included; per evaluation: {counts}), at {place}",
             )
-        measure.ok(f"draws after evaluation {k}")
-    if run.layer != "reproduced":  # the draws were the suite's: their use is STEP-3's
-        return
-    for k in range(case.n - 1):
-        prev = steps.prev_output(measure, run, k, dtype, device)
-        x, F, z = run.x[k].exact, run.F[k].exact, run.z[k]
-        expected = truth.step(
-            case.config, float(exact.sigmas[k]), float(exact.sigmas[k + 1]), F, x, z
-        )
-        bound, scale = tolerances.step_bound(
-            case.config, float(exact.ramps[k]), float(exact.ramps[k + 1]), x, F, z, dtype
-        )
-        measure.close(
-            prev, expected, bound, f"prev_sample at position {k} ({run.layer} draw)", scale=scale
+        else:
+            measure.ok(f"the generator after the {case.n}-step loop")
+    for k in range(min(case.n - 1, 3)):
+        if truth.noise_scale(case.config, float(exact.sigmas[k + 1])) == 0.0:
+            continue  # the next sigma is sigma_min: no draw reaches the output
+        at_k = replace(case, k=k)
+        runs = stepcheck.two_runs(impl, measure, at_k, exact, device, dtype)
+        stepcheck.check_renoise(
+            measure,
+            at_k,
+            exact,
+            runs,
+            dtype,
+            f"prev_1 - prev_2 at position {k} against the convention's draws (two seeds)",
+            proportional_only=True,
         )

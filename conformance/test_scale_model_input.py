@@ -23,6 +23,7 @@ from conformance.measure import Measure, collect_violations
 def test_scale_model_input(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
+    case = stepcheck.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
     inputs = [
         (steps.normal(case.seed + j, case.shape), steps.normal(case.seed + 1000 + j, case.shape, s))
@@ -42,7 +43,9 @@ def test_scale_model_input(
     # c_in at the sigma the implementation stores (a wrong sigma is SCHED's finding).
     sigma = float(stepcheck.sigmas_used(run, exact)[case.k])
     expected = truth.scale_model_input(case.config, sigma, x)
-    bound = tolerances.scale_model_input_bound(case.config, exact.ramps[case.k], expected, dtype)
+    bound = tolerances.scale_model_input_bound(
+        case.config, exact.ramps[case.k], expected, dtype, stepcheck.readback_at(run, case.k)
+    )
     c_in = float(truth.c_in(case.config, sigma))
 
     def diagnose(worst: tuple[int, ...], bad: np.ndarray) -> str:

@@ -17,7 +17,7 @@ Each function returns float64 arrays, elementwise; they are pure numpy (no oracl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,8 +52,11 @@ def scalar_precision(dtype: str) -> str:
     return "float64" if dtype == "float64" else "float32"
 
 
-def schedule_rel_bound(config: Mapping[str, Any], ramp: ArrayLike) -> Array:
-    """Relative error bound of a float64 Karras sigma at ramp r (SPEC.md, SCHED-1).
+def schedule_rel_bound(
+    config: Mapping[str, Any], ramp: ArrayLike, precision: str = "float64"
+) -> Array:
+    """Relative error bound of a Karras sigma at ramp r computed in `precision` (float64
+    unless the implementation claims only lower dtypes: SPEC.md, SCHED-1).
 
     sigma = beta^rho, beta = a + r (b - a), a = sigma_max^(1/rho), b = sigma_min^(1/rho).
     a carries u from pow and |ln sigma_max| / rho u from the rounded exponent 1/rho (b
@@ -62,7 +65,7 @@ def schedule_rel_bound(config: Mapping[str, Any], ramp: ArrayLike) -> Array:
     beta^rho multiplies the relative error by rho and adds one rounding:
     rel(sigma) <= rho |d beta| / beta + 2u  (2u: pow within 1 ulp).
     """
-    u = U["float64"]
+    u = U[precision]
     rho = float(config["rho"])
     r = np.asarray(ramp, dtype=np.float64)
     a = float(config["sigma_max"]) ** (1.0 / rho)
@@ -72,6 +75,13 @@ def schedule_rel_bound(config: Mapping[str, Any], ramp: ArrayLike) -> Array:
     beta = a + r * (b - a)
     d_beta = u * (a * (1 + la) + r * (a * (1 + la) + b * (1 + lb) + 3 * abs(b - a)) + beta)
     return SAFETY * (rho * d_beta / beta + 2 * u)
+
+
+def schedule_precision(dtypes: Sequence[str], stateful: bool) -> str:
+    """The precision a schedule is held to (SPEC.md, SCHED-1): float64 for a scheduler (its
+    stored schedule) and for a sampler that claims float64 samples; the precision of its
+    per-step scalars (float32) for a functional sampler that claims only lower dtypes."""
+    return "float64" if stateful or "float64" in dtypes else "float32"
 
 
 def stored_sigma_rel_bound(config: Mapping[str, Any], ramp: ArrayLike, precision: str) -> Array:
@@ -90,7 +100,7 @@ def model_time_bound(config: Mapping[str, Any], ramp: ArrayLike, t: ArrayLike) -
 
 
 def scale_model_input_bound(
-    config: Mapping[str, Any], ramp: float, expected: ArrayLike, dtype: str
+    config: Mapping[str, Any], ramp: float, expected: ArrayLike, dtype: str, readback: float = 0.0
 ) -> Array:
     """Absolute error bound of x / sqrt(sigma^2 + sigma_data^2) for samples of `dtype`
     (SPEC.md, CIN-1).
@@ -100,7 +110,7 @@ def scale_model_input_bound(
     P = scalar_precision(dtype)
     sigma = _sigma(config, ramp)
     sd2 = float(config["sigma_data"]) ** 2
-    rel_sigma = stored_sigma_rel_bound(config, ramp, P)
+    rel_sigma = stored_sigma_rel_bound(config, ramp, P) + readback
     rel = rel_sigma * sigma**2 / (sigma**2 + sd2) + 3 * U[P] + 2 * U[dtype]
     return SAFETY * rel * np.abs(np.asarray(expected, dtype=np.float64)) + TINY[dtype]
 
@@ -142,6 +152,8 @@ def step_bound(
     *,
     sigma: float | None = None,
     sigma_next: float | None = None,
+    readback: float = 0.0,
+    readback_next: float = 0.0,
 ) -> tuple[Array, Array]:
     """(bound, scale) for prev = clamp(c_skip x + c_out F) + s_noise z sqrt(tau^2 - eps^2)
     (SPEC.md, STEP-1 to STEP-4), elementwise, for samples of `dtype`.
@@ -151,7 +163,8 @@ def step_bound(
     of the terms, |c_skip x| + |c_out F| + s |z| g, to which errors are relative.
     `sigma`, `sigma_next`: the sigmas the implementation used, where the truth is computed
     at them (default: the Karras sigmas at the ramps); the error of a stored sigma is still
-    sized from its ramp.
+    sized from its ramp. `readback`, `readback_next`: the relative error with which those
+    sigmas are known (read back from a model time given below float64), added to eta.
     """
     P = scalar_precision(dtype)
     uP, uD = U[P], U[dtype]
@@ -160,7 +173,7 @@ def step_bound(
     F = np.abs(np.asarray(F, dtype=np.float64))
     z = np.abs(np.asarray(z, dtype=np.float64))
     sigma = _sigma(config, ramp) if sigma is None else float(sigma)
-    eta = stored_sigma_rel_bound(config, ramp, P)
+    eta = stored_sigma_rel_bound(config, ramp, P) + readback
     eta_eps = 0.0 if P == "float64" else uP
 
     # The scalings at sigma with sigma's own error eta (CM eq. 43).
@@ -178,7 +191,9 @@ def step_bound(
     # float16): the second term.
     denoise = b_skip * x + b_out * F + 3 * uD * (skip_x + out_F) + TINY[dtype] / 2 * (x + F)
 
-    g, noise = noise_term_bound(config, ramp_next, z, dtype, sigma_next=sigma_next)
+    g, noise = noise_term_bound(
+        config, ramp_next, z, dtype, sigma_next=sigma_next, readback=readback_next
+    )
     prev = skip_x + out_F + s * z * g
     bound = SAFETY * (denoise + noise + uD * prev) + TINY[dtype]
     return bound, prev
@@ -191,13 +206,15 @@ def noise_term_bound(
     dtype: str,
     *,
     sigma_next: float | None = None,
+    readback: float = 0.0,
 ) -> tuple[float, Array]:
     """(g, first-order bound of the noise term s z g), g = sqrt(tau^2 - eps^2) with tau the
     next sigma clamped to [sigma_min, sigma_max] (Algorithm 1, line 5; SPEC.md, "Step").
 
     tau^2 - eps^2 errs by e = 2 tau^2 eta_tau + 2 eps^2 eta_eps + 2 u_P (tau^2 + eps^2);
     g then by min(e / 2g, sqrt(e)) + u_P g; the term s z g adds s |z| (dg + 3 u_D g) +
-    u_P s |z| g. `ramp_next` None: after the last evaluation, g = 0 exactly."""
+    u_P s |z| g. `ramp_next` None: after the last evaluation, g = 0 exactly. `readback`:
+    the relative error with which tau is known, added to eta_tau."""
     P = scalar_precision(dtype)
     uP, uD = U[P], U[dtype]
     eps, s = float(config["sigma_min"]), float(config["s_noise"])
@@ -207,7 +224,7 @@ def noise_term_bound(
         return 0.0, np.zeros_like(z)
     nxt = _sigma(config, ramp_next) if sigma_next is None else float(sigma_next)
     tau = min(max(nxt, eps), float(config["sigma_max"]))
-    eta_tau = stored_sigma_rel_bound(config, ramp_next, P)
+    eta_tau = stored_sigma_rel_bound(config, ramp_next, P) + readback
     g = float(np.sqrt(max(tau**2 - eps**2, 0.0)))
     d_diff = 2 * tau**2 * eta_tau + 2 * eps**2 * eta_eps + 2 * uP * (tau**2 + eps**2)
     dg = min(d_diff / (2 * g), np.sqrt(d_diff)) + uP * g if g > 0 else np.sqrt(d_diff)
@@ -225,14 +242,15 @@ def renoise_difference_bound(
     dtype: str,
     *,
     sigma_next: float | None = None,
+    readback: float = 0.0,
 ) -> Array:
     """Bound of |(prev(z1) - prev(z2)) - s g (z1 - z2)| for two steps on the same inputs
     with two draws (SPEC.md, STEP-3, NOISE-1, NOISE-2): the denoised value is the same
     number in both and cancels; what is left is each noise term's error and each result's
     rounding to D, u_D |prev|."""
     uD = U[dtype]
-    _, n1 = noise_term_bound(config, ramp_next, z1, dtype, sigma_next=sigma_next)
-    _, n2 = noise_term_bound(config, ramp_next, z2, dtype, sigma_next=sigma_next)
+    _, n1 = noise_term_bound(config, ramp_next, z1, dtype, sigma_next=sigma_next, readback=readback)
+    _, n2 = noise_term_bound(config, ramp_next, z2, dtype, sigma_next=sigma_next, readback=readback)
     p1 = np.abs(np.asarray(prev1, dtype=np.float64))
     p2 = np.abs(np.asarray(prev2, dtype=np.float64))
     return SAFETY * (n1 + n2 + uD * (p1 + p2)) + 2 * TINY[dtype]

@@ -48,6 +48,20 @@ class WrongDtype(Reference):
         return (super().step(*args, **kwargs).prev_sample.astype(np.float32),)
 
 
+class HangsOnce(Reference):
+    # Its first step hangs; the first step after that takes 2.5 s, then it is quick.
+
+    calls = 0
+
+    def step(self, *args, **kwargs):
+        HangsOnce.calls += 1
+        if HangsOnce.calls == 1:
+            time.sleep(600)
+        elif HangsOnce.calls == 2:
+            time.sleep(2.5)
+        return super().step(*args, **kwargs)
+
+
 class NaNs(Reference):
     def step(self, *args, **kwargs):
         return (super().step(*args, **kwargs).prev_sample * np.nan,)
@@ -72,6 +86,7 @@ def adapter(cls):
 raises, hangs, returns_list, wrong_shape, wrong_dtype, nans, writes_into_sample = (
     adapter(c) for c in (Raises, Hangs, ReturnsList, WrongShape, WrongDtype, NaNs, WritesIntoSample)
 )
+hangs_once = adapter(HangsOnce)
 """
 
 CASES = [
@@ -86,7 +101,7 @@ CASES = [
         "denoise or renoise",
         [
             "*ImplementationHang: STEP-1 on cpu/float64: the test ran past its time limit of 3 s*",
-            "*ImplementationHang: STEP-3 on cpu/float64: the test ran past its time limit of 2 s*",
+            "*ImplementationHang: STEP-3 on cpu/float64: the test ran past its time limit of 3 s*",
         ],
     ),
     (
@@ -146,6 +161,7 @@ def test_broken_implementation_fails_with_a_clear_message(
         "-k",
         selection,
         "--conformance-timeout=3",
+        "--conformance-warmup=0",
         "-p",
         "no:cacheprovider",
         timeout=120,
@@ -154,3 +170,37 @@ def test_broken_implementation_fails_with_a_clear_message(
     result.stdout.fnmatch_lines(lines, consecutive=False)
     # The run ends with the summary, which names each failing clause.
     result.stdout.fnmatch_lines(["conformance of * 0 (suite *): FAIL"])
+
+
+def test_a_hang_leaves_the_next_clause_its_limit(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STEP-1 hangs and fails alone; STEP-9, whose first step then takes 2.5 s, still has its
+    full limit of 3 s and passes. The first test has the first call's allowance on top of
+    its limit, and the header says so."""
+    pytester.makepyfile(broken=BROKEN)
+    monkeypatch.setenv("PYTHONPATH", f"{REPO}:{pytester.path}")
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+    result = pytester.runpytest_subprocess(
+        str(SUITE / "test_step.py"),
+        "--impl=broken:hangs_once",
+        "-k",
+        "denoise or output_contract",
+        "--conformance-timeout=3",
+        "--conformance-warmup=1",
+        "-p",
+        "no:cacheprovider",
+        timeout=120,
+    )
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*time limit per test: 3 s; the first test 1 s more for the implementation's first "
+            "call*",
+            "*ImplementationHang: STEP-1 on cpu/float64: the test ran past its time limit of 3 s "
+            "(--conformance-timeout) and the first test's 1 s for the first call*",
+        ],
+        consecutive=False,
+    )
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("failed"), outcomes.get("passed")) == (1, 1), out[-3000:]

@@ -53,11 +53,12 @@ from conformance.strategies import register_profiles
 PLUGIN_NAME = "conformance.harness.plugin"
 #: Seconds a conformance test may run (`--conformance-timeout`) with the default profile's 25
 #: examples per test; a profile with more examples gets proportionally more (`thorough`, 1000
-#: examples: 600 s). Once one test has run out of time the rest get AFTER_HANG_TIMEOUT, so
-#: that a hanging implementation costs minutes.
+#: examples: 600 s). A test that runs out of time fails alone: the next one gets its full
+#: limit. The first test of a run gets DEFAULT_WARMUP seconds more (`--conformance-warmup`):
+#: the implementation's first call may compile (JAX, torch.compile) or warm up.
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_EXAMPLES = 25
-AFTER_HANG_TIMEOUT = 2.0
+DEFAULT_WARMUP = 60.0
 
 register_profiles()
 #: The suite's default profile: the project's "ci" profile (derandomized, 25 examples, no
@@ -74,7 +75,7 @@ settings.register_profile(
 ACTIVE = pytest.StashKey[bool]()
 RECORDS = pytest.StashKey[list[records.Outcome]]()
 STARTED = pytest.StashKey[tuple[str, float]]()
-HUNG = pytest.StashKey[bool]()
+WARMED = pytest.StashKey[bool]()
 
 
 # -- options and start-up -------------------------------------------------------------------
@@ -125,8 +126,16 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="SECONDS",
         help=f"time limit of one conformance test (default {DEFAULT_TIMEOUT:g} s per "
-        f"{DEFAULT_EXAMPLES} hypothesis examples of the profile; 0: none); after a test runs "
-        f"out of time the others get {AFTER_HANG_TIMEOUT:g} s",
+        f"{DEFAULT_EXAMPLES} hypothesis examples of the profile; 0: none); a test that runs "
+        "out of time fails alone, the next gets its full limit",
+    )
+    group.addoption(
+        "--conformance-warmup",
+        type=float,
+        default=DEFAULT_WARMUP,
+        metavar="SECONDS",
+        help="seconds the first test of the run gets on top of its limit, for the "
+        f"implementation's first call (compilation, warm-up; default {DEFAULT_WARMUP:g})",
     )
     group.addoption(
         "--conformance-report",
@@ -232,7 +241,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if not time_limit.available():
         lines.append("  no per-test time limit on this platform (needs SIGALRM in the main thread)")
     elif time_limit_of(config):
-        lines.append(f"  time limit per test: {time_limit_of(config):g} s")
+        lines.append(
+            f"  time limit per test: {time_limit_of(config):g} s; the first test "
+            f"{warmup_of(config):g} s more for the implementation's first call (compilation, "
+            "warm-up: --conformance-warmup); a test that runs out fails alone"
+        )
     return lines
 
 
@@ -319,27 +332,35 @@ def time_limit_of(config: pytest.Config) -> float:
     return DEFAULT_TIMEOUT * max(1.0, examples / DEFAULT_EXAMPLES)
 
 
+def warmup_of(config: pytest.Config) -> float:
+    """`--conformance-warmup`: what the first test gets on top of its limit."""
+    return float(config.getoption("conformance_warmup", DEFAULT_WARMUP) or 0.0)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """Interrupt a conformance test that runs past its time limit."""
+    """Interrupt a conformance test that runs past its time limit (its own: a test that ran
+    out before leaves this one's intact; the first test has the first call's allowance)."""
     __tracebackhide__ = True  # a traceback shows the implementation's frames, not this one
     seconds = time_limit_of(item.config)
     if not seconds or _active(item.config) is None or not activation.in_suite(item.path):
         return (yield)
-    if item.config.stash.get(HUNG, False):
-        seconds = min(seconds, AFTER_HANG_TIMEOUT)
     clause, device, dtype = coordinates(item)
     where = "/".join(x for x in (device, dtype) if x) or "any device and dtype"
+    limit = f"its time limit of {seconds:g} s (--conformance-timeout)"
+    if not item.config.stash.get(WARMED, False) and warmup_of(item.config):
+        item.config.stash[WARMED] = True  # the implementation's first call is in this test
+        seconds += warmup_of(item.config)
+        limit += (
+            f" and the first test's {warmup_of(item.config):g} s for the first call "
+            "(--conformance-warmup)"
+        )
     message = (
-        f"{clause} on {where}: the test ran past its time limit of {seconds:g} s "
-        "(--conformance-timeout): the implementation hangs or is far too slow"
+        f"{clause} on {where}: the test ran past {limit}: the implementation hangs or is far "
+        "too slow"
     )
     with time_limit.limit(seconds, message), plain_numbers():
-        try:
-            return (yield)
-        except time_limit.ImplementationHang:
-            item.config.stash[HUNG] = True
-            raise
+        return (yield)
 
 
 @contextlib.contextmanager

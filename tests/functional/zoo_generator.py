@@ -1,0 +1,126 @@
+"""The generator path of the functional zoo: `generator_samplers.GeneratorSampler` (a network
+sampler that draws from the caller's seeded torch generator) and its single faults, each
+with the clauses it must fail (`tests/functional/test_zoo.py` requires exactly those).
+
+Registered into `zoo.ZOO` by `zoo.py` (`members()`, which imports `zoo` only when called, so
+that either module may be imported first); reached by the suite as
+`--impl=tests.functional.zoo_generator:<name>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conformance.bridges import TorchBridge
+from conformance.functional import FunctionalSampler
+from tests.functional import generator_samplers as gs
+
+GENERATOR_NAMES = {"sigma_min": "t_min", "sigma_max": "t_max", "rho": "rho", "num_train_timesteps": "steps", "sigma_data": "sigma_data", "clip_denoised": "clip_denoised", "s_noise": "s_noise"}  # fmt: skip
+GENERATOR_DEFAULTS = {"sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0, "num_train_timesteps": 40, "sigma_data": 0.5, "clip_denoised": True, "s_noise": 1.0}  # fmt: skip
+BOTH = ("float64", "float32")
+#: Not offered by a functional sampler whose draws come from its own generator: per-position
+#: inputs (NOISE-3 needs them); STEP-10 and NOISE-2 run on its generator.
+GENERATOR_SKIPS = ("NOISE-3",)
+#: What reads the loop from the recording, skipped when the recording cannot be read (the
+#: network called more often than there are time points; a model time off its declared map).
+READS_THE_LOOP = ("SCHED-1", "SCHED-2", "TIME-1", "GOLD-1", "CIN-1", "STEP-1", "STEP-2",
+                  "STEP-3", "STEP-4", "STEP-5", "STEP-9", "STEP-10", "NOISE-2")  # fmt: skip
+SCHEDULE = {"SCHED-1": ("-",), "SCHED-2": ("-",), "TIME-1": ("-",), "GOLD-1": ("-",)}
+
+
+#: The declarations of samplers that fix a value (no parameter) or default to another one.
+OWN_SETTINGS: dict[type, dict] = {
+    gs.NeverClampsTau: {"fixed": {"clip_denoised": False}},
+    gs.AlwaysClampsCOut: {"fixed": {"clip_denoised": True}},
+    gs.Float32Time: {"dtypes": ("float32",)},
+    gs.OtherDefaults: {
+        "defaults": {"sigma_min": 0.003, "sigma_max": 120.0, "clip_denoised": False}
+    },
+}
+
+
+def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], FunctionalSampler]:
+    own = OWN_SETTINGS.get(sampler, {})
+    dtypes = own.get("dtypes", BOTH)
+    fixed = own.get("fixed", {})
+    parameters = {k: v for k, v in GENERATOR_NAMES.items() if k not in fixed}
+    defaults = {
+        k: v
+        for k, v in {**GENERATOR_DEFAULTS, **own.get("defaults", {})}.items()
+        if k in parameters
+    }
+
+    def make() -> FunctionalSampler:
+        return FunctionalSampler(
+            sampler(),
+            name=name,
+            callable="network",
+            time_points="ts",
+            noise="generator",
+            bridge=TorchBridge(),
+            dtypes=dtypes,
+            parameters=parameters,
+            fixed=fixed,
+            defaults=defaults,
+        )
+
+    make.__name__ = name
+    return make
+
+
+#: name -> (the sampler, the clauses it must fail on the dtypes given ("-": dtype-free),
+#: the clauses skipped because the recording cannot be read).
+SAMPLERS: dict[
+    str, tuple[type[gs.GeneratorSampler], dict[str, tuple[str, ...]], tuple[str, ...]]
+] = {
+    "generator": (gs.GeneratorSampler, {}, ()),
+    # the denoise
+    "generator_c_skip_unshifted": (gs.CSkipUnshifted, {"STEP-1": BOTH}, ()),
+    "generator_c_out_no_sqrt": (gs.COutNoSqrt, {"STEP-1": BOTH}, ()),
+    # the clamp
+    "generator_clamp_ignored": (gs.ClampIgnored, {"STEP-2": BOTH}, ()),
+    "generator_clamps_network": (gs.ClampsNetwork, {"STEP-2": BOTH}, ()),
+    # the re-noise
+    "generator_renoise_tau": (gs.RenoiseTau, {"STEP-3": BOTH, "STEP-4": BOTH}, ()),
+    "generator_s_noise_ignored": (gs.SNoiseIgnored, {"STEP-3": BOTH}, ()),
+    "generator_noise_after_last": (gs.NoiseAfterLast, {"STEP-4": BOTH}, ()),
+    "generator_nan_after_last": (gs.NaNAfterLast, {"STEP-4": BOTH}, ()),
+    "generator_draws_up_front": (gs.DrawsUpFront, {}, ()),
+    "generator_draws_up_front_tau": (gs.DrawsUpFrontTau, {"STEP-3": BOTH, "STEP-4": BOTH}, ()),
+    # the schedule
+    "generator_rho_inverted": (gs.RhoInverted, SCHEDULE, ()),
+    "generator_ramp_over_n": (gs.RampOverN, SCHEDULE, ()),
+    # its own settings: truth there, CFG-1 on every value that differs
+    "generator_never_clamps_tau": (
+        gs.NeverClampsTau,
+        {"CFG-1": ("-",), "STEP-3": BOTH, "STEP-4": BOTH},
+        ("STEP-2",),
+    ),
+    "generator_always_clamps_c_out": (gs.AlwaysClampsCOut, {"STEP-1": BOTH}, ()),
+    "generator_other_defaults": (gs.OtherDefaults, {"CFG-1": ("-",)}, ()),
+    # the model time
+    "generator_float32_time": (gs.Float32Time, {}, ()),
+    "generator_time_log10": (gs.TimeLog10, {"CONV-1": BOTH}, READS_THE_LOOP),
+    # the number of calls
+    "generator_denoises_twice": (gs.DenoisesTwice, {"CONV-1": BOTH}, READS_THE_LOOP),
+    # the number of draws
+    "generator_draws_twice": (gs.DrawsTwice, {"NOISE-2": BOTH}, ()),
+    "generator_skips_last_draw": (gs.SkipsLastDraw, {"NOISE-2": BOTH}, ()),
+    "generator_one_step_draws": (gs.OneStepDraws, {"STEP-5": BOTH}, ()),
+}
+globals().update({name: adapter(sampler, name) for name, (sampler, _, _) in SAMPLERS.items()})
+
+
+def members() -> dict:
+    """name -> `zoo.Member`: each sampler's adapter and expected verdict."""
+    from tests.functional.zoo import Member
+
+    return {
+        name: Member(
+            globals()[name],
+            (sampler.__doc__ or "").splitlines()[0] if fails else None,
+            (*GENERATOR_SKIPS, *skips),
+            fails,
+        )
+        for name, (sampler, fails, skips) in SAMPLERS.items()
+    }
