@@ -32,12 +32,16 @@ def _draw(generator, x):
 
 def conforming_generator_sampler(denoiser, x, ts, generator, t_min=0.002, t_max=80.0, rho=7.0,
                                  steps=40, s_noise=1.0, draw=_draw):  # fmt: skip
-    """Algorithm 1 with a denoiser and a seeded generator; `draw(generator, x)` is its draw."""
+    """Algorithm 1 with a denoiser and a seeded generator; `draw(generator, x)` is its draw,
+    taken after every evaluation of a multistep run (the last one's scaled by 0) and not at
+    all in one-step sampling (STEP-5: the caller's generator keeps its state)."""
+    multistep = len(ts) > 2
     for i in range(len(ts) - 1):
         sigma = _sigma_at(ts[i], steps, t_min, t_max, rho)
         tau = _sigma_at(ts[i + 1], steps, t_min, t_max, rho)
         x = denoiser(x, torch.full((x.shape[0],), sigma, dtype=torch.float64))
-        x = x + s_noise * draw(generator, x) * _renoise(tau, t_min, t_max)
+        if multistep:
+            x = x + s_noise * draw(generator, x) * _renoise(tau, t_min, t_max)
     return x
 
 

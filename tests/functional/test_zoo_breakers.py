@@ -1,8 +1,8 @@
 """Meta-tests of the functional zoo's reach: every clause a functional sampler can be checked
 on is broken by some member (`tests/functional/test_zoo.py` runs each member's exact
-verdict), each breaker declares what Algorithm 1 says its departure breaks, and the
-chained-loop branch of STEP-2 (a loop of its own, clamp on and off reaching different x_k)
-is seen failing.
+verdict), each breaker declares what Algorithm 1 says its departure breaks, and the branch
+of STEP-2 that checks the clamp alone (no run without the clamp to compare with: a sampler
+that always clamps) is seen failing.
 """
 
 from __future__ import annotations
@@ -33,16 +33,17 @@ def test_breakers_declare_algorithm_1_and_their_cascades_apart() -> None:
         assert not set(cascades) & set(intended), f"{name}: a cascade is also intended"
 
 
-def test_chained_loop_clamp_branch_fails() -> None:
-    """upper_clamp clamps from above only: at a position after the first, the runs with the
-    clamp on and off reached different samples (chained), and STEP-2 fails there on the
-    clamp itself: a value below -1 passed through."""
-    result = runner.run("tests.functional.zoo:upper_clamp", ["STEP-2"], ["float64"])
+def test_clamp_checked_alone_fails_where_no_run_without_it() -> None:
+    """upper_clamp clamps from above only. Declared as always clamping (no clip_denoised
+    parameter), STEP-2 has no run without the clamp on the same inputs and checks the clamp
+    itself (nothing beyond +-1; an element whose true denoised value lies beyond +-1 is +-1):
+    that branch fails too, on a value below -1 passed through."""
+    result = runner.run("tests.functional.zoo:upper_clamp_always", ["STEP-2"], ["float64"])
     assert "STEP-2" in result.violated(), result.output[-3000:]
-    chained = [
+    alone = [
         line
         for line in result.output.splitlines()
-        if "elements whose denoised value lies beyond +-1, clamped to +-1" in line
-        and "of position 0 of" not in line
+        if "prev_sample within [-1, 1]" in line
+        or "elements whose denoised value lies beyond +-1, clamped to +-1" in line
     ]
-    assert chained, result.output[-3000:]
+    assert alone, result.output[-3000:]
