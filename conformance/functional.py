@@ -28,8 +28,11 @@ CONV-1, listed in the report header):
   (default 250 log(sigma + 1e-44));
 - `c_in` (network): whether the sampler applies c_in (False: inside the network);
 - `noise`: "randn_like" (an object with `randn_like(x)`), "function" (`noise(x)`),
-  "draws" (a list of one draw per step) or "generator" (a seeded generator of the bridge's
-  framework, drawn by its convention, e.g. `torch.randn(shape, generator=g, dtype)`);
+  "draws" (a list of one draw per step), "generator" (a seeded generator of the bridge's
+  framework, drawn by its convention, e.g. `torch.randn(shape, generator=g, dtype)`, or a
+  JAX PRNG key split as the `JaxBridge` declares), or "global" (the framework's global
+  random state, `torch.randn_like(x)`: routed to the suite's draws during the call,
+  `conformance.global_noise`);
 - `parameters`: config name -> the sampler's keyword (`{"sigma_min": "t_min", ...}`);
   config values it does not take are `fixed` (default: the spec's defaults); `s_noise`
   not taken is folded into the draws the hook hands (s z), `sigma_data` and
@@ -44,9 +47,10 @@ Primitives a functional sampler does not offer (a stateful scheduler, `add_noise
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -54,7 +58,7 @@ import pytest
 from hypothesis import reject
 from hypothesis.control import currently_in_test_context
 
-from conformance import truth
+from conformance import global_noise, truth
 from conformance.adapter import (
     Adapter,
     Capabilities,
@@ -63,7 +67,7 @@ from conformance.adapter import (
     StepResult,
     TimestepSpec,
 )
-from conformance.bridges import ArrayBridge
+from conformance.bridges import KEY_SPLITS, ArrayBridge
 from conformance.deviations import Deviation
 from conformance.scripted import (
     DrawList,
@@ -76,7 +80,7 @@ from conformance.strategies import DEFAULT_CONFIG
 
 CallableKind = Literal["network", "denoiser"]
 TimePoints = Literal["timesteps", "ts", "sigmas"]
-NoiseHook = Literal["randn_like", "function", "draws", "generator"]
+NoiseHook = Literal["randn_like", "function", "draws", "generator", "global"]
 
 TIME_POINTS = {
     "timesteps": "diffusers' descending indices into an N-point grid (sigma_min appended by "
@@ -89,6 +93,7 @@ NOISE_HOOKS = {
     "function": "a function noise(x)",
     "draws": "a list of draws, one per step",
     "generator": "a seeded generator, drawn by the bridge's convention",
+    "global": "the framework's global random state, routed to the suite's draws",
 }
 #: Config values that decide the schedule (the others are free in a schedule-only run).
 SCHEDULE_KEYS = ("num_train_timesteps", "sigma_min", "sigma_max", "rho")
@@ -142,6 +147,10 @@ class Run:
     recording: Recording
     final: Any
     points: Any
+    #: Draws that escaped noise="global"'s routing (sentences), and the data of the key of
+    #: each `jax.random.normal` call when keys were watched (None: not watched).
+    escapes: list[str] = field(default_factory=list)
+    keys: list[np.ndarray] | None = None
 
 
 class FunctionalSampler(Adapter):
@@ -181,10 +190,10 @@ class FunctionalSampler(Adapter):
             raise ValueError(
                 f"`parameters`/`fixed` name {unknown}, not config values {list(DEFAULT_CONFIG)}"
             )
-        if noise == "generator" and "s_noise" not in self.parameters:
+        if noise == "global" and not bridge.global_random:
             raise ValueError(
-                "`parameters` must map s_noise for noise='generator': the suite cannot scale "
-                "draws the sampler takes from its own generator"
+                f"`noise` 'global': {type(bridge).__name__} has no global random state to "
+                "route (a JAX sampler draws from a key: noise='generator')"
             )
         if not isinstance(model_time, TimeMap):
             raise TypeError(f"`model_time` must be a TimeMap, got {type(model_time).__name__}")
@@ -294,6 +303,16 @@ class FunctionalSampler(Adapter):
                 "sigma_data and clip_denoised"
             )
         lines.append(f"  noise hook: {self.noise} ({NOISE_HOOKS[self.noise]})")
+        if self.noise == "generator" and hasattr(self.bridge, "keys"):
+            lines.append(f"  keys: {self.bridge.keys} ({KEY_SPLITS[self.bridge.keys]})")
+        if self.noise == "global":
+            routed = [r for f in self.bridge.global_random for r in global_noise.ROUTED[f]]
+            lines.append(f"  routed to the suite's draws: {', '.join(routed)}")
+        if getattr(self.bridge, "compiled", False):
+            lines.append(
+                "  compiled (jit, pmap, lax loops): the model's calls recorded through "
+                "jax.experimental.io_callback"
+            )
         passed = ", ".join(f"{k} as {v}" for k, v in self.parameters.items()) or "none"
         lines.append(f"  parameters: {passed}")
         fixed = [f"{k} = {self.fixed[k]!r}" for k in DEFAULT_CONFIG if not self._passes(k)]
@@ -308,6 +327,16 @@ class FunctionalSampler(Adapter):
             + (", schedule (given sigmas)" if self.time_points == "sigmas" else "")
         )
         return lines
+
+    def reproduce_noise(
+        self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
+    ) -> list[Any]:
+        """The draws the sampler takes from `generator(seed)`: a JAX key is never advanced,
+        its draws are derived by the bridge's declared splitting."""
+        if hasattr(self.bridge, "reproduce_noise_from"):
+            key = self.generator(seed, device)
+            return self.bridge.reproduce_noise_from(key, shape, dtype, device, draws)
+        return super().reproduce_noise(seed, shape, dtype, device, draws)
 
     # -- the functional primitives ---------------------------------------------------------------
 
@@ -428,7 +457,7 @@ class FunctionalSampler(Adapter):
         rng = np.random.default_rng(3)
         x_T = self.asarray(80.0 * rng.standard_normal((2, 3)), dtype, device)
         given = [StepInputs(self.asarray(rng.standard_normal((2, 3)), dtype, device), x_T)] * 3
-        run = self._run(config, spec, x_T, given, seed=5)
+        run = self._run(config, spec, x_T, given, seed=5, conventions=True)
         calls = run.recording.calls
         held = []
         n = len(exact)
@@ -479,7 +508,37 @@ class FunctionalSampler(Adapter):
                     f"through it in a {n}-step run, seen none (the sampler draws its own noise?)"
                 )
             held.append(f"noise hook ({self.noise})")
+        if run.escapes:
+            raise ConventionError(f"noise (global, {NOISE_HOOKS['global']}): {run.escapes[0]}")
+        if run.keys is not None:
+            held.append(self._check_keys(run.keys, seed=5))
         return held
+
+    def _check_keys(self, seen: Sequence[np.ndarray], seed: int) -> str:
+        """The key of each `jax.random.normal` call of a recorded run against the bridge's
+        declared splitting of the key the sampler was given (`generator(seed)`)."""
+        keys = self.bridge.keys
+        declared = f"noise keys ({keys}: {KEY_SPLITS[keys]})"
+        if not seen:
+            raise ConventionError(
+                f"{declared}: expected draws by jax.random.normal from the key given, seen "
+                "none (the sampler draws another way, or through a function compiled before "
+                "the run, which the suite cannot watch)"
+            )
+        root = self.bridge.key_data(self.generator(seed, "cpu"))
+        expected = [self.bridge.key_data(k) for k in self.bridge.draw_keys(root, len(seen))]
+        for j, (got, want) in enumerate(zip(seen, expected, strict=True)):
+            if np.array_equal(got, want):
+                continue
+            hint = ""
+            if np.array_equal(got, root):
+                hint = " (the key given itself: drawn before splitting it)"
+            elif any(np.array_equal(got, seen[i]) for i in range(j)):
+                hint = " (an earlier draw's key again: a key used twice)"
+            raise ConventionError(
+                f"{declared}: draw {j} expected key {want.tolist()}, seen {got.tolist()}{hint}"
+            )
+        return f"{declared}: {len(seen)} draws"
 
     # -- running and reading the recording ---------------------------------------------------------
 
@@ -554,8 +613,12 @@ class FunctionalSampler(Adapter):
         *,
         points: Any = None,
         parameters: bool = True,
+        conventions: bool = False,
     ) -> Run:
-        """Run the sampler once with the scripted model and the noise hook."""
+        """Run the sampler once with the scripted model and the noise hook, in the bridge's
+        scope (JAX: x64 for float64), its global draws routed for noise="global";
+        `conventions`: the run of CONV-1 (the keys of a JAX sampler's draws are recorded and
+        an escaped global draw is returned, not skipped)."""
         info = self.describe(x_T)
         dtype, device, shape = info.dtype, info.device, info.shape
         recording = Recording()
@@ -578,7 +641,6 @@ class FunctionalSampler(Adapter):
 
         model = ScriptedCallable(self.bridge, recording, respond)
         s = float(config["s_noise"]) if self._inside("s_noise") else 1.0
-        generator = self.generator(seed, device) if seed is not None else None
         own = np.random.default_rng(0 if seed is None else seed + 1)
         drawn: dict[int, Any] = {}
 
@@ -586,14 +648,14 @@ class FunctionalSampler(Adapter):
             if j not in drawn:
                 if j < len(inputs) and inputs[j].noise is not None:
                     z = self.to_numpy(inputs[j].noise)
-                elif generator is not None:
-                    z = self.to_numpy(self.bridge.draw_noise(generator, shape, dtype, device))
+                elif seed is not None:  # draw j of the seeded generator, by its convention
+                    z = self.to_numpy(self.reproduce_noise(seed, shape, dtype, device, j + 1)[j])
                 else:
                     z = own.standard_normal(shape)
                 drawn[j] = z
             return self.asarray(s * drawn[j], dtype, device)
 
-        source = NoiseSource(recording, supply)
+        source = NoiseSource(recording, supply, self.bridge)
         n_points = self._n(config, spec)
         hook: Any
         if self.noise == "randn_like":
@@ -602,9 +664,22 @@ class FunctionalSampler(Adapter):
             hook = source.draw
         elif self.noise == "draws":
             hook = DrawList(source, n_points)
+        elif self.noise == "global":
+            hook = None  # its draws are routed (`conformance.global_noise`)
         else:
             hook = self.generator(0 if seed is None else seed, device)
         points = self._points(config, spec) if points is None else points
         kwargs = {name: config[key] for key, name in self.parameters.items()} if parameters else {}
-        final = self.sample_fn(model, x_T, points, hook, **kwargs)
-        return Run(recording, final, points)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.bridge.scope(dtype))
+            escapes = []
+            if self.noise == "global":
+                routing = global_noise.route(source, shape, self.bridge.global_random)
+                escapes = stack.enter_context(routing)
+            keys = None
+            if conventions and self.noise == "generator" and hasattr(self.bridge, "watch_keys"):
+                keys = stack.enter_context(self.bridge.watch_keys())
+            final = self.bridge.ready(self.sample_fn(model, x_T, points, hook, **kwargs))
+        if escapes and not conventions:  # CONV-1 reports it
+            pytest.skip(f"{self.name}: {escapes[0]}; CONV-1 reports it")
+        return Run(recording, final, points, escapes, keys)

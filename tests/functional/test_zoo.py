@@ -32,7 +32,7 @@ def verdict(name: str, member: Member) -> runner.SuiteRun:
         f"tests.functional.zoo:{name}",
         member.checked,
         claimed,
-        extra=[f"--hypothesis-profile={PROFILE}"],
+        extra=[f"--hypothesis-profile={PROFILE}", *member.options],
     )
 
 

@@ -194,7 +194,8 @@ class Member:
     ClauseViolation) at least on the dtypes given ("-": a dtype-free test); `may_fail` are
     clauses of the same departure whose failure depends on the config drawn (a NaN for some
     sigma_min, say); `skips` are skipped with a reason (not offered, or work inside a
-    denoiser); every other clause of `CHECKED` must pass."""
+    denoiser); every other clause of `CHECKED` must pass. `options` are added to the suite's
+    command line."""
 
     adapter: Callable[[], FunctionalSampler]
     departure: str | None
@@ -202,6 +203,8 @@ class Member:
     fails: dict[str, tuple[str, ...]] = field(default_factory=dict)
     may_fail: tuple[str, ...] = ()
     clauses: tuple[str, ...] = ()
+    #: Options of the suite's run (a compiling framework's longer time limit, say).
+    options: tuple[str, ...] = ()
 
     @property
     def checked(self) -> tuple[str, ...]:
@@ -292,3 +295,10 @@ def edm_declared_c_in_inside() -> FunctionalSampler:
     adapter.applies_c_in = False
     adapter.name = "edm (declared c_in inside)"
     return adapter
+
+
+# -- the JAX members (tests/functional/zoo_jax.py) ---------------------------------------------------
+
+from tests.functional.zoo_jax import JAX_ZOO, jax_eager, jax_fori, jax_split  # noqa: E402, F401, I001
+
+ZOO.update(JAX_ZOO)
