@@ -190,6 +190,11 @@ class FunctionalSampler(Adapter):
             raise ValueError(
                 f"`parameters`/`fixed` name {unknown}, not config values {list(DEFAULT_CONFIG)}"
             )
+        if noise == "generator" and "s_noise" not in self.parameters:
+            raise ValueError(
+                "`parameters` must map s_noise for noise='generator': the suite cannot scale "
+                "draws the sampler takes from its own generator"
+            )
         if noise == "global" and not bridge.global_random:
             raise ValueError(
                 f"`noise` 'global': {type(bridge).__name__} has no global random state to "
@@ -542,6 +547,18 @@ class FunctionalSampler(Adapter):
 
     # -- running and reading the recording ---------------------------------------------------------
 
+    def _scripted(self, recording: Recording, respond: Any, fresh: bool) -> ScriptedCallable:
+        """The scripted model, one per adapter re-armed for each run: a compiled sampler that
+        takes it as a static argument (`jax.jit`) compiles once per shape, not once per run.
+        `fresh`: a new one, so that such a sampler is traced again (CONV-1 watches its keys)."""
+        model = getattr(self, "_model", None)
+        if fresh or model is None:
+            model = ScriptedCallable(self.bridge, recording, respond)
+            if not fresh:
+                self._model = model
+        model.recording, model.respond = recording, respond
+        return model
+
     def _expressible(self, config: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
         """`config` if the sampler can be run on it. A value the sampler fixes, asked to be
         another: the hypothesis example is rejected when the fixed value is the spec's
@@ -639,7 +656,7 @@ class FunctionalSampler(Adapter):
                 denoised = truth.step(config, sigma, None, F_at(k), self.to_numpy(x), None)
                 return self.asarray(denoised, dtype, device)
 
-        model = ScriptedCallable(self.bridge, recording, respond)
+        model = self._scripted(recording, respond, fresh=conventions)
         s = float(config["s_noise"]) if self._inside("s_noise") else 1.0
         own = np.random.default_rng(0 if seed is None else seed + 1)
         drawn: dict[int, Any] = {}

@@ -50,8 +50,13 @@ def jax_fori() -> FunctionalSampler:
         model_time=QUARTER_LOG,
         bridge=JaxBridge(keys="fold_in", compiled=True),
         dtypes=BOTH,
-        parameters={**OPENAI_NAMES, "sigma_data": "sigma_data", "clip_denoised": "clip"},
-        defaults={**OPENAI_DEFAULTS, "sigma_data": 0.5, "clip_denoised": True},
+        parameters={
+            **OPENAI_NAMES,
+            "sigma_data": "sigma_data",
+            "clip_denoised": "clip",
+            "s_noise": "s_noise",
+        },  # fmt: skip
+        defaults={**OPENAI_DEFAULTS, "sigma_data": 0.5, "clip_denoised": True, "s_noise": 1.0},
     )
 
 
@@ -68,8 +73,8 @@ def jax_split() -> FunctionalSampler:
         noise="generator",  # a PRNG key, split before each draw
         bridge=JaxBridge(keys="split"),
         dtypes=BOTH,
-        parameters=OPENAI_NAMES,
-        defaults=OPENAI_DEFAULTS,
+        parameters={**OPENAI_NAMES, "s_noise": "s_noise"},
+        defaults={**OPENAI_DEFAULTS, "s_noise": 1.0},
     )
 
 
