@@ -339,9 +339,18 @@ class FunctionalSampler(Adapter):
         """The draws the sampler takes from `generator(seed)`: a JAX key is never advanced,
         its draws are derived by the bridge's declared splitting."""
         if hasattr(self.bridge, "reproduce_noise_from"):
-            key = self.generator(seed, device)
-            return self.bridge.reproduce_noise_from(key, shape, dtype, device, draws)
+            return self._seeded(seed, shape, dtype, device, draws)
         return super().reproduce_noise(seed, shape, dtype, device, draws)
+
+    def _seeded(
+        self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
+    ) -> list[Any]:
+        """The first `draws` draws of the bridge's generator seeded with `seed`, by its
+        convention (whether or not the sampler draws from one)."""
+        generator = self.generator(seed, device)
+        if hasattr(self.bridge, "reproduce_noise_from"):
+            return self.bridge.reproduce_noise_from(generator, shape, dtype, device, draws)
+        return [self.bridge.draw_noise(generator, shape, dtype, device) for _ in range(draws)]
 
     # -- the functional primitives ---------------------------------------------------------------
 
@@ -506,6 +515,8 @@ class FunctionalSampler(Adapter):
                     f"{1 / math.hypot(80.0, config['sigma_data']):.6g}: the sampler applies c_in)"
                 )
             held.append("c_in inside the network")
+        if run.escapes:
+            raise ConventionError(f"noise (global, {NOISE_HOOKS['global']}): {run.escapes[0]}")
         if self.noise_through_hook:
             if not run.recording.draws_after:
                 raise ConventionError(
@@ -513,8 +524,6 @@ class FunctionalSampler(Adapter):
                     f"through it in a {n}-step run, seen none (the sampler draws its own noise?)"
                 )
             held.append(f"noise hook ({self.noise})")
-        if run.escapes:
-            raise ConventionError(f"noise (global, {NOISE_HOOKS['global']}): {run.escapes[0]}")
         if run.keys is not None:
             held.append(self._check_keys(run.keys, seed=5))
         return held
@@ -666,7 +675,7 @@ class FunctionalSampler(Adapter):
                 if j < len(inputs) and inputs[j].noise is not None:
                     z = self.to_numpy(inputs[j].noise)
                 elif seed is not None:  # draw j of the seeded generator, by its convention
-                    z = self.to_numpy(self.reproduce_noise(seed, shape, dtype, device, j + 1)[j])
+                    z = self.to_numpy(self._seeded(seed, shape, dtype, device, j + 1)[j])
                 else:
                     z = own.standard_normal(shape)
                 drawn[j] = z

@@ -43,10 +43,11 @@ def fori_sampler(apply_fn, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=4
                  sigma_data=0.5, clip=True, s_noise=1.0):  # fmt: skip
     """OpenAI's JAX style, compiled end to end: ascending indices `ts` into a `steps`-point
     grid (the end point t_min exactly), a `lax.fori_loop`, the network on c_in x and
-    0.25 log(sigma), draw i from `jax.random.fold_in(key, i)`. Compiled by XLA, its
-    `next_t**2 - t_min**2` becomes a fused multiply-add, which at next_t = t_min leaves the
-    rounding residue of t_min**2: noise of scale 1.9e-11 after the last evaluation at
-    t_min = 0.002, NaN where the residue is negative (t_min = 0.0017, say)."""
+    0.25 log(sigma), draw i from `jax.random.fold_in(key, i)`. The re-noise scale is
+    factored, sqrt((next_t - t_min)(next_t + t_min)): compiled by XLA, `next_t**2 - t_min**2`
+    becomes a fused multiply-add that leaves the rounding residue of t_min**2 at next_t =
+    t_min (noise of scale 1.9e-11 after the last evaluation at t_min = 0.002, NaN where the
+    residue is negative), which the suite fails (STEP-4, STEP-5)."""
     ts = jnp.asarray(ts)
 
     def sigma_at(i):
@@ -59,7 +60,7 @@ def fori_sampler(apply_fn, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=4
         x0 = c_skip * x + c_out * apply_fn(c_in * x, 0.25 * jnp.log(t))
         x0 = jnp.clip(x0, -1.0, 1.0) if clip else x0
         z = jax.random.normal(jax.random.fold_in(key, i), x.shape, x.dtype)
-        return (x0 + s_noise * z * jnp.sqrt(next_t**2 - t_min**2)).astype(x.dtype)
+        return (x0 + s_noise * z * jnp.sqrt((next_t - t_min) * (next_t + t_min))).astype(x.dtype)
 
     return lax.fori_loop(0, ts.shape[0] - 1, body, x)
 

@@ -56,7 +56,6 @@ def jax_fori() -> FunctionalSampler:
             "clip_denoised": "clip",
             "s_noise": "s_noise",
         },  # fmt: skip
-        defaults={**OPENAI_DEFAULTS, "sigma_data": 0.5, "clip_denoised": True, "s_noise": 1.0},
     )
 
 
@@ -80,7 +79,7 @@ def jax_split() -> FunctionalSampler:
 
 JAX_ZOO = {
     "jax_eager": Member(jax_eager, None, (*HOOK, *GIVEN_SIGMAS), options=UNTIMED),
-    "jax_fori": Member(jax_fori, None, ("TIME-1", "NOISE-3"), options=UNTIMED),
+    "jax_fori": Member(jax_fori, None, ("CFG-1", "TIME-1", "NOISE-3"), options=UNTIMED),
     "jax_split": Member(
         jax_split,
         "noise after the last evaluation (its end point is 0.002000000000000003: scale 1.1e-10)",
