@@ -246,8 +246,25 @@ class JaxBridge(ArrayBridge):
 
             self._x64 = enable_x64
 
-    def scope(self, dtype: str) -> contextlib.AbstractContextManager:
-        return self._x64(True) if dtype == "float64" else contextlib.nullcontext()
+    @contextlib.contextmanager
+    def scope(self, dtype: str) -> Iterator[None]:
+        """x64 for a float64 run, else JAX as the user has it. A compiled sampler's callbacks
+        run on JAX's threads, which a thread-local scope does not reach (their float64
+        answers would be cut to float32): for one, x64 is set process-wide for the call and
+        restored after it."""
+        if dtype != "float64":
+            yield
+            return
+        with self._x64(True):
+            if not self.compiled:
+                yield
+                return
+            before = self.jax.config.jax_enable_x64
+            self.jax.config.update("jax_enable_x64", True)
+            try:
+                yield
+            finally:
+                self.jax.config.update("jax_enable_x64", before)
 
     def _device(self, device: str) -> Any:
         kind, _, index = device.partition(":")
