@@ -255,11 +255,16 @@ class JaxBridge(ArrayBridge):
         if dtype != "float64":
             yield
             return
+        state = self._x64  # the process-wide value, not a thread's scope
+        before = (
+            state.get_global()
+            if hasattr(state, "get_global")
+            else self.jax.config.read("jax_enable_x64")
+        )
         with self._x64(True):
             if not self.compiled:
                 yield
                 return
-            before = self.jax.config.jax_enable_x64
             self.jax.config.update("jax_enable_x64", True)
             try:
                 yield

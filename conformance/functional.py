@@ -38,7 +38,9 @@ CONV-1, listed in the report header):
   not taken is folded into the draws the hook hands (s z), `sigma_data` and
   `clip_denoised` of a denoiser live in the suite's denoiser;
 - `defaults`: the values its parameters take when the caller gives none (checked by CFG-1
-  against the spec's defaults, and against a run of the sampler with no parameters).
+  against the spec's defaults, and against a run of the sampler with no parameters); every
+  mapped parameter has one, unless it is `required` (no default: always passed, not
+  checked by CFG-1).
 
 Primitives a functional sampler does not offer (a stateful scheduler, `add_noise`,
 `sigma_to_t`, the scalings as functions, a schedule function for "sigmas") are declared by
@@ -135,6 +137,31 @@ THOUSAND_QUARTER_LOG = TimeMap(
 RAW_SIGMA = TimeMap("sigma", lambda s: np.asarray(s, np.float64), lambda t: t)
 
 
+def _check_defaults(
+    parameters: Mapping[str, str], defaults: Mapping[str, Any] | None, required: Sequence[str]
+) -> None:
+    """A declaration of parameters the suite can hold to CFG-1: `required` (no default in the
+    sampler's signature) are mapped parameters; with `defaults`, every other mapped parameter
+    has one (ValueError naming what is missing)."""
+    stray = [k for k in required if k not in parameters]
+    if stray:
+        raise ValueError(f"`required` names {stray}, which `parameters` does not map")
+    if defaults is None:
+        return
+    missing = [k for k in parameters if k not in defaults and k not in required]
+    if missing:
+        raise ValueError(
+            f"`defaults` gives no default for the mapped parameter(s) {missing}: declare the "
+            "sampler's default, or list the parameter in `required` if it has none"
+        )
+    unknown = [k for k in defaults if k not in parameters]
+    if unknown:
+        raise ValueError(f"`defaults` names {unknown}, which `parameters` does not map")
+    clash = [k for k in required if k in defaults]
+    if clash:
+        raise ValueError(f"{clash} declared both `required` and with `defaults`")
+
+
 class ConventionError(AssertionError):
     """A declared convention that the recording contradicts (CONV-1), or a recording the
     declared conventions cannot read; the message names the convention, expected and seen."""
@@ -172,6 +199,7 @@ class FunctionalSampler(Adapter):
         parameters: Mapping[str, str] | None = None,
         fixed: Mapping[str, Any] | None = None,
         defaults: Mapping[str, Any] | None = None,
+        required: Sequence[str] = (),
         version: str = "unknown",
         description: str = "",
         deviations: Sequence[Deviation] = (),
@@ -200,6 +228,8 @@ class FunctionalSampler(Adapter):
                 f"`noise` 'global': {type(bridge).__name__} has no global random state to "
                 "route (a JAX sampler draws from a key: noise='generator')"
             )
+        self.required = tuple(required)
+        _check_defaults(self.parameters, defaults, self.required)
         if not isinstance(model_time, TimeMap):
             raise TypeError(f"`model_time` must be a TimeMap, got {type(model_time).__name__}")
         self.sample_fn = sample
@@ -327,6 +357,8 @@ class FunctionalSampler(Adapter):
             lines.append("  s_noise: no parameter; folded into the draws the hook hands (s z)")
         if self.defaults is not None:
             lines.append(f"  declared defaults: {self.defaults}")
+        if self.required:
+            lines.append(f"  required (no default): {', '.join(self.required)}")
         lines.append(
             "  not offered: stateful scheduler, add_noise, sigma_to_t, scalings functions"
             + (", schedule (given sigmas)" if self.time_points == "sigmas" else "")
@@ -459,6 +491,7 @@ class FunctionalSampler(Adapter):
                 f"them (final samples differ by up to {diff})"
             )
         out = {k: config[k] for k in DEFAULT_CONFIG if k in self.parameters or not self._passes(k)}
+        out = {k: v for k, v in out.items() if k not in self.required}  # no default to check
         return out
 
     def check_conventions(self, device: str, dtype: str) -> list[str]:
@@ -695,7 +728,8 @@ class FunctionalSampler(Adapter):
         else:
             hook = self.generator(0 if seed is None else seed, device)
         points = self._points(config, spec) if points is None else points
-        kwargs = {name: config[key] for key, name in self.parameters.items()} if parameters else {}
+        passed = self.parameters if parameters else {k: self.parameters[k] for k in self.required}
+        kwargs = {name: config[key] for key, name in passed.items()}
         with contextlib.ExitStack() as stack:
             stack.enter_context(self.bridge.scope(dtype))
             escapes = []

@@ -139,3 +139,14 @@ def test_float64_runs_in_x64_and_float32_as_the_user_has_it() -> None:
     for dtype in ("float64", "float32"):
         adapter.check_conventions("cpu", dtype)
     assert seen == {"float64": "float64", "float32": "float64" if _x64() else "float32"}
+
+
+def test_a_compiled_float64_run_restores_x64_process_wide() -> None:
+    adapter = zoo.jax_fori()
+    before = _x64()
+    adapter.check_conventions("cpu", "float64")
+    assert _x64() == before
+    x = adapter.asarray(VALUES, "float32", "cpu")
+    inputs = [StepInputs(adapter.asarray(VALUES, "float32", "cpu"), x)] * 2
+    results = adapter.run_steps(DEFAULT_CONFIG, TimestepSpec(timesteps=(30, 0)), "cpu", inputs)
+    assert str(results[-1].prev_sample.dtype) == "float32"
