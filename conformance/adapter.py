@@ -336,6 +336,8 @@ class Adapter(ABC):
         adapter offers every primitive of `NEEDS`; it has defaults if it has a constructor."""
         if need == "defaults" and not self.capabilities.stateful:
             return f"{self.name} has no scheduler constructor whose defaults could be read"
+        if need == "x_T_drawn":
+            return f"{self.name} is given x_T: it draws no initial sample"
         if need == "conventions":
             return (
                 f"{self.name} declares no interface conventions (a scheduler with diffusers' "
@@ -363,6 +365,7 @@ NEEDS = (
     "per_position_inputs",  # each position's own x (not a chained loop)
     "defaults",  # constructor defaults, or declared defaults of a functional sampler
     "conventions",  # declared interface conventions (a functional sampler)
+    "x_T_drawn",  # the implementation draws x_T itself (a functional sampler that declares it)
 )
 
 

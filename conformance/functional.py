@@ -200,6 +200,7 @@ class FunctionalSampler(Adapter):
         fixed: Mapping[str, Any] | None = None,
         defaults: Mapping[str, Any] | None = None,
         required: Sequence[str] = (),
+        x_T: Literal["given", "drawn"] = "given",
         version: str = "unknown",
         description: str = "",
         deviations: Sequence[Deviation] = (),
@@ -229,6 +230,14 @@ class FunctionalSampler(Adapter):
                 "route (a JAX sampler draws from a key: noise='generator')"
             )
         self.required = tuple(required)
+        if x_T not in ("given", "drawn"):
+            raise ValueError(f"`x_T` must be 'given' or 'drawn', got {x_T!r}")
+        if x_T == "drawn" and noise == "generator":
+            raise ValueError(
+                "`x_T` 'drawn' with noise='generator': declare a noise hook (randn_like, "
+                "function, draws or global) from which the sampler draws x_T"
+            )
+        self.x_T_drawn = x_T == "drawn"
         _check_defaults(self.parameters, defaults, self.required)
         if not isinstance(model_time, TimeMap):
             raise TypeError(f"`model_time` must be a TimeMap, got {type(model_time).__name__}")
@@ -316,6 +325,13 @@ class FunctionalSampler(Adapter):
                 return f"{who} {'always' if value else 'never'} clamps (declared: no parameter)"
         if need == "defaults" and self.defaults is None:
             return f"{who} declares no defaults"
+        if need == "x_T_drawn" and not self.x_T_drawn:
+            return f"{who} is given x_T (declared): it draws no initial sample"
+        if need == "x_T_drawn" and self.kind == "network" and self.applies_c_in:
+            return (
+                f"{who} draws x_T, which its network sees only as c_in x_T: x_T cannot be read "
+                "apart from c_in (the step clauses read it through the sampler's own c_in)"
+            )
         return None  # offered (conventions, defaults, known noise, ...)
 
     def _passes(self, key: str) -> bool:
@@ -359,6 +375,11 @@ class FunctionalSampler(Adapter):
             lines.append(f"  declared defaults: {self.defaults}")
         if self.required:
             lines.append(f"  required (no default): {', '.join(self.required)}")
+        if self.x_T_drawn:
+            lines.append(
+                "  x_T: drawn by the sampler (x_T = sigma_max z, z the hook's first draw; "
+                "handed an array of zeros shaped like x_T)"
+            )
         lines.append(
             "  not offered: stateful scheduler, add_noise, sigma_to_t, scalings functions"
             + (", schedule (given sigmas)" if self.time_points == "sigmas" else "")
@@ -450,6 +471,8 @@ class FunctionalSampler(Adapter):
             else:
                 prev = run.final
             sample = None if k == 0 else results[k - 1].prev_sample
+            if k == 0 and self.x_T_drawn:  # the x_T it drew (XT-1 checks how)
+                sample = self.initial_from(config, spec, calls[0].input)
             results.append(
                 StepResult(
                     scaled=calls[k].input,
@@ -589,6 +612,24 @@ class FunctionalSampler(Adapter):
 
     # -- running and reading the recording ---------------------------------------------------------
 
+    def initial_sample(
+        self, config: Mapping[str, Any], spec: TimestepSpec, z: Any
+    ) -> tuple[Any, Any]:
+        """(x_T, z): the initial sample a sampler that draws x_T formed when its first draw was
+        `z` (native), read from the recording (XT-1)."""
+        info = self.describe(z)
+        like = self.asarray(np.zeros(info.shape), info.dtype, info.device)
+        run = self._run(config, spec, like, [], None, z_T=self.to_numpy(z))
+        if not run.recording.calls:
+            raise ConventionError("x_T drawn: the sampler never evaluated its model")
+        return self.initial_from(config, spec, run.recording.calls[0].input), z
+
+    def initial_from(self, config: Mapping[str, Any], spec: TimestepSpec, seen: Any) -> Any:
+        """The sample before evaluation 0, from the model's first input `seen`."""
+        if self.kind == "denoiser" or not self.applies_c_in:
+            return seen
+        return self._through_c_in(config, spec, 0, seen)
+
     def _scripted(self, recording: Recording, respond: Any, fresh: bool) -> ScriptedCallable:
         """The scripted model, one per adapter re-armed for each run: a compiled sampler that
         takes it as a static argument (`jax.jit`) compiles once per shape, not once per run.
@@ -673,11 +714,13 @@ class FunctionalSampler(Adapter):
         points: Any = None,
         parameters: bool = True,
         conventions: bool = False,
+        z_T: np.ndarray | None = None,
     ) -> Run:
         """Run the sampler once with the scripted model and the noise hook, in the bridge's
         scope (JAX: x64 for float64), its global draws routed for noise="global";
         `conventions`: the run of CONV-1 (the keys of a JAX sampler's draws are recorded and
-        an escaped global draw is returned, not skipped)."""
+        an escaped global draw is returned, not skipped). A sampler that draws x_T is handed
+        zeros shaped like `x_T`, and as its first draw `z_T` (default x_T / sigma_max)."""
         info = self.describe(x_T)
         dtype, device, shape = info.dtype, info.device, info.shape
         recording = Recording()
@@ -703,7 +746,13 @@ class FunctionalSampler(Adapter):
         own = np.random.default_rng(0 if seed is None else seed + 1)
         drawn: dict[int, Any] = {}
 
+        first = 1 if self.x_T_drawn else 0  # draw 0 is z_T when the sampler draws x_T
+
         def supply(j: int, like: Any) -> Any:
+            if self.x_T_drawn and j == 0:  # z_T: given, else the one giving x_T
+                given = self.to_numpy(x_T) / float(config["sigma_max"]) if z_T is None else z_T
+                return self.asarray(given, dtype, device)
+            j -= first
             if j not in drawn:
                 if j < len(inputs) and inputs[j].noise is not None:
                     z = self.to_numpy(inputs[j].noise)
@@ -722,7 +771,7 @@ class FunctionalSampler(Adapter):
         elif self.noise == "function":
             hook = source.draw
         elif self.noise == "draws":
-            hook = DrawList(source, n_points)
+            hook = DrawList(source, n_points + first)
         elif self.noise == "global":
             hook = None  # its draws are routed (`conformance.global_noise`)
         else:
@@ -739,7 +788,8 @@ class FunctionalSampler(Adapter):
             keys = None
             if conventions and self.noise == "generator" and hasattr(self.bridge, "watch_keys"):
                 keys = stack.enter_context(self.bridge.watch_keys())
-            final = self.bridge.ready(self.sample_fn(model, x_T, points, hook, **kwargs))
+            start = self.asarray(np.zeros(shape), dtype, device) if self.x_T_drawn else x_T
+            final = self.bridge.ready(self.sample_fn(model, start, points, hook, **kwargs))
         if escapes and not conventions:  # CONV-1 reports it
             pytest.skip(f"{self.name}: {escapes[0]}; CONV-1 reports it")
         return Run(recording, final, points, escapes, keys)
