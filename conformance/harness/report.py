@@ -290,6 +290,7 @@ def summary_lines(data: dict[str, Any], verbose: int = 0) -> list[str]:
         f"{verdict}",
         f"  cells (clause x device x dtype): {_counts_text(counts['cells'])}",
         f"  tests: {_counts_text(counts['tests'])}",
+        *(f"  declared: {line}" for line in impl.get("conventions", ())),
         "cells: status and worst error as a fraction of its bound (1 = at the bound); "
         "dev = known deviation, warn = SHOULD clause not met, ERR = the check raised; "
         "clauses in conformance/SPEC.md",

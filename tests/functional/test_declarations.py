@@ -61,3 +61,18 @@ def test_a_required_parameter_is_passed_and_the_others_defaults_are_checked() ->
     assert "num_train_timesteps" not in declared
     assert {k: declared[k] for k in DEFAULTS} == {k: DEFAULT_CONFIG[k] for k in DEFAULTS}
     assert "  required (no default): num_train_timesteps" in adapter.header_lines()
+
+
+def test_the_report_records_the_declared_conventions_also_under_q() -> None:
+    from tests.functional.test_zoo import PROFILE
+    from tests.mutants import runner
+
+    result = runner.run(
+        "tests.functional.zoo:openai",
+        ["CONV-1"],
+        ["float64"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )  # runner.run passes -q
+    conventions = result.report["implementation"]["conventions"]
+    assert "noise hook: randn_like (an object with randn_like(x))" in conventions
+    assert "  declared: noise hook: randn_like (an object with randn_like(x))" in result.output
