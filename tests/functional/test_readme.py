@@ -18,6 +18,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def example() -> str:
     text = README.read_text(encoding="utf-8")
     block = text.split("<!-- BEGIN functional -->", 1)[1].split("<!-- END functional -->", 1)[0]
+    block = re.sub(r"<!-- example: \w+ -->\n```python\n.*?```", "", block, flags=re.DOTALL)
     found = re.findall(r"```python\n(.*?)```", block, flags=re.DOTALL)
     assert len(found) == 1, "the functional block of README.md must hold one python example"
     return found[0]
