@@ -23,7 +23,9 @@ CONV-1, listed in the report header):
 - `time_points`: "timesteps" (diffusers' descending indices into an N-point grid, sigma_min
   appended by the sampler), "ts" (OpenAI's ascending indices into a `steps`-point grid, the
   end point N - 1 included), or "sigmas" (an explicit list: the evaluation sigmas then
-  sigma_min; the caller computes them, so the sampler offers no schedule of its own);
+  sigma_min; the caller computes them, so the sampler offers no schedule of its own), or
+  one ending in 0.0 ("sigmas_zero", k-diffusion's) or without an end point
+  ("sigmas_only"), sigma_min then a parameter (or fixed);
 - `model_time` (network): the map t(sigma) the network sees, a `TimeMap`
   (default 250 log(sigma + 1e-44));
 - `c_in` (network): whether the sampler applies c_in (False: inside the network);
@@ -81,7 +83,7 @@ from conformance.scripted import (
 from conformance.strategies import DEFAULT_CONFIG
 
 CallableKind = Literal["network", "denoiser"]
-TimePoints = Literal["timesteps", "ts", "sigmas"]
+TimePoints = Literal["timesteps", "ts", "sigmas", "sigmas_zero", "sigmas_only"]
 NoiseHook = Literal["randn_like", "function", "draws", "generator", "global"]
 
 TIME_POINTS = {
@@ -89,6 +91,10 @@ TIME_POINTS = {
     "the sampler)",
     "ts": "OpenAI's ascending indices into a steps-point grid, the end point steps - 1 included",
     "sigmas": "an explicit list of sigmas, the evaluation points then sigma_min",
+    "sigmas_zero": "an explicit list of sigmas, the evaluation points then 0.0 (sigma_min a "
+    "parameter or fixed)",
+    "sigmas_only": "an explicit list of the evaluation sigmas alone (sigma_min a parameter or "
+    "fixed)",
 }
 NOISE_HOOKS = {
     "randn_like": "an object with randn_like(x)",
@@ -97,6 +103,8 @@ NOISE_HOOKS = {
     "generator": "a seeded generator, drawn by the bridge's convention",
     "global": "the framework's global random state, routed to the suite's draws",
 }
+#: The time-point conventions that hand the sampler its sigmas (no schedule of its own).
+SIGMA_LISTS = ("sigmas", "sigmas_zero", "sigmas_only")
 #: Config values that decide the schedule (the others are free in a schedule-only run).
 SCHEDULE_KEYS = ("num_train_timesteps", "sigma_min", "sigma_max", "rho")
 
@@ -274,8 +282,9 @@ class FunctionalSampler(Adapter):
         values in a given sigma list)."""
         if self.kind == "denoiser" and key in ("sigma_data", "clip_denoised"):
             return True
-        if self.time_points == "sigmas" and key in SCHEDULE_KEYS:
-            return True  # the sigma list carries them
+        if self.time_points in SIGMA_LISTS and key in SCHEDULE_KEYS:
+            # the sigma list carries them (sigma_min only where it ends the list)
+            return key != "sigma_min" or self.time_points == "sigmas"
         return key == "s_noise" and self.noise_through_hook and key not in self.parameters
 
     def unmet(self, need: str) -> str | None:
@@ -301,7 +310,7 @@ class FunctionalSampler(Adapter):
             return f"{who} draws through its noise hook ({hook}), not a seeded generator"
         if need == "own_draws" and self.noise_through_hook:
             return f"{who} draws through its noise hook ({hook}): the draws are the suite's"
-        if need == "schedule" and self.time_points == "sigmas":
+        if need == "schedule" and self.time_points in SIGMA_LISTS:
             return f"{who} is given its sigmas (an explicit list): no schedule of its own"
         inside = "inside the denoiser callable D(x, sigma), which the recording cannot see"
         if need == "model_time":
@@ -382,7 +391,7 @@ class FunctionalSampler(Adapter):
             )
         lines.append(
             "  not offered: stateful scheduler, add_noise, sigma_to_t, scalings functions"
-            + (", schedule (given sigmas)" if self.time_points == "sigmas" else "")
+            + (", schedule (given sigmas)" if self.time_points in SIGMA_LISTS else "")
         )
         return lines
 
@@ -422,7 +431,7 @@ class FunctionalSampler(Adapter):
     def schedule(self, config: Mapping[str, Any], spec: TimestepSpec, device: str) -> Schedule:
         """The sigmas the sampler evaluates at (read from a recorded run), then sigma_min,
         and the times its callable saw (float64, native arrays)."""
-        if self.time_points == "sigmas":
+        if self.time_points in SIGMA_LISTS:
             raise NotImplementedError(self.unmet("schedule"))
         config = self._expressible(config, SCHEDULE_KEYS)
         dtype = "float64" if "float64" in self.capabilities.dtypes else self.capabilities.dtypes[0]
@@ -553,7 +562,7 @@ class FunctionalSampler(Adapter):
                         f"model time t = {self.model_time.name}: at sigma {sigma:.6g} "
                         f"(evaluation {k}) expected t = {expected:.6g}, seen t = {seen[0]:.6g}"
                     )
-            elif self.time_points == "sigmas" and seen[0] != sigma:
+            elif self.time_points in SIGMA_LISTS and seen[0] != sigma:
                 raise ConventionError(
                     f"time points (sigmas): at evaluation {k} expected the given sigma "
                     f"{sigma!r}, seen {seen[0]!r}"
@@ -673,7 +682,12 @@ class FunctionalSampler(Adapter):
             return list(indices)
         if self.time_points == "ts":
             return [*sorted(indices), N - 1]
-        return [float(s) for s in truth.schedule(config, spec).sigmas]
+        sigmas = [float(s) for s in truth.schedule(config, spec).sigmas]
+        if self.time_points == "sigmas_zero":
+            return [*sigmas[:-1], 0.0]
+        if self.time_points == "sigmas_only":
+            return sigmas[:-1]
+        return sigmas
 
     def _sigmas(self, recording: Recording) -> list[float]:
         """The sigma of each evaluation: the denoiser's argument, or the sigma whose declared
