@@ -42,7 +42,9 @@ CONV-1, listed in the report header):
 - `defaults`: the values its parameters take when the caller gives none (checked by CFG-1
   against the spec's defaults, and against a run of the sampler with no parameters); every
   mapped parameter has one, unless it is `required` (no default: always passed, not
-  checked by CFG-1).
+  checked by CFG-1);
+- `x_T`: "given" (the suite hands x_T) or "drawn" (the sampler draws x_T = sigma_max z from
+  its noise hook: it is handed zeros shaped like x_T and z as the first draw; XT-1).
 
 Primitives a functional sampler does not offer (a stateful scheduler, `add_noise`,
 `sigma_to_t`, the scalings as functions, a schedule function for "sigmas") are declared by
