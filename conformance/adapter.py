@@ -45,7 +45,8 @@ __all__ = ["ArrayInfo"]  # re-exported: it moved to conformance.bridges
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 DEVICES = ("cpu", "cuda")
 
-NoiseConvention = Literal["torch.randn", "numpy.standard_normal"]
+NoiseConvention = Literal["torch.randn", "numpy.standard_normal", "jax.random.normal"]
+NOISE_CONVENTIONS = ("torch.randn", "numpy.standard_normal", "jax.random.normal")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,9 @@ class Capabilities:
                     draw the same numbers: "torch.randn" (diffusers' `randn_tensor`:
                     `torch.randn(shape, generator=g, dtype=sample dtype)` on the
                     generator's device), "numpy.standard_normal"
-                    (`g.standard_normal(shape)` on a `numpy.random.Generator`), or
+                    (`g.standard_normal(shape)` on a `numpy.random.Generator`),
+                    "jax.random.normal" (`jax.random.normal(key_j, shape, dtype)`, key_j
+                    derived from a PRNG key by the bridge's declared splitting), or
                     None (its own way: only the statistical layer can check it).
                     "torch.randn" includes `randn_tensor`'s list of generators, one per
                     batch element: one draw of shape (1, ...) from each, concatenated.
@@ -76,9 +79,9 @@ class Capabilities:
         unknown = [d for d in self.dtypes if d not in DTYPES]
         if unknown:
             raise ValueError(f"`dtypes` must be drawn from {DTYPES}, got {unknown}")
-        if self.noise_convention not in (None, "torch.randn", "numpy.standard_normal"):
+        if self.noise_convention is not None and self.noise_convention not in NOISE_CONVENTIONS:
             raise ValueError(
-                "`noise_convention` must be None, 'torch.randn' or 'numpy.standard_normal', "
+                f"`noise_convention` must be None or one of {NOISE_CONVENTIONS}, "
                 f"got {self.noise_convention!r}"
             )
 
@@ -347,6 +350,8 @@ class Adapter(ABC):
         adapter offers every primitive of `NEEDS`; it has defaults if it has a constructor."""
         if need == "defaults" and not self.capabilities.stateful:
             return f"{self.name} has no scheduler constructor whose defaults could be read"
+        if need == "x_T_drawn":
+            return f"{self.name} is given x_T: it draws no initial sample"
         if need == "conventions":
             return (
                 f"{self.name} declares no interface conventions (a scheduler with diffusers' "
@@ -374,6 +379,7 @@ NEEDS = (
     "per_position_inputs",  # each position's own x (not a chained loop)
     "defaults",  # constructor defaults, or declared defaults of a functional sampler
     "conventions",  # declared interface conventions (a functional sampler)
+    "x_T_drawn",  # the implementation draws x_T itself (a functional sampler that declares it)
 )
 
 

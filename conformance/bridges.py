@@ -10,14 +10,25 @@ torch; a bridge for another framework (JAX, CuPy) implements the abstract method
                     noise convention "numpy.standard_normal"
     TorchBridge()   torch tensors on any device; generator: torch.Generator, noise
                     convention "torch.randn" (diffusers' `randn_tensor`, lists included)
+    JaxBridge()     jax arrays (float64 inside a scoped `enable_x64`); generator: a PRNG
+                    key, noise convention "jax.random.normal" with the declared key
+                    splitting; a sampler under `jit` or `lax` loops is reached through
+                    `jax.experimental.io_callback` (`JaxBridge(compiled=True)`)
+
+Two hooks let a functional sampler run as it runs in production: `scope(dtype)`, the
+context its call runs in (JAX: x64 on for float64), and `host_call(fn, like, *args)`, how
+the scripted model and noise hooks answer a call made with traced arrays (the default:
+none can be made).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,6 +48,9 @@ class ArrayBridge(ABC):
 
     #: The noise convention of `draw_noise` (see `conformance.adapter.Capabilities`).
     noise_convention: str | None = None
+    #: The frameworks whose global random state a sampler on this bridge may draw from
+    #: (`conformance.global_noise`: noise="global").
+    global_random: tuple[str, ...] = ()
 
     @abstractmethod
     def asarray(self, values: np.ndarray, dtype: str, device: str) -> Any:
@@ -76,11 +90,32 @@ class ArrayBridge(ABC):
     def draw_noise(self, generator: Any, shape: tuple[int, ...], dtype: str, device: str) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no noise convention")
 
+    # -- running a sampler as it runs in production (optional) -------------------------------
+
+    def scope(self, dtype: str) -> contextlib.AbstractContextManager:
+        """The context a sampler's call runs in for samples of `dtype` (none by default)."""
+        return contextlib.nullcontext()
+
+    def traced(self, value: Any) -> bool:
+        """Whether `value` is a placeholder of a compiled trace (no values yet)."""
+        return False
+
+    def ready(self, value: Any) -> Any:
+        """`value` once computed (a framework that dispatches asynchronously blocks here, so
+        that every recorded call has been made)."""
+        return value
+
+    def host_call(self, fn: Callable[..., Any], like: Any, *args: Any) -> Any:
+        """`fn(*args)` (native arrays in, a native array shaped like `like` out) for a call
+        made with traced arguments; a framework without tracing never gets one."""
+        raise TypeError(f"{type(self).__name__} cannot answer a call with traced arguments")
+
 
 class NumpyBridge(ArrayBridge):
     """numpy arrays (CPU only); generators are `numpy.random.Generator`s."""
 
     noise_convention = "numpy.standard_normal"
+    global_random = ("numpy",)
 
     def asarray(self, values: np.ndarray, dtype: str, device: str) -> np.ndarray:
         return np.asarray(values, dtype=np.float64).astype(dtype)
@@ -113,6 +148,7 @@ class TorchBridge(ArrayBridge):
     device (torch is imported when the bridge is made)."""
 
     noise_convention = "torch.randn"
+    global_random = ("torch", "numpy")
 
     def __init__(self) -> None:
         import torch
@@ -172,3 +208,188 @@ class TorchBridge(ArrayBridge):
             ]
             return torch.cat(parts, dim=0)
         return torch.randn(shape, generator=generator, dtype=torch_dtype, device=device)
+
+
+#: How a JAX sampler derives the key of its draw j from the key it is given:
+#: "split": `key, sub = jax.random.split(key)` before each draw, drawn from `sub`;
+#: "fold_in": draw j from `jax.random.fold_in(key, j)`.
+KEY_SPLITS = {
+    "split": "key, sub = jax.random.split(key) before each draw; jax.random.normal(sub, shape)",
+    "fold_in": "jax.random.normal(jax.random.fold_in(key, j), shape) for draw j",
+}
+KeySplit = Literal["split", "fold_in"]
+
+
+class JaxBridge(ArrayBridge):
+    """`jax.Array`s (jax is imported when the bridge is made). float64 arrays are made, and a
+    float64 run of a sampler runs, inside a scoped `enable_x64`: JAX's own default stays as
+    the user has it. The generator is a PRNG key (`jax.random.PRNGKey(seed)`), drawn by
+    `jax.random.normal(key_j, shape, dtype)`, key_j derived by the declared `keys`
+    (`KEY_SPLITS`). `compiled=True` declares a sampler that runs under `jax.jit`, `pmap` or
+    a `lax` loop: the scripted model and noise hooks then answer traced calls through
+    `jax.experimental.io_callback` (ordered), so the suite records the calls as they run."""
+
+    noise_convention = "jax.random.normal"
+
+    def __init__(self, *, keys: KeySplit = "split", compiled: bool = False) -> None:
+        if keys not in KEY_SPLITS:
+            raise ValueError(f"`keys` must be one of {tuple(KEY_SPLITS)}, got {keys!r}")
+        import jax
+        import jax.numpy as jnp
+
+        self.jax, self.jnp = jax, jnp
+        self.keys = keys
+        self.compiled = compiled
+        self._x64 = getattr(jax, "enable_x64", None)
+        if self._x64 is None:  # jax < 0.5: the context manager lives in jax.experimental
+            from jax.experimental import enable_x64
+
+            self._x64 = enable_x64
+
+    @contextlib.contextmanager
+    def scope(self, dtype: str) -> Iterator[None]:
+        """x64 for a float64 run, else JAX as the user has it. A compiled sampler's callbacks
+        run on JAX's threads, which a thread-local scope does not reach (their float64
+        answers would be cut to float32): for one, x64 is set process-wide for the call and
+        restored after it."""
+        if dtype != "float64":
+            yield
+            return
+        state = self._x64  # the process-wide value, not a thread's scope
+        before = (
+            state.get_global()
+            if hasattr(state, "get_global")
+            else self.jax.config.read("jax_enable_x64")
+        )
+        with self._x64(True):
+            if not self.compiled:
+                yield
+                return
+            self.jax.config.update("jax_enable_x64", True)
+            try:
+                yield
+            finally:
+                self.jax.config.update("jax_enable_x64", before)
+
+    def _device(self, device: str) -> Any:
+        kind, _, index = device.partition(":")
+        platform = "gpu" if kind == "cuda" else kind
+        return self.jax.devices(platform)[int(index or 0)]
+
+    def asarray(self, values: np.ndarray, dtype: str, device: str) -> Any:
+        with self._x64(True):
+            array = self.jnp.asarray(np.asarray(values, dtype=np.float64)).astype(dtype)
+            return self.jax.device_put(array, self._device(device))
+
+    def describe(self, array: Any) -> ArrayInfo | None:
+        if not isinstance(array, self.jax.Array) or self.traced(array):
+            return None
+        device = next(iter(array.devices()))
+        kind = "cuda" if device.platform == "gpu" else device.platform
+        name = kind if kind == "cpu" else f"{kind}:{device.id}"
+        return ArrayInfo("jax.Array", tuple(array.shape), str(array.dtype), name)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        return np.array(np.asarray(array), dtype=np.float64)
+
+    def copy(self, array: Any) -> Any:
+        return self.jnp.array(array, copy=True)
+
+    def device_available(self, device: str) -> tuple[bool, str]:
+        try:
+            self._device(device)
+        except (RuntimeError, IndexError, ValueError) as exc:
+            return False, f"jax has no device {device!r} on this machine ({exc})"
+        return True, ""
+
+    # -- tracing ------------------------------------------------------------------------------
+
+    def traced(self, value: Any) -> bool:
+        return isinstance(value, self.jax.core.Tracer)
+
+    def ready(self, value: Any) -> Any:
+        return self.jax.block_until_ready(value)
+
+    def host_call(self, fn: Callable[..., Any], like: Any, *args: Any) -> Any:
+        if not self.compiled:
+            raise TypeError(
+                "the scripted model or noise hook was handed a JAX tracer: the sampler runs "
+                "under jax.jit, pmap or a lax loop. Declare bridge=JaxBridge(compiled=True): "
+                "the suite then records its calls through jax.experimental.io_callback, as "
+                "the compiled sampler runs"
+            )
+        from jax.experimental import io_callback
+
+        def on_host(*values: Any) -> np.ndarray:
+            with self._x64(True):  # a callback thread: the caller's scope does not reach it
+                native = [self.jnp.asarray(v) for v in values]
+                return np.asarray(fn(*native), dtype=like.dtype)
+
+        result = self.jax.ShapeDtypeStruct(like.shape, like.dtype)
+        return io_callback(on_host, result, *map(self.jnp.asarray, args), ordered=True)
+
+    # -- noise: PRNG keys ----------------------------------------------------------------------
+
+    def generator(self, seed: int, device: str) -> Any:
+        return self.jax.random.PRNGKey(seed)
+
+    def generator_state(self, generator: Any) -> Any:
+        return self.key_data(generator)
+
+    def key_data(self, key: Any) -> np.ndarray:
+        """A key's raw data (uint32), whether a legacy `PRNGKey` or a typed `jax.random.key`."""
+        if self.jnp.issubdtype(key.dtype, self.jax.dtypes.prng_key):
+            key = self.jax.random.key_data(key)
+        return np.asarray(key)
+
+    def draw_keys(self, key: Any, draws: int) -> list[Any]:
+        """The keys of draws 0 .. draws - 1 from `key`, by the declared splitting."""
+        random = self.jax.random
+        if self.keys == "fold_in":
+            return [random.fold_in(key, j) for j in range(draws)]
+        out = []
+        for _ in range(draws):
+            key, sub = random.split(key)
+            out.append(sub)
+        return out
+
+    @contextlib.contextmanager
+    def watch_keys(self) -> Iterator[list[np.ndarray]]:
+        """The data of the key of every `jax.random.normal` call made while the block runs
+        (recorded through io_callback when traced), to verify the declared splitting."""
+        seen: list[np.ndarray] = []
+        random, normal = self.jax.random, self.jax.random.normal
+
+        def watched(key: Any, *args: Any, **kwargs: Any) -> Any:
+            data = key
+            if self.jnp.issubdtype(key.dtype, self.jax.dtypes.prng_key):
+                data = random.key_data(key)
+            if self.traced(data):
+                from jax.experimental import io_callback
+
+                io_callback(lambda d: seen.append(np.asarray(d)), None, data, ordered=True)
+            else:
+                seen.append(np.asarray(data))
+            return normal(key, *args, **kwargs)
+
+        random.normal = watched
+        try:
+            yield seen
+        finally:
+            random.normal = normal
+
+    def draw_noise(self, generator: Any, shape: tuple[int, ...], dtype: str, device: str) -> Any:
+        """Draw 0 of the key `generator` (the one draw of one step)."""
+        return self.reproduce_noise_from(generator, shape, dtype, device, 1)[0]
+
+    def reproduce_noise_from(
+        self, key: Any, shape: tuple[int, ...], dtype: str, device: str, draws: int
+    ) -> list[Any]:
+        """Draws 0 .. draws - 1 a sampler takes from `key` by the declared splitting."""
+        with self.scope(dtype):
+            return [
+                self.jax.device_put(
+                    self.jax.random.normal(k, shape, dtype=dtype), self._device(device)
+                )
+                for k in self.draw_keys(key, draws)
+            ]

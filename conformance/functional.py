@@ -23,23 +23,32 @@ CONV-1, listed in the report header):
 - `time_points`: "timesteps" (diffusers' descending indices into an N-point grid, sigma_min
   appended by the sampler), "ts" (OpenAI's ascending indices into a `steps`-point grid, the
   end point N - 1 included), or "sigmas" (an explicit list: the evaluation sigmas then
-  sigma_min; the caller computes them, so the sampler offers no schedule of its own);
+  sigma_min; the caller computes them, so the sampler offers no schedule of its own), or
+  one ending in 0.0 ("sigmas_zero", k-diffusion's) or without an end point
+  ("sigmas_only"), sigma_min then a parameter (or fixed);
 - `model_time` (network): the map t(sigma) the network sees, a `TimeMap`
   (default 250 log(sigma + 1e-44));
 - `c_in` (network): whether the sampler applies c_in (False: inside the network);
 - `noise`: "randn_like" (an object with `randn_like(x)`), "function" (`noise(x)`),
-  "draws" (a list of one draw per step) or "generator" (a seeded generator of the bridge's
-  framework, drawn by its convention, e.g. `torch.randn(shape, generator=g, dtype)`; its
-  state is recorded at every network call, which counts the draws between calls, and it can
-  be restarted from another seed when an evaluation begins, so that two runs share their
-  draws before it: `run_steps(switch=...)`);
+  "draws" (a list of one draw per step), "generator" (a seeded generator of the bridge's
+  framework, drawn by its convention, e.g. `torch.randn(shape, generator=g, dtype)`, or a
+  JAX PRNG key split as the `JaxBridge` declares; a generator's state is recorded at every
+  network call, which counts the draws between calls, and it can be restarted from another
+  seed when an evaluation begins, so that two runs share their draws before it:
+  `run_steps(switch=...)`), or "global" (the framework's global random state,
+  `torch.randn_like(x)`: routed to the suite's draws during the call,
+  `conformance.global_noise`);
 - `parameters`: config name -> the sampler's keyword (`{"sigma_min": "t_min", ...}`);
   config values it does not take are `fixed` (default: the spec's defaults; every test
   runs at them and takes its truth there: `settings`); `s_noise`
   not taken is folded into the draws the hook hands (s z), `sigma_data` and
   `clip_denoised` of a denoiser live in the suite's denoiser;
 - `defaults`: the values its parameters take when the caller gives none (checked by CFG-1
-  against the spec's defaults, and against a run of the sampler with no parameters).
+  against the spec's defaults, and against a run of the sampler with no parameters); every
+  mapped parameter has one, unless it is `required` (no default: always passed, not
+  checked by CFG-1);
+- `x_T`: "given" (the suite hands x_T) or "drawn" (the sampler draws x_T = sigma_max z from
+  its noise hook: it is handed zeros shaped like x_T and z as the first draw; XT-1).
 
 Primitives a functional sampler does not offer (a stateful scheduler, `add_noise`,
 `sigma_to_t`, the scalings as functions, a schedule function for "sigmas") are declared by
@@ -48,9 +57,10 @@ Primitives a functional sampler does not offer (a stateful scheduler, `add_noise
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -58,7 +68,7 @@ import pytest
 from hypothesis import reject
 from hypothesis.control import currently_in_test_context
 
-from conformance import tolerances, truth
+from conformance import global_noise, tolerances, truth
 from conformance.adapter import (
     Adapter,
     Capabilities,
@@ -67,7 +77,7 @@ from conformance.adapter import (
     StepResult,
     TimestepSpec,
 )
-from conformance.bridges import ArrayBridge
+from conformance.bridges import KEY_SPLITS, ArrayBridge
 from conformance.deviations import Deviation
 from conformance.scripted import (
     DrawList,
@@ -79,21 +89,28 @@ from conformance.scripted import (
 from conformance.strategies import DEFAULT_CONFIG
 
 CallableKind = Literal["network", "denoiser"]
-TimePoints = Literal["timesteps", "ts", "sigmas"]
-NoiseHook = Literal["randn_like", "function", "draws", "generator"]
+TimePoints = Literal["timesteps", "ts", "sigmas", "sigmas_zero", "sigmas_only"]
+NoiseHook = Literal["randn_like", "function", "draws", "generator", "global"]
 
 TIME_POINTS = {
     "timesteps": "diffusers' descending indices into an N-point grid (sigma_min appended by "
     "the sampler)",
     "ts": "OpenAI's ascending indices into a steps-point grid, the end point steps - 1 included",
     "sigmas": "an explicit list of sigmas, the evaluation points then sigma_min",
+    "sigmas_zero": "an explicit list of sigmas, the evaluation points then 0.0 (sigma_min a "
+    "parameter or fixed)",
+    "sigmas_only": "an explicit list of the evaluation sigmas alone (sigma_min a parameter or "
+    "fixed)",
 }
 NOISE_HOOKS = {
     "randn_like": "an object with randn_like(x)",
     "function": "a function noise(x)",
     "draws": "a list of draws, one per step",
     "generator": "a seeded generator, drawn by the bridge's convention",
+    "global": "the framework's global random state, routed to the suite's draws",
 }
+#: The time-point conventions that hand the sampler its sigmas (no schedule of its own).
+SIGMA_LISTS = ("sigmas", "sigmas_zero", "sigmas_only")
 #: Config values that decide the schedule (the others are free in a schedule-only run).
 SCHEDULE_KEYS = ("num_train_timesteps", "sigma_min", "sigma_max", "rho")
 
@@ -134,6 +151,31 @@ THOUSAND_QUARTER_LOG = TimeMap(
 RAW_SIGMA = TimeMap("sigma", lambda s: np.asarray(s, np.float64), lambda t: t)
 
 
+def _check_defaults(
+    parameters: Mapping[str, str], defaults: Mapping[str, Any] | None, required: Sequence[str]
+) -> None:
+    """A declaration of parameters the suite can hold to CFG-1: `required` (no default in the
+    sampler's signature) are mapped parameters; with `defaults`, every other mapped parameter
+    has one (ValueError naming what is missing)."""
+    stray = [k for k in required if k not in parameters]
+    if stray:
+        raise ValueError(f"`required` names {stray}, which `parameters` does not map")
+    if defaults is None:
+        return
+    missing = [k for k in parameters if k not in defaults and k not in required]
+    if missing:
+        raise ValueError(
+            f"`defaults` gives no default for the mapped parameter(s) {missing}: declare the "
+            "sampler's default, or list the parameter in `required` if it has none"
+        )
+    unknown = [k for k in defaults if k not in parameters]
+    if unknown:
+        raise ValueError(f"`defaults` names {unknown}, which `parameters` does not map")
+    clash = [k for k in required if k in defaults]
+    if clash:
+        raise ValueError(f"{clash} declared both `required` and with `defaults`")
+
+
 class ConventionError(AssertionError):
     """A declared convention that the recording contradicts (CONV-1), or a recording the
     declared conventions cannot read; the message names the convention, expected and seen."""
@@ -153,6 +195,10 @@ class Run:
     restart_at: int | None = None
     restarted: Any = None
     end: Any = None
+    #: Draws that escaped noise="global"'s routing (sentences), and the data of the key of
+    #: each `jax.random.normal` call when keys were watched (None: not watched).
+    escapes: list[str] = field(default_factory=list)
+    keys: list[np.ndarray] | None = None
 
 
 class FunctionalSampler(Adapter):
@@ -174,6 +220,8 @@ class FunctionalSampler(Adapter):
         parameters: Mapping[str, str] | None = None,
         fixed: Mapping[str, Any] | None = None,
         defaults: Mapping[str, Any] | None = None,
+        required: Sequence[str] = (),
+        x_T: Literal["given", "drawn"] = "given",
         version: str = "unknown",
         description: str = "",
         deviations: Sequence[Deviation] = (),
@@ -197,6 +245,21 @@ class FunctionalSampler(Adapter):
                 "`parameters` must map s_noise for noise='generator': the suite cannot scale "
                 "draws the sampler takes from its own generator"
             )
+        if noise == "global" and not bridge.global_random:
+            raise ValueError(
+                f"`noise` 'global': {type(bridge).__name__} has no global random state to "
+                "route (a JAX sampler draws from a key: noise='generator')"
+            )
+        self.required = tuple(required)
+        if x_T not in ("given", "drawn"):
+            raise ValueError(f"`x_T` must be 'given' or 'drawn', got {x_T!r}")
+        if x_T == "drawn" and noise == "generator":
+            raise ValueError(
+                "`x_T` 'drawn' with noise='generator': declare a noise hook (randn_like, "
+                "function, draws or global) from which the sampler draws x_T"
+            )
+        self.x_T_drawn = x_T == "drawn"
+        _check_defaults(self.parameters, defaults, self.required)
         if not isinstance(model_time, TimeMap):
             raise TypeError(f"`model_time` must be a TimeMap, got {type(model_time).__name__}")
         self.sample_fn = sample
@@ -232,8 +295,9 @@ class FunctionalSampler(Adapter):
         values in a given sigma list)."""
         if self.kind == "denoiser" and key in ("sigma_data", "clip_denoised"):
             return True
-        if self.time_points == "sigmas" and key in SCHEDULE_KEYS:
-            return True  # the sigma list carries them
+        if self.time_points in SIGMA_LISTS and key in SCHEDULE_KEYS:
+            # the sigma list carries them (sigma_min only where it ends the list)
+            return key != "sigma_min" or self.time_points == "sigmas"
         return key == "s_noise" and self.noise_through_hook and key not in self.parameters
 
     def unmet(self, need: str) -> str | None:
@@ -259,7 +323,7 @@ class FunctionalSampler(Adapter):
             return f"{who} draws through its noise hook ({hook}), not a seeded generator"
         if need == "own_draws" and self.noise_through_hook:
             return f"{who} draws through its noise hook ({hook}): the draws are the suite's"
-        if need == "schedule" and self.time_points == "sigmas":
+        if need == "schedule" and self.time_points in SIGMA_LISTS:
             return f"{who} is given its sigmas (an explicit list): no schedule of its own"
         inside = "inside the denoiser callable D(x, sigma), which the recording cannot see"
         if need == "model_time":
@@ -283,6 +347,13 @@ class FunctionalSampler(Adapter):
                 return f"{who} {'always' if value else 'never'} clamps (declared: no parameter)"
         if need == "defaults" and self.defaults is None and not self._own_values():
             return f"{who} declares no defaults and fixes no config value of its own"
+        if need == "x_T_drawn" and not self.x_T_drawn:
+            return f"{who} is given x_T (declared): it draws no initial sample"
+        if need == "x_T_drawn" and self.kind == "network" and self.applies_c_in:
+            return (
+                f"{who} draws x_T, which its network sees only as c_in x_T: x_T cannot be read "
+                "apart from c_in (the step clauses read it through the sampler's own c_in)"
+            )
         return None  # offered (conventions, defaults, known noise, ...)
 
     def _passes(self, key: str) -> bool:
@@ -305,6 +376,16 @@ class FunctionalSampler(Adapter):
                 "sigma_data and clip_denoised"
             )
         lines.append(f"  noise hook: {self.noise} ({NOISE_HOOKS[self.noise]})")
+        if self.noise == "generator" and hasattr(self.bridge, "keys"):
+            lines.append(f"  keys: {self.bridge.keys} ({KEY_SPLITS[self.bridge.keys]})")
+        if self.noise == "global":
+            routed = [r for f in self.bridge.global_random for r in global_noise.ROUTED[f]]
+            lines.append(f"  routed to the suite's draws: {', '.join(routed)}")
+        if getattr(self.bridge, "compiled", False):
+            lines.append(
+                "  compiled (jit, pmap, lax loops): the model's calls recorded through "
+                "jax.experimental.io_callback"
+            )
         passed = ", ".join(f"{k} as {v}" for k, v in self.parameters.items()) or "none"
         lines.append(f"  parameters: {passed}")
         fixed = [f"{k} = {self.fixed[k]!r}" for k in DEFAULT_CONFIG if not self._passes(k)]
@@ -314,11 +395,37 @@ class FunctionalSampler(Adapter):
             lines.append("  s_noise: no parameter; folded into the draws the hook hands (s z)")
         if self.defaults is not None:
             lines.append(f"  declared defaults: {self.defaults}")
+        if self.required:
+            lines.append(f"  required (no default): {', '.join(self.required)}")
+        if self.x_T_drawn:
+            lines.append(
+                "  x_T: drawn by the sampler (x_T = sigma_max z, z the hook's first draw; "
+                "handed an array of zeros shaped like x_T)"
+            )
         lines.append(
             "  not offered: stateful scheduler, add_noise, sigma_to_t, scalings functions"
-            + (", schedule (given sigmas)" if self.time_points == "sigmas" else "")
+            + (", schedule (given sigmas)" if self.time_points in SIGMA_LISTS else "")
         )
         return lines
+
+    def reproduce_noise(
+        self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
+    ) -> list[Any]:
+        """The draws the sampler takes from `generator(seed)`: a JAX key is never advanced,
+        its draws are derived by the bridge's declared splitting."""
+        if hasattr(self.bridge, "reproduce_noise_from"):
+            return self._seeded(seed, shape, dtype, device, draws)
+        return super().reproduce_noise(seed, shape, dtype, device, draws)
+
+    def _seeded(
+        self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
+    ) -> list[Any]:
+        """The first `draws` draws of the bridge's generator seeded with `seed`, by its
+        convention (whether or not the sampler draws from one)."""
+        generator = self.generator(seed, device)
+        if hasattr(self.bridge, "reproduce_noise_from"):
+            return self.bridge.reproduce_noise_from(generator, shape, dtype, device, draws)
+        return [self.bridge.draw_noise(generator, shape, dtype, device) for _ in range(draws)]
 
     # -- the functional primitives ---------------------------------------------------------------
 
@@ -337,7 +444,7 @@ class FunctionalSampler(Adapter):
     def schedule(self, config: Mapping[str, Any], spec: TimestepSpec, device: str) -> Schedule:
         """The sigmas the sampler evaluates at (read from a recorded run), then sigma_min,
         and the times its callable saw (float64, native arrays)."""
-        if self.time_points == "sigmas":
+        if self.time_points in SIGMA_LISTS:
             raise NotImplementedError(self.unmet("schedule"))
         config = self.settings(config, spec)
         dtype = "float64" if "float64" in self.capabilities.dtypes else self.capabilities.dtypes[0]
@@ -392,6 +499,8 @@ class FunctionalSampler(Adapter):
             else:
                 prev = run.final
             sample = None if k == 0 else results[k - 1].prev_sample
+            if k == 0 and self.x_T_drawn:  # the x_T it drew (XT-1 checks how)
+                sample = self.initial_from(config, spec, calls[0].input)
             results.append(
                 StepResult(
                     scaled=calls[k].input,
@@ -470,6 +579,7 @@ class FunctionalSampler(Adapter):
                 f"them (final samples differ by up to {diff})"
             )
         out = {k: config[k] for k in DEFAULT_CONFIG if k in self.parameters or not self._passes(k)}
+        out = {k: v for k, v in out.items() if k not in self.required}  # no default to check
         return out
 
     def check_conventions(self, device: str, dtype: str) -> list[str]:
@@ -482,7 +592,7 @@ class FunctionalSampler(Adapter):
         rng = np.random.default_rng(3)
         x_T = self.asarray(80.0 * rng.standard_normal((2, 3)), dtype, device)
         given = [StepInputs(self.asarray(rng.standard_normal((2, 3)), dtype, device), x_T)] * 3
-        run = self._run(config, spec, x_T, given, seed=5)
+        run = self._run(config, spec, x_T, given, seed=5, conventions=True)
         calls = run.recording.calls
         held = []
         n = len(exact)
@@ -501,7 +611,7 @@ class FunctionalSampler(Adapter):
                 )
             if self.kind == "network":
                 self._time_map_holds(config, spec, k, dtype, device)
-            elif self.time_points == "sigmas" and seen[0] != float(exact.sigmas[k]):
+            elif self.time_points in SIGMA_LISTS and seen[0] != float(exact.sigmas[k]):
                 raise ConventionError(
                     f"time points (sigmas): at evaluation {k} expected the given sigma "
                     f"{float(exact.sigmas[k])!r}, seen {seen[0]!r}"
@@ -519,6 +629,8 @@ class FunctionalSampler(Adapter):
                     f"{1 / math.hypot(80.0, config['sigma_data']):.6g}: the sampler applies c_in)"
                 )
             held.append("c_in inside the network")
+        if run.escapes:
+            raise ConventionError(f"noise (global, {NOISE_HOOKS['global']}): {run.escapes[0]}")
         if self.noise_through_hook:
             if not run.recording.draws_after:
                 raise ConventionError(
@@ -526,7 +638,67 @@ class FunctionalSampler(Adapter):
                     f"through it in a {n}-step run, seen none (the sampler draws its own noise?)"
                 )
             held.append(f"noise hook ({self.noise})")
+        if run.keys is not None:
+            held.append(self._check_keys(run.keys, seed=5))
         return held
+
+    def _check_keys(self, seen: Sequence[np.ndarray], seed: int) -> str:
+        """The key of each `jax.random.normal` call of a recorded run against the bridge's
+        declared splitting of the key the sampler was given (`generator(seed)`)."""
+        keys = self.bridge.keys
+        declared = f"noise keys ({keys}: {KEY_SPLITS[keys]})"
+        if not seen:
+            raise ConventionError(
+                f"{declared}: expected draws by jax.random.normal from the key given, seen "
+                "none (the sampler draws another way, or through a function compiled before "
+                "the run, which the suite cannot watch)"
+            )
+        root = self.bridge.key_data(self.generator(seed, "cpu"))
+        expected = [self.bridge.key_data(k) for k in self.bridge.draw_keys(root, len(seen))]
+        for j, (got, want) in enumerate(zip(seen, expected, strict=True)):
+            if np.array_equal(got, want):
+                continue
+            hint = ""
+            if np.array_equal(got, root):
+                hint = " (the key given itself: drawn before splitting it)"
+            elif any(np.array_equal(got, seen[i]) for i in range(j)):
+                hint = " (an earlier draw's key again: a key used twice)"
+            raise ConventionError(
+                f"{declared}: draw {j} expected key {want.tolist()}, seen {got.tolist()}{hint}"
+            )
+        return f"{declared}: {len(seen)} draws"
+
+    # -- running and reading the recording ---------------------------------------------------------
+
+    def initial_sample(
+        self, config: Mapping[str, Any], spec: TimestepSpec, z: Any
+    ) -> tuple[Any, Any]:
+        """(x_T, z): the initial sample a sampler that draws x_T formed when its first draw was
+        `z` (native), read from the recording (XT-1)."""
+        info = self.describe(z)
+        like = self.asarray(np.zeros(info.shape), info.dtype, info.device)
+        run = self._run(config, spec, like, [], None, z_T=self.to_numpy(z))
+        if not run.recording.calls:
+            raise ConventionError("x_T drawn: the sampler never evaluated its model")
+        return self.initial_from(config, spec, run.recording.calls[0].input), z
+
+    def initial_from(self, config: Mapping[str, Any], spec: TimestepSpec, seen: Any) -> Any:
+        """The sample before evaluation 0, from the model's first input `seen`."""
+        if self.kind == "denoiser" or not self.applies_c_in:
+            return seen
+        return self._through_c_in(config, spec, 0, seen)
+
+    def _scripted(self, recording: Recording, respond: Any, fresh: bool) -> ScriptedCallable:
+        """The scripted model, one per adapter re-armed for each run: a compiled sampler that
+        takes it as a static argument (`jax.jit`) compiles once per shape, not once per run.
+        `fresh`: a new one, so that such a sampler is traced again (CONV-1 watches its keys)."""
+        model = getattr(self, "_model", None)
+        if fresh or model is None:
+            model = ScriptedCallable(self.bridge, recording, respond)
+            if not fresh:
+                self._model = model
+        model.recording, model.respond = recording, respond
+        return model
 
     # -- reading the sigma the network was used at ------------------------------------------------
 
@@ -695,7 +867,12 @@ class FunctionalSampler(Adapter):
             return list(indices)
         if self.time_points == "ts":
             return [*sorted(indices), N - 1]
-        return [float(s) for s in truth.schedule(config, spec).sigmas]
+        sigmas = [float(s) for s in truth.schedule(config, spec).sigmas]
+        if self.time_points == "sigmas_zero":
+            return [*sigmas[:-1], 0.0]
+        if self.time_points == "sigmas_only":
+            return sigmas[:-1]
+        return sigmas
 
     def _sigmas(self, recording: Recording) -> list[float]:
         """The sigma of each evaluation: the denoiser's argument, or the sigma whose declared
@@ -758,9 +935,15 @@ class FunctionalSampler(Adapter):
         parameters: bool = True,
         switch: tuple[int, int] | None = None,
         network: Callable[[Any, np.ndarray], np.ndarray] | None = None,
+        conventions: bool = False,
+        z_T: np.ndarray | None = None,
     ) -> Run:
-        """Run the sampler once with the scripted model and the noise hook (for
-        noise="generator": its generator, recorded at each call; `switch`: `run_steps`)."""
+        """Run the sampler once with the scripted model and the noise hook, in the bridge's
+        scope (JAX: x64 for float64), its global draws routed for noise="global"; for
+        noise="generator" its generator is recorded at each call (`switch`: `run_steps`).
+        `conventions`: the run of CONV-1 (the keys of a JAX sampler's draws are recorded and
+        an escaped global draw is returned, not skipped). A sampler that draws x_T is handed
+        zeros shaped like `x_T`, and as its first draw `z_T` (default x_T / sigma_max)."""
         info = self.describe(x_T)
         dtype, device, shape = info.dtype, info.device, info.shape
         recording = Recording()
@@ -796,24 +979,29 @@ class FunctionalSampler(Adapter):
                         handed["restarted"] = fresh
             return respond(k, x, t)
 
-        model = ScriptedCallable(self.bridge, recording, answer)
+        model = self._scripted(recording, answer, fresh=conventions)
         s = float(config["s_noise"]) if self._inside("s_noise") else 1.0
-        generator = self.generator(seed, device) if seed is not None else None
         own = np.random.default_rng(0 if seed is None else seed + 1)
         drawn: dict[int, Any] = {}
 
+        first = 1 if self.x_T_drawn else 0  # draw 0 is z_T when the sampler draws x_T
+
         def supply(j: int, like: Any) -> Any:
+            if self.x_T_drawn and j == 0:  # z_T: given, else the one giving x_T
+                given = self.to_numpy(x_T) / float(config["sigma_max"]) if z_T is None else z_T
+                return self.asarray(given, dtype, device)
+            j -= first
             if j not in drawn:
                 if j < len(inputs) and inputs[j].noise is not None:
                     z = self.to_numpy(inputs[j].noise)
-                elif generator is not None:
-                    z = self.to_numpy(self.bridge.draw_noise(generator, shape, dtype, device))
+                elif seed is not None:  # draw j of the seeded generator, by its convention
+                    z = self.to_numpy(self._seeded(seed, shape, dtype, device, j + 1)[j])
                 else:
                     z = own.standard_normal(shape)
                 drawn[j] = z
             return self.asarray(s * drawn[j], dtype, device)
 
-        source = NoiseSource(recording, supply)
+        source = NoiseSource(recording, supply, self.bridge)
         n_points = self._n(config, spec)
         hook: Any
         if self.noise == "randn_like":
@@ -821,16 +1009,31 @@ class FunctionalSampler(Adapter):
         elif self.noise == "function":
             hook = source.draw
         elif self.noise == "draws":
-            hook = DrawList(source, n_points)
+            hook = DrawList(source, n_points + first)
+        elif self.noise == "global":
+            hook = None  # its draws are routed (`conformance.global_noise`)
         else:
-            first = seed if restart_at is None else switch[0]  # type: ignore[index]
-            hook = self.generator(0 if first is None else first, device)
+            handed_seed = seed if restart_at is None else switch[0]  # type: ignore[index]
+            hook = self.generator(0 if handed_seed is None else handed_seed, device)
             handed.update(generator=hook, start=self.generator_state(hook), states=[])
         points = self._points(config, spec) if points is None else points
-        kwargs = {name: config[key] for key, name in self.parameters.items()} if parameters else {}
-        final = self.sample_fn(model, x_T, points, hook, **kwargs)
+        passed = self.parameters if parameters else {k: self.parameters[k] for k in self.required}
+        kwargs = {name: config[key] for key, name in passed.items()}
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.bridge.scope(dtype))
+            escapes = []
+            if self.noise == "global":
+                routing = global_noise.route(source, shape, self.bridge.global_random)
+                escapes = stack.enter_context(routing)
+            keys = None
+            if conventions and self.noise == "generator" and hasattr(self.bridge, "watch_keys"):
+                keys = stack.enter_context(self.bridge.watch_keys())
+            start = self.asarray(np.zeros(shape), dtype, device) if self.x_T_drawn else x_T
+            final = self.bridge.ready(self.sample_fn(model, start, points, hook, **kwargs))
+        if escapes and not conventions:  # CONV-1 reports it
+            pytest.skip(f"{self.name}: {escapes[0]}; CONV-1 reports it")
         if "generator" not in handed:
-            return Run(recording, final, points)
+            return Run(recording, final, points, escapes=escapes, keys=keys)
         restarted = handed.get("restarted")
         return Run(
             recording,
@@ -841,6 +1044,8 @@ class FunctionalSampler(Adapter):
             restart_at=restart_at if restarted is not None else None,
             restarted=restarted,
             end=self.generator_state(hook),
+            escapes=escapes,
+            keys=keys,
         )
 
 

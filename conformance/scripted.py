@@ -65,6 +65,12 @@ class ScriptedCallable:
         self.respond = respond
 
     def __call__(self, x: Any, time: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.bridge.traced(x) or self.bridge.traced(time):
+            # A compiled sampler (jit, lax loops): answered on the host as it runs.
+            return self.bridge.host_call(self._answer, x, x, time)
+        return self._answer(x, time)
+
+    def _answer(self, x: Any, time: Any) -> Any:
         if self.bridge.describe(x) is None:
             raise TypeError(
                 f"the scripted network was called with {type(x).__name__} as its input; "
@@ -84,11 +90,22 @@ class NoiseSource:
     """The suite's draws: `supply(j, like)` gives draw j (a native array shaped like `like`);
     each draw is recorded with the number of calls made before it."""
 
-    def __init__(self, recording: Recording, supply: Callable[[int, Any], Any]) -> None:
+    def __init__(
+        self,
+        recording: Recording,
+        supply: Callable[[int, Any], Any],
+        bridge: ArrayBridge | None = None,
+    ) -> None:
         self.recording = recording
         self.supply = supply
+        self.bridge = bridge
 
     def draw(self, like: Any = None) -> Any:
+        if self.bridge is not None and self.bridge.traced(like):
+            return self.bridge.host_call(self._draw, like, like)
+        return self._draw(like)
+
+    def _draw(self, like: Any) -> Any:
         j = len(self.recording.draws_after)
         self.recording.draws_after.append(len(self.recording.calls))
         return self.supply(j, like)

@@ -367,6 +367,7 @@ def summary_lines(data: dict[str, Any], verbose: int = 0) -> list[str]:
         verdict_line(data),
         f"  cells (clause x device x dtype): {_counts_text(counts['cells'])}",
         f"  tests: {_counts_text(counts['tests'])}",
+        *(f"  declared: {line}" for line in data["implementation"].get("conventions", ())),
     ]
     if data["clauses"]:
         lines.append(

@@ -34,6 +34,7 @@ def of(
             "loaded": adapter.description or state.impl_spec,
             "impl_option": state.impl_spec,
             "capabilities": adapter.capabilities.as_dict(),
+            "conventions": [line.strip() for line in adapter.header_lines()],
         },
         devices=[
             {

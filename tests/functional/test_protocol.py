@@ -67,7 +67,7 @@ def test_recording_counts_calls_and_draws() -> None:
     [
         ("callable", "unet"),
         ("time_points", "indices"),
-        ("noise", "global"),
+        ("noise", "key"),
         ("parameters", {"s": "s"}),
     ],
 )

@@ -39,7 +39,8 @@ def blocks(language: str) -> list[str]:
 
 
 def example() -> str:
-    found = blocks("python")
+    block = re.sub(r"<!-- example: \w+ -->\n```python\n.*?```", "", section(), flags=re.DOTALL)
+    found = re.findall(r"```python\n(.*?)```", block, flags=re.DOTALL)
     assert len(found) == 1, "the functional block of README.md must hold one python example"
     return found[0]
 

@@ -32,7 +32,7 @@ def verdict(name: str, member: Member) -> runner.SuiteRun:
         f"{member.adapter.__module__}:{name}",
         member.checked,
         claimed,
-        extra=[f"--hypothesis-profile={PROFILE}"],
+        extra=[f"--hypothesis-profile={PROFILE}", *member.options],
     )
 
 

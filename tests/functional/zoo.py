@@ -194,7 +194,8 @@ class Member:
     ClauseViolation) at least on the dtypes given ("-": a dtype-free test); `may_fail` are
     clauses of the same departure whose failure depends on the config drawn (a NaN for some
     sigma_min, say); `skips` are skipped with a reason (not offered, or work inside a
-    denoiser); every other clause of `CHECKED` must pass."""
+    denoiser); every other clause of `CHECKED` must pass. `options` are added to the suite's
+    command line."""
 
     adapter: Callable[[], FunctionalSampler]
     departure: str | None
@@ -202,6 +203,8 @@ class Member:
     fails: dict[str, tuple[str, ...]] = field(default_factory=dict)
     may_fail: tuple[str, ...] = ()
     clauses: tuple[str, ...] = ()
+    #: Options of the suite's run (a compiling framework's longer time limit, say).
+    options: tuple[str, ...] = ()
 
     @property
     def checked(self) -> tuple[str, ...]:
@@ -300,5 +303,9 @@ from tests.functional import zoo_generator  # noqa: E402 (its members are built 
 
 ZOO.update(zoo_generator.members())
 
-# The members that break the clauses no other member breaks (registered on import).
-from tests.functional.zoo_breakers import *  # noqa: E402, F403
+# The members that break the clauses no other member breaks (registered on import), and the
+# JAX members (tests/functional/zoo_jax.py).
+from tests.functional.zoo_breakers import *  # noqa: E402, F403, I001
+from tests.functional.zoo_jax import JAX_ZOO, jax_eager, jax_fori, jax_split  # noqa: E402, F401
+
+ZOO.update(JAX_ZOO)

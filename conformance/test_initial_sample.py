@@ -1,0 +1,43 @@
+"""XT-1: a sampler that draws x_T itself forms x_T = sigma_max z from its first draw (SPEC.md,
+"Interface conventions")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conformance import steps, tolerances
+from conformance.adapter import Adapter, TimestepSpec
+from conformance.measure import Measure, collect_violations
+from conformance.strategies import DEFAULT_CONFIG
+
+#: The first point is sigma_max; then one below it (a sampler taking its first time point as
+#: the scale of x_T is caught there).
+SPECS = (TimestepSpec(timesteps=(39, 22, 0)), TimestepSpec(timesteps=(22, 10)))
+
+
+@pytest.mark.clause("XT-1")
+@pytest.mark.requires("x_T_drawn")
+@collect_violations
+def test_initial_sample_is_sigma_max_z(
+    impl: Adapter, measure: Measure, device: str, dtype: str
+) -> None:
+    config = dict(DEFAULT_CONFIG)
+    sigma_max = float(config["sigma_max"])
+    for k, spec in enumerate(SPECS):
+        z = steps.sample(impl, steps.normal(101 + k, (2, 3, 4)), dtype, device)
+        x_T, _ = measure.call(
+            "the sampler with its x_T drawn", impl.initial_sample, config, spec, z.native
+        )
+        actual = measure.output(x_T, what="x_T", shape=z.exact.shape, dtype=dtype, device=device)
+        expected = sigma_max * z.exact
+        # one rounding of the product, two more where read back through c_in (SAFETY: 2)
+        bound = tolerances.SAFETY * 3 * tolerances.U[dtype] * np.abs(expected)
+        measure.close(
+            actual,
+            expected,
+            bound,
+            "x_T against sigma_max z",
+            bound_text=f"3u |sigma_max z|, {dtype}",
+            where=f"timesteps {list(spec.timesteps)}",
+        )

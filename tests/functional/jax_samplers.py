@@ -1,0 +1,79 @@
+"""Functional samplers written as JAX research code writes them: jnp arrays, PRNG keys split
+by hand, a loop in Python or compiled end to end with `jax.jit` and `lax.fori_loop`. None
+knows the suite; `zoo_jax.py` wraps each in a `FunctionalSampler` on a `JaxBridge`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+def karras(ramp, t_min, t_max, rho):
+    """sigma at a ramp in [0, 1] (EDM eq. 5)."""
+    a, b = t_max ** (1 / rho), t_min ** (1 / rho)
+    return (a + ramp * (b - a)) ** rho
+
+
+def boundary(sigma, t_min, sigma_data):
+    """c_skip, c_out, c_in of CM Appendix C."""
+    c_skip = sigma_data**2 / ((sigma - t_min) ** 2 + sigma_data**2)
+    c_out = (sigma - t_min) * sigma_data / (sigma**2 + sigma_data**2) ** 0.5
+    return c_skip, c_out, 1 / (sigma**2 + sigma_data**2) ** 0.5
+
+
+def eager_sampler(model, x, sigmas, noise, sigma_data=0.5, clip_denoised=True):
+    """A Python loop over an explicit sigma list (evaluation points then sigma_min); the
+    network on c_in x and 250 log(sigma + 1e-44); the noise from `noise(x)`."""
+    eps = sigmas[-1]
+    for sigma, tau in zip(sigmas[:-1], sigmas[1:], strict=True):
+        c_skip, c_out, c_in = boundary(sigma, eps, sigma_data)
+        denoised = c_skip * x + c_out * model(c_in * x, 250 * jnp.log(sigma + 1e-44))
+        if clip_denoised:
+            denoised = jnp.clip(denoised, -1.0, 1.0)
+        x = denoised + noise(x) * (tau**2 - eps**2) ** 0.5
+    return x
+
+
+@partial(jax.jit, static_argnums=0, static_argnames=("clip",))
+def fori_sampler(apply_fn, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=40,
+                 sigma_data=0.5, clip=True, s_noise=1.0):  # fmt: skip
+    """OpenAI's JAX style, compiled end to end: ascending indices `ts` into a `steps`-point
+    grid (the end point t_min exactly), a `lax.fori_loop`, the network on c_in x and
+    0.25 log(sigma), draw i from `jax.random.fold_in(key, i)`. The re-noise scale is
+    factored, sqrt((next_t - t_min)(next_t + t_min)): compiled by XLA, `next_t**2 - t_min**2`
+    becomes a fused multiply-add that leaves the rounding residue of t_min**2 at next_t =
+    t_min (noise of scale 1.9e-11 after the last evaluation at t_min = 0.002, NaN where the
+    residue is negative), which the suite fails (STEP-4, STEP-5)."""
+    ts = jnp.asarray(ts)
+
+    def sigma_at(i):
+        return jnp.where(i == steps - 1, t_min, karras(i / (steps - 1), t_min, t_max, rho))
+
+    def body(i, x):
+        t = sigma_at(ts[i])
+        next_t = jnp.clip(sigma_at(ts[i + 1]), t_min, t_max)
+        c_skip, c_out, c_in = boundary(t, t_min, sigma_data)
+        x0 = c_skip * x + c_out * apply_fn(c_in * x, 0.25 * jnp.log(t))
+        x0 = jnp.clip(x0, -1.0, 1.0) if clip else x0
+        z = jax.random.normal(jax.random.fold_in(key, i), x.shape, x.dtype)
+        return (x0 + s_noise * z * jnp.sqrt((next_t - t_min) * (next_t + t_min))).astype(x.dtype)
+
+    return lax.fori_loop(0, ts.shape[0] - 1, body, x)
+
+
+def split_sampler(denoiser, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=40, s_noise=1.0):
+    """OpenAI's stochastic iterative sampling in JAX: a denoiser D(x, sigma), the key split
+    before each draw. Its grid point is (t_min ** (1 / rho)) ** rho at the end, 0.002000000000000003:
+    noise of scale 1.1e-10 after the last evaluation."""
+    for i in range(len(ts) - 1):
+        t = karras(ts[i] / (steps - 1), t_min, t_max, rho)
+        x0 = denoiser(x, t * jnp.ones(x.shape[0], x.dtype))
+        next_t = min(max(karras(ts[i + 1] / (steps - 1), t_min, t_max, rho), t_min), t_max)
+        key, sub = jax.random.split(key)
+        z = jax.random.normal(sub, x.shape, x.dtype)
+        x = x0 + s_noise * z * (next_t**2 - t_min**2) ** 0.5
+    return x

@@ -1,0 +1,78 @@
+"""Declaring a functional sampler's parameters: a mapped parameter has a declared default or
+is declared `required` (an error at declaration names it otherwise), and a required one is
+passed on every run while CFG-1 checks the defaults of the others."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.bridges import TorchBridge
+from conformance.functional import FunctionalSampler
+from conformance.strategies import DEFAULT_CONFIG
+from tests.functional import samplers
+from tests.functional.zoo import OPENAI_NAMES
+
+DEFAULTS = {"sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0}
+
+
+def _openai(distiller, x_T, ts, generator, *, steps, **config):
+    """OpenAI's sampler with `steps` made a required keyword (no default)."""
+    return samplers.openai_sampler(distiller, x_T, None, generator, ts, steps=steps, **config)
+
+
+def _declare(**kwargs) -> FunctionalSampler:
+    return FunctionalSampler(
+        _openai,
+        name="required steps",
+        callable="denoiser",
+        time_points="ts",
+        noise="randn_like",
+        bridge=TorchBridge(),
+        dtypes=("float64",),
+        parameters=OPENAI_NAMES,
+        **kwargs,
+    )
+
+
+def test_a_mapped_parameter_without_a_default_is_named() -> None:
+    with pytest.raises(ValueError, match=r"no default for the mapped parameter\(s\) \['num_train"):
+        _declare(defaults=DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"required": ("s_noise",)}, r"`required` names \['s_noise'\]"),
+        ({"defaults": {**DEFAULTS, "num_train_timesteps": 40, "s_noise": 1.0}}, "s_noise"),
+        (
+            {"defaults": {**DEFAULTS, "num_train_timesteps": 40}, "required": ("rho",)},
+            r"\['rho'\] declared both",
+        ),
+    ],
+)
+def test_inconsistent_parameter_declarations_are_refused(kwargs: dict, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        _declare(**kwargs)
+
+
+def test_a_required_parameter_is_passed_and_the_others_defaults_are_checked() -> None:
+    adapter = _declare(defaults=DEFAULTS, required=("num_train_timesteps",))
+    declared = adapter.default_config()  # a run without the defaulted parameters, bit for bit
+    assert "num_train_timesteps" not in declared
+    assert {k: declared[k] for k in DEFAULTS} == {k: DEFAULT_CONFIG[k] for k in DEFAULTS}
+    assert "  required (no default): num_train_timesteps" in adapter.header_lines()
+
+
+def test_the_report_records_the_declared_conventions_also_under_q() -> None:
+    from tests.functional.test_zoo import PROFILE
+    from tests.mutants import runner
+
+    result = runner.run(
+        "tests.functional.zoo:openai",
+        ["CONV-1"],
+        ["float64"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )  # runner.run passes -q
+    conventions = result.report["implementation"]["conventions"]
+    assert "noise hook: randn_like (an object with randn_like(x))" in conventions
+    assert "  declared: noise hook: randn_like (an object with randn_like(x))" in result.output
