@@ -90,9 +90,13 @@ def test_renoise_diagnosis_claims_no_candidate_it_does_not_match() -> None:
 
 
 def test_renoise_diagnosis_after_the_last_evaluation() -> None:
+    """Noise 3 sigma_min added after the last evaluation: the scale fitted, its ratio to
+    sigma_min (printed to 3 digits), and the figure compared, per unit of s_noise (6 digits)."""
     text = stepcheck.scale_diagnosis(3 * EPS / S, CONFIG, None, "here")
-    assert close(number(text, "fitted"), 3 * EPS, PRINTED) and "(= 3 sigma_min)" in text, text
-    assert "expected 0" in text, text
+    assert close(number(text, "fitted"), 3 * EPS, PRINTED), text
+    assert re.search(r"\(= 3 sigma_min; s_noise 0\.8 x ", text), text
+    assert close(number(text, "s_noise 0.8 x"), 3 * EPS / S, CONFIG_PRINTED), text
+    assert "expected 0 (tau = sigma_min)" in text, text
 
 
 def test_renoise_diagnosis_of_a_nan_scale() -> None:
@@ -189,9 +193,16 @@ def test_nonfinite_origin_names_the_noise_term() -> None:
 
 
 def _message(mutant: str, clause: str, dtype: str = "float64") -> str:
-    text = cached.full_message(cached.own_clauses_run(mutant), clause, dtype)
-    assert "diagnosis:" in text, f"{mutant} on {clause}: no diagnosis in {text}"
-    return text.split("diagnosis:", 1)[1]
+    """The diagnosis of the mutant's worst failed check of `clause` that has one (a check on
+    one element fits no pair of scalings, say), then the line of that check's input (its
+    config): "DIAGNOSIS\nworst input: ..."."""
+    blocks = cached.failure_blocks(cached.own_clauses_run(mutant), clause, dtype)
+    for block in blocks:
+        lines = {line.split(":", 1)[0]: line for line in block.splitlines()}
+        if "  diagnosis" in lines:
+            diagnosis = lines["  diagnosis"].split(":", 1)[1].strip()
+            return f"{diagnosis}\n{lines['  worst input'].strip()}"
+    raise AssertionError(f"{mutant} on {clause}: no diagnosis in {blocks}")
 
 
 def _renoise(text: str) -> tuple[float, float, float, float]:

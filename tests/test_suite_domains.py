@@ -22,7 +22,7 @@ from hypothesis import settings
 from hypothesis.internal.compat import int_from_bytes
 from hypothesis.internal.reflection import function_digest
 
-from conformance import spec, truth
+from conformance import spec, stepcheck, truth
 from conformance.cases import Case
 from conformance.strategies import DEFAULT_CONFIG
 from tests.mutants import runner
@@ -482,12 +482,35 @@ def _phrases(line: str) -> list[str]:
 
 
 def _test_function(name: str) -> Any:
-    """A test function of the suite, "module.function" (its marks are the suite plugin's,
-    unknown to this session: their warnings are not this test's business)."""
+    """A test function of the suite, "module.function", as the suite runs it under PROFILE:
+    `@given` takes its settings from the profile loaded when its module is imported, so a
+    module this process imported under another profile is imported again under PROFILE (its
+    marks are the suite plugin's, unknown to this session: their warnings are not this
+    test's business)."""
     module, function = name.split(".")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
-        return getattr(importlib.import_module(f"conformance.{module}"), function)
+        imported = importlib.import_module(f"conformance.{module}")
+        test = getattr(imported, function)
+        if hasattr(test, "hypothesis") and not _under_profile(test):
+            previous = settings.get_current_profile_name()
+            settings.load_profile(PROFILE)
+            try:
+                test = getattr(importlib.reload(imported), function)
+            finally:
+                settings.load_profile(previous)
+    return test
+
+
+def _settings_used(test: Any) -> tuple[int, bool, Any]:
+    """What of a @given test's settings decides its examples."""
+    used = test.__wrapped__._hypothesis_internal_use_settings  # under collect_violations
+    return used.max_examples, used.derandomize, used.database
+
+
+def _under_profile(test: Any) -> bool:
+    profile = settings.get_profile(PROFILE)
+    return _settings_used(test) == (profile.max_examples, profile.derandomize, profile.database)
 
 
 def suite_draws(test: Any) -> list[Draw]:
@@ -504,12 +527,10 @@ def suite_draws(test: Any) -> list[Draw]:
     def record(*args: Any, **kwargs: Any) -> None:
         drawn.append({k: v for k, v in kwargs.items() if k in names})
 
-    used, profile = given._hypothesis_internal_use_settings, settings.get_profile(PROFILE)
-    assert (used.max_examples, used.derandomize, used.database) == (
-        profile.max_examples,
-        profile.derandomize,
-        profile.database,
-    ), f"{test.__name__} was imported under another profile than {PROFILE!r}"
+    assert _under_profile(test), (
+        f"{test.__name__} was imported under another profile than {PROFILE!r}: "
+        f"{_settings_used(test)} (max_examples, derandomize, database)"
+    )
     handle.inner_test = record
     given._hypothesis_internal_use_seed = int_from_bytes(function_digest(original))
     try:
@@ -619,19 +640,17 @@ def test_every_clause_states_its_level() -> None:
 
 def test_draws_are_the_suites_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """The examples `suite_draws` classifies are the ones a run of the suite checks: STEP-1's
-    test against the reference records the (config, timesteps) of every example it runs."""
-    seen: list[tuple[dict[str, Any], Any]] = []
-    exact = truth.schedule
+    test against the reference records the case of every example it runs (each example
+    hands its case once to `stepcheck.own_settings`, whatever else it computes)."""
+    seen: list[Case] = []
+    own = stepcheck.own_settings
 
-    def spy(config: Any, timesteps: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append((dict(config), timesteps))
-        return exact(config, timesteps, *args, **kwargs)
+    def spy(impl: Any, case: Case) -> Case:
+        seen.append(case)
+        return own(impl, case)
 
-    monkeypatch.setattr(truth, "schedule", spy)
-    drawn = [
-        (d["case"].config, d["case"].spec)
-        for d in suite_draws(_test_function("test_step.test_denoise"))
-    ]
+    monkeypatch.setattr(stepcheck, "own_settings", spy)
+    drawn = [d["case"] for d in suite_draws(_test_function("test_step.test_denoise"))]
     seen.clear()
     run = runner.run("reference", ["STEP-1"], ["float64"])
     assert run.passed() == {"STEP-1"}, run.output[-2000:]

@@ -1,10 +1,13 @@
 """Each mutant's run on its own clauses, made once per test session: the kill check
 (`tests/test_mutants.py`) and the diagnosis checks (`tests/test_suite_diagnoses.py`) read
-the same run, so that asserting the messages costs no second run.
+the same run, so that asserting the messages costs no second run. The run prints every
+failed check's block in full (`--verbosity=1`), not the worst alone, for the diagnoses.
 """
 
 from __future__ import annotations
 
+import re
+import textwrap
 from functools import cache
 
 from tests.mutants import runner
@@ -25,17 +28,35 @@ def claimed(scheduler: type, dtypes: tuple[str, ...] | None) -> list[str]:
 def own_clauses_run(name: str) -> runner.SuiteRun:
     """The mutant against the tests of the clauses it declares, on its own dtypes."""
     mutant: Mutant = BY_NAME[name]
-    return runner.run(impl_option(name), mutant.breaks, claimed(mutant.scheduler, mutant.dtypes))
+    return runner.run(
+        impl_option(name),
+        mutant.breaks,
+        claimed(mutant.scheduler, mutant.dtypes),
+        extra=["--verbosity=1"],  # after the runner's -q: every failed check's block in full
+    )
 
 
-def full_message(run: runner.SuiteRun, clause: str, dtype: str = "float64") -> str:
-    """The first failure message of `clause` on `dtype` in full: the report keeps its first
-    400 characters, the run's output the whole line."""
-    (cell,) = [c for c in run.cells if c["clause"] == clause and c["dtype"] in (dtype, "-")][:1]
-    short = next(m["message"] for m in cell["messages"] if m["status"] != "passed")
-    head = short[:-3] if short.endswith("...") else short
-    tail = head.split("diagnosis:", 1)[-1]
-    for line in run.output.splitlines():
-        if tail in line and not line.endswith("..."):
-            return head + line.split(tail, 1)[1]
-    return short
+def failure_blocks(run: runner.SuiteRun, clause: str, dtype: str = "float64") -> list[str]:
+    """The failure blocks of `clause` on `dtype` (or dtype-free), the worst check first: the
+    report's block, then each failed check of the test in full as the run prints it
+    (`--verbosity=1`), each dedented to begin with "CLAUSE violated"."""
+    cells = [c for c in run.cells if c["clause"] == clause and c["dtype"] in (dtype, "-")]
+    blocks = [c["failure"] for c in cells if c.get("failure")]
+    head = re.compile(
+        rf"^(\s*)(?:\[\d+\] )?({re.escape(clause)} violated(?: \(SHOULD\))? on "
+        rf"cpu(?:/{re.escape(dtype)})?: .*)$"
+    )
+    lines = run.output.splitlines()
+    for i, line in enumerate(lines):
+        match = head.match(line)
+        if not match:
+            continue
+        body, depth = [], len(match.group(1))
+        for following in lines[i + 1 :]:
+            indent = len(following) - len(following.lstrip())
+            if not following.strip() or indent <= depth:
+                break
+            body.append(following)
+        block = "\n".join([match.group(2), *textwrap.dedent("\n".join(body)).splitlines()])
+        blocks.append(block.replace("\n", "\n  ") if body else block)
+    return list(dict.fromkeys(blocks))

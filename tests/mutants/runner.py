@@ -7,7 +7,10 @@ source) and to the given dtypes, on the CPU, and returns the suite's JSON report
 mpmath and the suite are imported once for all runs. The hypothesis profile "mutants" is
 the suite's "ci" profile without the shrink phase: a failing example is reported as found
 (the verdict is the same, the run much shorter). The caller's hypothesis profile is restored
-after each run.
+after each run. The suite's test modules are imported afresh by each run and the caller's
+copies put back after it: `@given` takes its settings from the profile loaded when its module
+is imported, so a module kept from a run under another profile (the functional zoo's, say)
+would run, or be read, with that profile's number of examples.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import contextlib
 import io
 import json
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -185,7 +189,10 @@ def run(
         sink = io.StringIO()
         start = time.perf_counter()
         try:
-            with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
+            with (
+                _own_test_modules(),
+                contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext(),
+            ):
                 code = int(pytest.main(args))
         finally:
             settings.load_profile(previous)
@@ -196,6 +203,31 @@ def run(
             f"the suite did not run against {impl} (exit code {code}):\n{sink.getvalue()[-3000:]}"
         )
     return SuiteRun(impl, code, report, seconds, sink.getvalue())
+
+
+def _suite_test_module(name: str) -> bool:
+    return name.startswith("conformance.test_")
+
+
+@contextlib.contextmanager
+def _own_test_modules() -> Iterator[None]:
+    """The suite's test modules (conformance/test_*.py) imported afresh inside, under the
+    run's profile; the caller's copies (or none) back afterwards."""
+    package = sys.modules["conformance"]
+    kept = {name: module for name, module in sys.modules.items() if _suite_test_module(name)}
+    for name in kept:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        for name in [n for n in sys.modules if _suite_test_module(n)]:
+            del sys.modules[name]
+            if name.count(".") == 1:  # the package's attribute, as `from conformance import`
+                vars(package).pop(name.split(".")[1], None)
+        sys.modules.update(kept)
+        for name, module in kept.items():
+            if name.count(".") == 1:
+                setattr(package, name.split(".")[1], module)
 
 
 def run_adapter(
