@@ -240,6 +240,15 @@ class Adapter(ABC):
             raise NotImplementedError(f"{self.name} declares no generator")
         return self.bridge.generator_state(generator)
 
+    def generator_restartable(self) -> bool:
+        """Whether a generator of the kind `step` takes can be put back into a saved state
+        (a torch or numpy generator), so that two runs of a loop of its own share their draws
+        before a position; a JAX key, a value split by the sampler, cannot."""
+        if self.bridge is None:
+            return False
+        g = self.bridge.generator(0, "cpu")
+        return hasattr(g, "set_state") or hasattr(g, "bit_generator")
+
     def draw_noise(self, generator: Any, shape: tuple[int, ...], dtype: str, device: str) -> Any:
         """One standard-normal draw from `generator` (for "torch.randn" also a list of
         generators, one per batch element), as one `step` draws it, by

@@ -190,6 +190,8 @@ def restart(impl: Adapter, same_draws_as: int | None, until: int) -> tuple[int, 
     or the stateful path takes each position's own x."""
     if impl.capabilities.stateful or same_draws_as is None or until <= 0:
         return None
+    if not impl.generator_restartable():  # two plain seeds: x_k differs, truth taken at each
+        return None
     return same_draws_as, until
 
 
