@@ -455,6 +455,7 @@ ENUMERATED = {
     "GOLD-3": "each case of the golden directory",
     "GOLD-4": "each case of the golden directory",
     "CONV-1": "each declaration the implementation makes",
+    "XT-1": "the two time-point lists listed in test_initial_sample, every claimed dtype",
 }
 
 
