@@ -25,7 +25,10 @@ CONV-1, listed in the report header):
   end point N - 1 included), or "sigmas" (an explicit list: the evaluation sigmas then
   sigma_min; the caller computes them, so the sampler offers no schedule of its own), or
   one ending in 0.0 ("sigmas_zero", k-diffusion's) or without an end point
-  ("sigmas_only"), sigma_min then a parameter (or fixed);
+  ("sigmas_only"), sigma_min then a parameter (or fixed); or "steps" (a denoiser sampler
+  takes the number of steps n and computes its own grid, read from the recording and held to
+  SCHED-1 and GOLD-1; custom time points other than SCHED-1's indices are not expressible:
+  those examples are rejected, and a test that draws only them is skipped with the reason);
 - `model_time` (network): the map t(sigma) the network sees, a `TimeMap`
   (default 250 log(sigma + 1e-44)), or a `TimeEmbedding` for a time that is a vector (a
   sinusoidal embedding the sampler computes from sigma): sigma is read back through its
@@ -91,7 +94,7 @@ from conformance.scripted import (
 from conformance.strategies import DEFAULT_CONFIG
 
 CallableKind = Literal["network", "denoiser"]
-TimePoints = Literal["timesteps", "ts", "sigmas", "sigmas_zero", "sigmas_only"]
+TimePoints = Literal["timesteps", "ts", "sigmas", "sigmas_zero", "sigmas_only", "steps"]
 NoiseHook = Literal["randn_like", "function", "draws", "generator", "global"]
 
 TIME_POINTS = {
@@ -103,6 +106,7 @@ TIME_POINTS = {
     "parameter or fixed)",
     "sigmas_only": "an explicit list of the evaluation sigmas alone (sigma_min a parameter or "
     "fixed)",
+    "steps": "the number of steps n: the sampler computes its own grid (SCHED-1's indices)",
 }
 NOISE_HOOKS = {
     "randn_like": "an object with randn_like(x)",
@@ -113,6 +117,9 @@ NOISE_HOOKS = {
 }
 #: The time-point conventions that hand the sampler its sigmas (no schedule of its own).
 SIGMA_LISTS = ("sigmas", "sigmas_zero", "sigmas_only")
+#: Examples of custom time points rejected in a row for time_points="steps" before the test
+#: is skipped with the reason (below hypothesis' filter_too_much health check, 50).
+REJECTS_BEFORE_SKIP = 20
 #: Config values that decide the schedule (the others are free in a schedule-only run).
 SCHEDULE_KEYS = ("num_train_timesteps", "sigma_min", "sigma_max", "rho")
 
@@ -270,6 +277,12 @@ class FunctionalSampler(Adapter):
         ):
             if value not in allowed:
                 raise ValueError(f"`{argument}` must be one of {allowed}, got {value!r}")
+        if time_points == "steps" and callable != "denoiser":
+            raise ValueError(
+                "`time_points` 'steps' is supported for callable='denoiser' only: a network's "
+                "sigma is read through one-step runs at chosen time points, which a sampler "
+                "taking a step count cannot be given"
+            )
         self.parameters = dict(parameters or {})
         unknown = [k for k in self.parameters if k not in DEFAULT_CONFIG]
         unknown += [k for k in (fixed or {}) if k not in DEFAULT_CONFIG]
@@ -634,6 +647,8 @@ class FunctionalSampler(Adapter):
         first that does not)."""
         config = {**DEFAULT_CONFIG, **self.fixed}
         spec = TimestepSpec(timesteps=(39, 22, 0))
+        if self.time_points == "steps":  # the same count; its grid is SCHED's
+            spec = TimestepSpec(num_inference_steps=3)
         exact = truth.schedule(config, spec)
         rng = np.random.default_rng(3)
         x_T = self.asarray(80.0 * rng.standard_normal((2, 3)), dtype, device)
@@ -938,6 +953,8 @@ class FunctionalSampler(Adapter):
 
     def _points(self, config: Mapping[str, Any], spec: TimestepSpec) -> list[Any]:
         """`spec` in the sampler's convention."""
+        if self.time_points == "steps":
+            return self._steps(config, spec)
         N = int(config["num_train_timesteps"])
         indices = spec.indices(N)
         if self.time_points == "timesteps":
@@ -950,6 +967,26 @@ class FunctionalSampler(Adapter):
         if self.time_points == "sigmas_only":
             return sigmas[:-1]
         return sigmas
+
+    def _steps(self, config: Mapping[str, Any], spec: TimestepSpec) -> int:
+        """The step count of `spec` for a sampler that takes one (time_points="steps"):
+        custom time points that are SCHED-1's indices for their count are that count; a
+        test on other custom time points is skipped with the reason."""
+        if spec.num_inference_steps is not None:
+            return int(spec.num_inference_steps)
+        n, N = len(spec.timesteps or ()), int(config["num_train_timesteps"])
+        if 1 <= n <= N and spec.indices(N) == TimestepSpec(num_inference_steps=n).indices(N):
+            self._custom_rejected = 0
+            return n
+        self._custom_rejected = getattr(self, "_custom_rejected", 0) + 1
+        if currently_in_test_context() and self._custom_rejected < REJECTS_BEFORE_SKIP:
+            reject()  # time points drawn as a custom list: another example may fit
+        self._custom_rejected = 0  # a test that draws (almost) only custom lists: skipped
+        pytest.skip(
+            f"{self.name} takes a step count and computes its own grid "
+            f"(time_points='steps'): custom time points {list(spec.timesteps or ())} "
+            "cannot be given to it"
+        )
 
     def _sigmas(self, recording: Recording) -> list[float]:
         """The sigma of each evaluation: the denoiser's argument, or the sigma whose declared
