@@ -323,8 +323,6 @@ class FunctionalSampler(Adapter):
         self.noise = noise
         self.bridge = bridge
         self.model_time = model_time
-        #: how a call's time (`_time`) reads back to sigma: an embedding's is sigma itself
-        self._map = RAW_SIGMA if isinstance(model_time, TimeEmbedding) else model_time
         self.applies_c_in = c_in
         self.fixed = {**DEFAULT_CONFIG, **(fixed or {})}
         self.defaults = None if defaults is None else dict(defaults)
@@ -995,6 +993,11 @@ class FunctionalSampler(Adapter):
         if self.kind == "denoiser":
             return times
         return [float(s) for s in self._map.sigma(np.array(times))]
+
+    @property
+    def _map(self) -> TimeMap:
+        """How a call's time (`_time`) reads back to sigma: an embedding's is sigma itself."""
+        return RAW_SIGMA if isinstance(self.model_time, TimeEmbedding) else self.model_time
 
     def _time(self, seen: np.ndarray) -> float:
         """A call's time as one number: the scalar (the first of the batch), or for an
