@@ -25,9 +25,14 @@ CONV-1, listed in the report header):
   end point N - 1 included), or "sigmas" (an explicit list: the evaluation sigmas then
   sigma_min; the caller computes them, so the sampler offers no schedule of its own), or
   one ending in 0.0 ("sigmas_zero", k-diffusion's) or without an end point
-  ("sigmas_only"), sigma_min then a parameter (or fixed);
+  ("sigmas_only"), sigma_min then a parameter (or fixed); or "steps" (a denoiser sampler
+  takes the number of steps n and computes its own grid, read from the recording and held to
+  SCHED-1 and GOLD-1; custom time points other than SCHED-1's indices are not expressible:
+  those examples are rejected, and a test that draws only them is skipped with the reason);
 - `model_time` (network): the map t(sigma) the network sees, a `TimeMap`
-  (default 250 log(sigma + 1e-44));
+  (default 250 log(sigma + 1e-44)), or a `TimeEmbedding` for a time that is a vector (a
+  sinusoidal embedding the sampler computes from sigma): sigma is read back through its
+  declared inverse, and CONV-1 checks its forward against what the network saw;
 - `c_in` (network): whether the sampler applies c_in (False: inside the network);
 - `noise`: "randn_like" (an object with `randn_like(x)`), "function" (`noise(x)`),
   "draws" (a list of one draw per step), "generator" (a seeded generator of the bridge's
@@ -89,7 +94,7 @@ from conformance.scripted import (
 from conformance.strategies import DEFAULT_CONFIG
 
 CallableKind = Literal["network", "denoiser"]
-TimePoints = Literal["timesteps", "ts", "sigmas", "sigmas_zero", "sigmas_only"]
+TimePoints = Literal["timesteps", "ts", "sigmas", "sigmas_zero", "sigmas_only", "steps"]
 NoiseHook = Literal["randn_like", "function", "draws", "generator", "global"]
 
 TIME_POINTS = {
@@ -101,6 +106,7 @@ TIME_POINTS = {
     "parameter or fixed)",
     "sigmas_only": "an explicit list of the evaluation sigmas alone (sigma_min a parameter or "
     "fixed)",
+    "steps": "the number of steps n: the sampler computes its own grid (SCHED-1's indices)",
 }
 NOISE_HOOKS = {
     "randn_like": "an object with randn_like(x)",
@@ -111,6 +117,9 @@ NOISE_HOOKS = {
 }
 #: The time-point conventions that hand the sampler its sigmas (no schedule of its own).
 SIGMA_LISTS = ("sigmas", "sigmas_zero", "sigmas_only")
+#: Examples of custom time points rejected in a row for time_points="steps" before the test
+#: is skipped with the reason (below hypothesis' filter_too_much health check, 50).
+REJECTS_BEFORE_SKIP = 20
 #: Config values that decide the schedule (the others are free in a schedule-only run).
 SCHEDULE_KEYS = ("num_train_timesteps", "sigma_min", "sigma_max", "rho")
 
@@ -149,6 +158,41 @@ THOUSAND_QUARTER_LOG = TimeMap(
 )
 #: sigma itself.
 RAW_SIGMA = TimeMap("sigma", lambda s: np.asarray(s, np.float64), lambda t: t)
+
+
+@dataclass(frozen=True)
+class TimeEmbedding:
+    """A model time that is a vector: `forward(sigma)` gives the `width` values the network
+    sees (e.g. a sinusoidal embedding the sampler computes from sigma), `backward(e)` reads
+    sigma back from one. The suite reads the sigma of each call through `backward`, and
+    CONV-1 checks that `forward` of it is what the network saw (so the declaration, not
+    adapter code, is under test)."""
+
+    name: str
+    forward: Callable[[float], np.ndarray]
+    backward: Callable[[np.ndarray], float]
+    width: int
+
+    def rows(self, seen: np.ndarray) -> np.ndarray:
+        """The recorded time values as (batch, width) rows (ConventionError if they are not a
+        whole number of embeddings)."""
+        if seen.size == 0 or seen.size % self.width:
+            raise ConventionError(
+                f"model time t = {self.name}: expected embeddings of width {self.width}, "
+                f"seen {seen.size} values"
+            )
+        return seen.reshape(-1, self.width)
+
+    def sigma(self, seen: np.ndarray) -> float:
+        """The sigma read back from the first embedding of a call."""
+        return float(self.backward(self.rows(seen)[0]))
+
+    def tolerance(self, dtype: str) -> float:
+        """Absolute agreement of forward(sigma read back) with the embedding seen: components
+        of a sinusoidal embedding lie in [-1, 1], computed from arguments up to ~1e3 in the
+        call's dtype, so each is off by up to ~1e3 u; 1e4 u covers it (6e-4 in float32, 2e-12
+        in float64). A wrong frequency or time scale moves components by O(1)."""
+        return 1e4 * tolerances.U.get(dtype, tolerances.U["float64"])
 
 
 def _check_defaults(
@@ -215,7 +259,7 @@ class FunctionalSampler(Adapter):
         bridge: ArrayBridge,
         dtypes: Sequence[str] = ("float32",),
         devices: Sequence[str] = ("cpu",),
-        model_time: TimeMap = EDM_TIME,
+        model_time: TimeMap | TimeEmbedding = EDM_TIME,
         c_in: bool = True,
         parameters: Mapping[str, str] | None = None,
         fixed: Mapping[str, Any] | None = None,
@@ -233,6 +277,12 @@ class FunctionalSampler(Adapter):
         ):
             if value not in allowed:
                 raise ValueError(f"`{argument}` must be one of {allowed}, got {value!r}")
+        if time_points == "steps" and callable != "denoiser":
+            raise ValueError(
+                "`time_points` 'steps' is supported for callable='denoiser' only: a network's "
+                "sigma is read through one-step runs at chosen time points, which a sampler "
+                "taking a step count cannot be given"
+            )
         self.parameters = dict(parameters or {})
         unknown = [k for k in self.parameters if k not in DEFAULT_CONFIG]
         unknown += [k for k in (fixed or {}) if k not in DEFAULT_CONFIG]
@@ -260,8 +310,11 @@ class FunctionalSampler(Adapter):
             )
         self.x_T_drawn = x_T == "drawn"
         _check_defaults(self.parameters, defaults, self.required)
-        if not isinstance(model_time, TimeMap):
-            raise TypeError(f"`model_time` must be a TimeMap, got {type(model_time).__name__}")
+        if not isinstance(model_time, (TimeMap, TimeEmbedding)):
+            raise TypeError(
+                "`model_time` must be a TimeMap or a TimeEmbedding, got "
+                f"{type(model_time).__name__}"
+            )
         self.sample_fn = sample
         self.name = name
         self.version = version
@@ -367,6 +420,11 @@ class FunctionalSampler(Adapter):
         ]
         if self.kind == "network":
             lines.append(f"  model time: t = {self.model_time.name}")
+            if isinstance(self.model_time, TimeEmbedding):
+                lines.append(
+                    f"  (an embedding of width {self.model_time.width}: sigma read back by its "
+                    "declared inverse; CONV-1 checks its forward against what was seen)"
+                )
             lines.append(
                 "  c_in: " + ("applied by the sampler" if self.applies_c_in else "in the network")
             )
@@ -452,7 +510,7 @@ class FunctionalSampler(Adapter):
         run = self._run(config, spec, x_T, [], seed=0)
         self._readable(config, spec, run, x_T)
         sigmas = [*self._sigmas(run.recording), float(config["sigma_min"])]
-        times = [float(c.time[0]) for c in run.recording.calls]
+        times = [self._time(c.time) for c in run.recording.calls]
         return Schedule(
             self.asarray(np.array(sigmas), "float64", device),
             self.asarray(np.array(times), "float64", device),
@@ -536,10 +594,9 @@ class FunctionalSampler(Adapter):
         sd = float(config["sigma_data"])
 
         def F(x: Any, t: np.ndarray) -> np.ndarray:
-            value = float(np.ravel(t)[0])
+            sigma = float(np.ravel(t)[0])
             if self.kind != "denoiser":
-                value = float(self.model_time.sigma(np.array([value]))[0])
-            sigma = value
+                sigma = float(self._map.sigma(np.array([self._time(np.ravel(t))]))[0])
             u = self.to_numpy(x)
             if self.kind == "denoiser" or not self.applies_c_in:
                 u = u / math.hypot(sigma, sd)
@@ -588,6 +645,8 @@ class FunctionalSampler(Adapter):
         first that does not)."""
         config = {**DEFAULT_CONFIG, **self.fixed}
         spec = TimestepSpec(timesteps=(39, 22, 0))
+        if self.time_points == "steps":  # the same count; its grid is SCHED's
+            spec = TimestepSpec(num_inference_steps=3)
         exact = truth.schedule(config, spec)
         rng = np.random.default_rng(3)
         x_T = self.asarray(80.0 * rng.standard_normal((2, 3)), dtype, device)
@@ -604,6 +663,9 @@ class FunctionalSampler(Adapter):
         held.append(f"time points ({self.time_points}): {n} evaluations")
         for k, call in enumerate(calls):
             seen = call.time
+            if isinstance(self.model_time, TimeEmbedding):
+                self._embedding_holds(k, seen, call.time_dtype)
+                seen = np.array([self._time(seen)])
             if seen.size > 1 and not np.all(seen == seen[0]):
                 raise ConventionError(
                     f"time argument at evaluation {k}: expected one value for the batch, "
@@ -641,6 +703,34 @@ class FunctionalSampler(Adapter):
         if run.keys is not None:
             held.append(self._check_keys(run.keys, seed=5))
         return held
+
+    def _embedding_holds(self, k: int, seen: np.ndarray, dtype: str) -> None:
+        """CONV-1 for a declared embedding at evaluation k: every embedding of the batch is the
+        first, and the declared forward of the sigma read back from it is what was seen."""
+        embedding = self.model_time
+        rows = embedding.rows(seen)
+        declared = f"model time t = {embedding.name} (an embedding of width {embedding.width})"
+        if not np.all(rows == rows[0]):
+            raise ConventionError(
+                f"{declared}: at evaluation {k} expected one embedding for the batch, seen "
+                f"{len(rows)} that differ"
+            )
+        sigma = embedding.sigma(rows[0])
+        expected = np.ravel(np.asarray(embedding.forward(sigma), dtype=np.float64))
+        if expected.shape != rows[0].shape:
+            raise ConventionError(
+                f"{declared}: its forward gives {expected.size} values, the network saw "
+                f"{rows[0].size}"
+            )
+        gap = np.abs(expected - rows[0])
+        worst = int(np.argmax(gap))
+        if not np.isfinite(sigma) or gap[worst] > embedding.tolerance(dtype):
+            raise ConventionError(
+                f"{declared}: at evaluation {k} the network saw an embedding that reads back "
+                f"to sigma {sigma:.6g}, whose declared embedding differs from it: component "
+                f"{worst} expected {expected[worst]:.6g}, seen {rows[0][worst]:.6g} "
+                f"(|difference| {gap[worst]:.3g} > {embedding.tolerance(dtype):.3g})"
+            )
 
     def _check_keys(self, seen: Sequence[np.ndarray], seed: int) -> str:
         """The key of each `jax.random.normal` call of a recorded run against the bridge's
@@ -718,7 +808,7 @@ class FunctionalSampler(Adapter):
         run = self._run(config, self._one_point(config, spec, k), ones, [], seed=0)
         call = run.recording.calls[0]
         c_in = float(np.median(self.to_numpy(call.input))) if self.applies_c_in else None
-        return c_in, float(np.median(self.to_numpy(run.final))), float(call.time[0])
+        return c_in, float(np.median(self.to_numpy(run.final))), self._time(call.time)
 
     def _disagreement(
         self, config: Mapping[str, Any], sigma: float, c_in: float | None, c_skip: float | None
@@ -746,7 +836,7 @@ class FunctionalSampler(Adapter):
         the declared map, is the sigma the sampler applied its c_in or c_skip at (read from
         one-step sampling at that point); the schedule itself is SCHED's."""
         c_in, c_skip, t = self._calibrate(config, spec, k, dtype, device)
-        sigma = float(self.model_time.sigma(np.array([t]))[0])
+        sigma = float(self._map.sigma(np.array([t]))[0])
         if self._disagreement(config, sigma, c_in, c_skip) <= self._map_tolerance(dtype):
             return
         sd, eps = float(config["sigma_data"]), float(config["sigma_min"])
@@ -757,7 +847,7 @@ class FunctionalSampler(Adapter):
             used.append(("c_skip", c_skip, eps + sd * math.sqrt(1 / c_skip - 1)))
         applied = "; ".join(
             f"its {name} {value:.6g} is that of sigma {at:.6g}, whose t is "
-            f"{float(self.model_time.forward(np.array(at))):.6g}"
+            f"{float(self._map.forward(np.array(at))):.6g}"
             for name, value, at in used
         )
         raise ConventionError(
@@ -784,7 +874,7 @@ class FunctionalSampler(Adapter):
         if not usable.any():
             return
         c_in = float(np.median(seen[usable] / x[usable]))
-        sigma = float(self.model_time.sigma(calls[0].time[:1])[0])
+        sigma = float(self._map.sigma(np.array([self._time(calls[0].time)]))[0])
         dtype = self.describe(x_T).dtype
         tol = self._map_tolerance(dtype)
         if self._disagreement(config, sigma, c_in, None) <= tol:
@@ -861,6 +951,8 @@ class FunctionalSampler(Adapter):
 
     def _points(self, config: Mapping[str, Any], spec: TimestepSpec) -> list[Any]:
         """`spec` in the sampler's convention."""
+        if self.time_points == "steps":
+            return self._steps(config, spec)
         N = int(config["num_train_timesteps"])
         indices = spec.indices(N)
         if self.time_points == "timesteps":
@@ -874,13 +966,45 @@ class FunctionalSampler(Adapter):
             return sigmas[:-1]
         return sigmas
 
+    def _steps(self, config: Mapping[str, Any], spec: TimestepSpec) -> int:
+        """The step count of `spec` for a sampler that takes one (time_points="steps"):
+        custom time points that are SCHED-1's indices for their count are that count; a
+        test on other custom time points is skipped with the reason."""
+        if spec.num_inference_steps is not None:
+            return int(spec.num_inference_steps)
+        n, N = len(spec.timesteps or ()), int(config["num_train_timesteps"])
+        if 1 <= n <= N and spec.indices(N) == TimestepSpec(num_inference_steps=n).indices(N):
+            self._custom_rejected = 0
+            return n
+        self._custom_rejected = getattr(self, "_custom_rejected", 0) + 1
+        if currently_in_test_context() and self._custom_rejected < REJECTS_BEFORE_SKIP:
+            reject()  # time points drawn as a custom list: another example may fit
+        self._custom_rejected = 0  # a test that draws (almost) only custom lists: skipped
+        pytest.skip(
+            f"{self.name} takes a step count and computes its own grid "
+            f"(time_points='steps'): custom time points {list(spec.timesteps or ())} "
+            "cannot be given to it"
+        )
+
     def _sigmas(self, recording: Recording) -> list[float]:
         """The sigma of each evaluation: the denoiser's argument, or the sigma whose declared
         model time the network saw."""
-        times = [c.time[0] for c in recording.calls]
+        times = [self._time(c.time) for c in recording.calls]
         if self.kind == "denoiser":
-            return [float(t) for t in times]
-        return [float(s) for s in self.model_time.sigma(np.array(times))]
+            return times
+        return [float(s) for s in self._map.sigma(np.array(times))]
+
+    @property
+    def _map(self) -> TimeMap:
+        """How a call's time (`_time`) reads back to sigma: an embedding's is sigma itself."""
+        return RAW_SIGMA if isinstance(self.model_time, TimeEmbedding) else self.model_time
+
+    def _time(self, seen: np.ndarray) -> float:
+        """A call's time as one number: the scalar (the first of the batch), or for an
+        embedding the sigma read back from it by the declared inverse."""
+        if isinstance(self.model_time, TimeEmbedding):
+            return self.model_time.sigma(np.ravel(seen))
+        return float(np.ravel(seen)[0])
 
     def _readback(self, recording: Recording) -> list[float]:
         """The relative error of each sigma read back from its call: a time (or a denoiser's
@@ -889,7 +1013,7 @@ class FunctionalSampler(Adapter):
         itself computed in T). Tiny for a float64 time; 1e-7 to 1e-6 for float32."""
         out = []
         for call in recording.calls:
-            t = float(call.time[0])
+            t = self._time(call.time)
             u = tolerances.U.get(call.time_dtype, 0.0)
             if call.time_dtype == "float64" or not u:
                 out.append(0.0)
@@ -898,7 +1022,7 @@ class FunctionalSampler(Adapter):
             if self.kind == "denoiser":
                 back = [t, t - step, t + step]
             else:
-                back = [float(v) for v in self.model_time.sigma(np.array([t, t - step, t + step]))]
+                back = [float(v) for v in self._map.sigma(np.array([t, t - step, t + step]))]
             rel = max(abs(b / back[0] - 1.0) for b in back[1:]) if back[0] else 0.0
             out.append(tolerances.SAFETY * rel)
         return out

@@ -1,0 +1,101 @@
+"""A sampler that takes the number of steps n and computes its own grid
+(`time_points="steps"`): the suite passes n, reads the sigmas it evaluated from the
+recording and holds them to SCHED-1 and GOLD-1 (and SCHED-2 where a custom list is SCHED-1's
+indices); tests on other custom time points are skipped with the reason; a grid of its own that departs (float32 pow) fails SCHED-1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conformance.bridges import TorchBridge
+from conformance.functional import FunctionalSampler
+from tests.functional.test_zoo import PROFILE
+from tests.mutants import runner
+
+NAMES = {k: k for k in ("num_train_timesteps", "sigma_min", "sigma_max", "rho")}
+
+
+def steps_sampler(denoise, x, n, noise, num_train_timesteps=40, sigma_min=0.002,
+                  sigma_max=80.0, rho=7.0, dtype=np.float64):  # fmt: skip
+    """n steps on the ascending indices k (N // n) of its N-point Karras grid."""
+    N = num_train_timesteps
+    lo, hi = dtype(sigma_min) ** dtype(1 / rho), dtype(sigma_max) ** dtype(1 / rho)
+    ramps = [dtype(k * (N // n)) / dtype(N - 1) for k in range(n)]
+    sigmas = [float((hi + r * (lo - hi)) ** dtype(rho)) for r in ramps]
+    for sigma, tau in zip(sigmas, [*sigmas[1:], sigma_min], strict=True):
+        x = denoise(x, sigma)
+        x = x + noise(x) * (tau**2 - sigma_min**2) ** 0.5
+    return x
+
+
+def _declare(sample, name: str) -> FunctionalSampler:
+    return FunctionalSampler(
+        sample,
+        name=name,
+        callable="denoiser",
+        time_points="steps",
+        noise="function",
+        bridge=TorchBridge(),
+        dtypes=("float64",),
+        parameters=NAMES,
+        defaults={"num_train_timesteps": 40, "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0},
+    )
+
+
+def own_grid() -> FunctionalSampler:
+    return _declare(steps_sampler, "own grid")
+
+
+def float32_grid() -> FunctionalSampler:
+    return _declare(lambda *a, **kw: steps_sampler(*a, **kw, dtype=np.float32), "float32 grid")
+
+
+CLAUSES = ["SCHED-1", "SCHED-2", "GOLD-1", "STEP-3", "STEP-9", "CFG-1", "CONV-1"]
+
+
+def _run(factory: str) -> runner.SuiteRun:
+    return runner.run(
+        f"tests.functional.test_own_grid:{factory}",
+        CLAUSES,
+        ["float64"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+
+
+def test_a_sampler_on_its_own_grid_is_held_to_the_schedule() -> None:
+    result = _run("own_grid")
+    assert not result.failed(), {c: result.messages(c) for c in result.failed()}
+    assert set(CLAUSES) - {"STEP-9"} <= result.passed()
+    # STEP-9 draws custom time points only: skipped with the reason, not a health-check error
+    assert "STEP-9" not in result.passed()
+
+
+def test_its_own_float32_grid_fails_the_schedule() -> None:
+    result = _run("float32_grid")
+    assert set(result.failed()) >= {"SCHED-1"}, result.failed()
+    assert set(result.failed()) <= {"SCHED-1", "SCHED-2", "GOLD-1"}, result.failed()
+
+
+def test_custom_time_points_are_skipped_with_the_reason() -> None:
+    from conformance.adapter import StepInputs, TimestepSpec
+    from conformance.strategies import DEFAULT_CONFIG
+
+    adapter = own_grid()
+    x = adapter.asarray(np.ones((1, 2)), "float64", "cpu")
+    with pytest.raises(pytest.skip.Exception, match="takes a step count .* custom time points"):
+        adapter.run_steps(
+            DEFAULT_CONFIG, TimestepSpec(timesteps=(22, 0)), "cpu", [StepInputs(x, x)]
+        )
+
+
+def test_a_network_taking_a_step_count_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="'steps' is supported for callable='denoiser' only"):
+        FunctionalSampler(
+            steps_sampler,
+            name="x",
+            callable="network",
+            time_points="steps",
+            noise="function",
+            bridge=TorchBridge(),
+        )
