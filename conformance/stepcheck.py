@@ -254,7 +254,11 @@ def check_renoise(
         scale=np.abs(s * g * w) + np.abs(p1) + np.abs(p2),
         where=place,
         diagnose=lambda worst, bad: scale_diagnosis(
-            g_hat, case.config, sigma_next, f"element {worst} of {place}"
+            g_hat,
+            case.config,
+            sigma_next,
+            f"element {worst} of {place}",
+            added=fitted_scale(d, w, 1.0),
         ),
     )
 
@@ -418,14 +422,21 @@ def fitted_scale(d: Array, w: Array, s: float) -> float:
 
 
 def scale_diagnosis(
-    g_hat: float, config: Mapping[str, Any], sigma_next: float | None, worst: str
+    g_hat: float,
+    config: Mapping[str, Any],
+    sigma_next: float | None,
+    worst: str,
+    *,
+    added: float | None = None,
 ) -> str:
     """The fitted re-noise scale against s sqrt(tau^2 - eps^2), and what it matches. `g_hat`
     is fitted per unit of s_noise (`fitted_scale`); the message gives the scale itself,
-    s g_hat."""
+    s g_hat. With s_noise = 0 no unit exists: `added`, the scale of the noise added, fitted
+    on the draws themselves, is the figure (a sampler that ignores s_noise adds
+    sqrt(tau^2 - eps^2) of it)."""
     s = float(config["s_noise"])
     eps = float(config["sigma_min"])
-    fitted = s * g_hat
+    fitted = added if s == 0 and added is not None else s * g_hat
     if sigma_next is None:
         return (
             f"noise scale after the last evaluation: fitted {fitted:.6g} (= {fitted / eps:.3g} "

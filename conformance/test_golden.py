@@ -56,10 +56,10 @@ def openai_last_time(config: dict[str, Any]) -> float:
     (t_max^(1/rho) + i / (steps - 1) (t_min^(1/rho) - t_max^(1/rho)))^rho at i = steps - 1,
     0.002000000000000003 for the default config, not 0.002."""
     rho, steps_n = float(config["rho"]), int(config["steps"])
-    t_max_rho = float(config["sigma_max"]) ** (1 / rho)
-    t_min_rho = float(config["sigma_min"]) ** (1 / rho)
-    i = int(config["ts"][-1])
-    return (t_max_rho + i / (steps_n - 1) * (t_min_rho - t_max_rho)) ** rho
+    hi = float(config["sigma_max"]) ** (1 / rho)  # sigma_max^(1/rho), the ramp's start
+    lo = float(config["sigma_min"]) ** (1 / rho)  # sigma_min^(1/rho), its end
+    ramp = int(config["ts"][-1]) / (steps_n - 1)
+    return (hi + ramp * (lo - hi)) ** rho
 
 
 def openai_last_noise_scale(case: golden.GoldenCase) -> float:
@@ -269,6 +269,26 @@ def _last_noise_text(case: golden.GoldenCase, g_last: float) -> str:
     )
 
 
+def _case_through_the_sampler(
+    impl: Adapter, measure: Measure, case: golden.GoldenCase, golden_case: str
+) -> tuple[dict[str, Any], TimestepSpec, truth.ExactSchedule]:
+    """A golden case's config, time points and exact schedule for a run through a functional
+    sampler (GOLD-3, GOLD-4); skipped where the sampler fixes another value than the case's,
+    or draws from the caller's generator (OpenAI's recorded draws cannot be handed to it)."""
+    config, spec = _sampler(case, golden_case)
+    own_values = {k: v for k, v in impl.settings(config, spec).items() if v != config[k]}
+    if own_values:
+        pytest.skip(f"{golden_case}: {impl.name} fixes {own_values}; the case needs the spec's")
+    exact = truth.schedule(config, spec)
+    if len(exact) > 1 and not impl.noise_through_hook:
+        pytest.skip(
+            f"{golden_case}: {impl.name} draws from the caller's generator: OpenAI's recorded "
+            "draws cannot be handed to it"
+        )
+    measure.uses_noise_layer("injected" if len(exact) > 1 else "none needed")
+    return config, spec, exact
+
+
 def _replay_through_the_sampler(
     impl: Adapter,
     measure: Measure,
@@ -282,18 +302,8 @@ def _replay_through_the_sampler(
     and its noise hook handing OpenAI's recorded draws. Its samples must follow OpenAI's
     iterates x_t[k], and its final sample OpenAI's, within the replay bounds of each step
     carried along the chain (c_skip e + the step's bound: the clamp is 1-Lipschitz)."""
-    config, spec = _sampler(case, golden_case)
-    own_values = {k: v for k, v in impl.settings(config, spec).items() if v != config[k]}
-    if own_values:
-        pytest.skip(f"{golden_case}: {impl.name} fixes {own_values}; the case needs the spec's")
-    exact = truth.schedule(config, spec)
+    config, spec, exact = _case_through_the_sampler(impl, measure, case, golden_case)
     K = len(exact)
-    if K > 1 and not impl.noise_through_hook:
-        pytest.skip(
-            f"{golden_case}: {impl.name} draws from the caller's generator: OpenAI's recorded "
-            "draws cannot be handed to it"
-        )
-    measure.uses_noise_layer("injected" if K > 1 else "none needed")
     x_t = case["x_t"].astype(np.float64)
     F_t = case["model_out"].astype(np.float64)
     noise = case["noise"].astype(np.float64) if "noise" in case.tensors else np.zeros_like(x_t)
@@ -472,18 +482,8 @@ def _toy_through_the_sampler(
     network's slope, c_skip of each step)."""
     if not hasattr(impl, "trajectory"):
         pytest.skip(f"{impl.name} cannot be run with a network of the suite's")
-    config, spec = _sampler(case, golden_case)
-    own_values = {k: v for k, v in impl.settings(config, spec).items() if v != config[k]}
-    if own_values:
-        pytest.skip(f"{golden_case}: {impl.name} fixes {own_values}; the case needs the spec's")
-    exact = truth.schedule(config, spec)
+    config, spec, exact = _case_through_the_sampler(impl, measure, case, golden_case)
     K = len(exact)
-    if K > 1 and not impl.noise_through_hook:
-        pytest.skip(
-            f"{golden_case}: {impl.name} draws from the caller's generator: OpenAI's recorded "
-            "draws cannot be handed to it"
-        )
-    measure.uses_noise_layer("injected" if K > 1 else "none needed")
     p = _toy(golden.load_manifest(golden_dir))
     x_t = case["x_t"].astype(np.float64)
     noise = case["noise"].astype(np.float64) if "noise" in case.tensors else np.zeros_like(x_t)

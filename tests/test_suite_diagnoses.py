@@ -220,16 +220,11 @@ def _renoise(text: str) -> tuple[float, float, float, float]:
             "s^2 sqrt(tau^2 - eps^2)",
             lambda s, tau, eps: s * s * math.sqrt(tau**2 - eps**2),
         ),
-        pytest.param(
+        # its worst check is an s_noise = 0 example: the noise added is fitted on the draws
+        (
             "s_noise_ignored",
             "sqrt(tau^2 - eps^2), s_noise ignored",
             lambda s, tau, eps: math.sqrt(tau**2 - eps**2),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="STEP-3 fails first on its s_noise = 0 example, where test_step.check_renoise "
-                "sets the fitted scale to 0 (g_hat = 0 when s = 0): the diagnosis reads 'fitted 0, "
-                "expected 0' and does not name the noise added (reported to the stepcheck owner)",
-            ),
         ),
     ],
 )
