@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -973,10 +974,15 @@ class FunctionalSampler(Adapter):
         if spec.num_inference_steps is not None:
             return int(spec.num_inference_steps)
         n, N = len(spec.timesteps or ()), int(config["num_train_timesteps"])
+        # Rejections counted per test (pytest names the running one in PYTEST_CURRENT_TEST),
+        # so that one test's count never carries into the next.
+        test = os.environ.get("PYTEST_CURRENT_TEST", "")
+        if getattr(self, "_custom_test", None) != test:
+            self._custom_test, self._custom_rejected = test, 0
         if 1 <= n <= N and spec.indices(N) == TimestepSpec(num_inference_steps=n).indices(N):
             self._custom_rejected = 0
             return n
-        self._custom_rejected = getattr(self, "_custom_rejected", 0) + 1
+        self._custom_rejected += 1
         if currently_in_test_context() and self._custom_rejected < REJECTS_BEFORE_SKIP:
             reject()  # time points drawn as a custom list: another example may fit
         self._custom_rejected = 0  # a test that draws (almost) only custom lists: skipped
