@@ -17,7 +17,10 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLES = {
     "global": (None, ["STEP-3", "STEP-4", "CONV-1"]),
     "jax": ("jax", ["STEP-3", "CONV-1"]),
-    "own_grid": (None, ["SCHED-1", "GOLD-1", "STEP-4", "CONV-1"]),  # STEP-3 draws custom lists
+    "own_grid": (
+        None,
+        ["SCHED-1", "GOLD-1", "CONV-1"],
+    ),  # its grid; the step clauses draw custom lists
     "drawn": (None, ["XT-1", "STEP-3", "CONV-1"]),
     "required": (None, ["CFG-1", "STEP-3", "CONV-1"]),
     "sigmas_zero": (None, ["STEP-3", "STEP-4", "CONV-1"]),
