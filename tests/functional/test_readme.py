@@ -66,8 +66,9 @@ def user_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def run_readme_command(folder: Path, *extra: str) -> subprocess.CompletedProcess:
-    argv = command()
+def run_user_command(argv: list[str], folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    """A README command `python -m pytest ...` run from the user's `folder`, the suite found
+    as an installed one would be."""
     assert argv[:3] == ["python", "-m", "pytest"], argv
     env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_PROFILE"}
     env["PYTHONPATH"] = str(REPO)  # the suite, as an installed one is found
@@ -79,6 +80,10 @@ def run_readme_command(folder: Path, *extra: str) -> subprocess.CompletedProcess
         text=True,
         timeout=300,
     )
+
+
+def run_readme_command(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    return run_user_command(command(), folder, *extra)
 
 
 def flat(text: str) -> str:
@@ -182,17 +187,7 @@ def numpy_folder(root: Path, scheduler: str) -> Path:
 
 def run_numpy_command(folder: Path, *extra: str) -> subprocess.CompletedProcess:
     _, argv = numpy_example()
-    assert argv[:3] == ["python", "-m", "pytest"], argv
-    env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_PROFILE"}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        [sys.executable, *argv[1:], *extra],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_user_command(argv, folder, *extra)
 
 
 def test_readme_numpy_example_with_a_planted_c_out_bug(tmp_path: Path) -> None:
