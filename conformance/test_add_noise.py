@@ -7,11 +7,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import stepcheck, steps, tolerances, truth
-from conformance.adapter import Adapter
-from conformance.cases import Case, cases, default_case
-from conformance.measure import Measure, collect_violations
-from conformance.steps import Sample
+from conformance import truth
+from conformance.inputs.cases import Case, cases, default_case
+from conformance.measuring import bounds, drivers, step_checks
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.drivers import Sample
+from conformance.protocol.adapter import Adapter
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -40,8 +41,8 @@ def _add_noise(
     """add_noise(x0, z, t) with the model times the implementation stores at `picks`,
     after `set_begin_index(begin)` and `taken` steps from it when `begin` is given."""
     exact = truth.schedule(case.config, case.spec)
-    x0 = steps.sample(impl, steps.normal(case.seed, case.shape), dtype, device)
-    z = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
+    x0 = drivers.sample(impl, drivers.normal(case.seed, case.shape), dtype, device)
+    z = drivers.sample(impl, drivers.normal(case.seed + 1, case.shape), dtype, device)
     t = impl.timestep_array(exact.timesteps[picks], device)
     if begin is None:
         schedule = measure.call("set_timesteps", impl.schedule, case.config, case.spec, device)
@@ -69,12 +70,12 @@ def _step(
 ) -> None:
     """One loop body at position k (scale_model_input, step) with any inputs: it advances the
     step index. The noise is injected or from a seeded generator where either is claimed."""
-    x = steps.sample(impl, steps.normal(case.seed + 2 + k, case.shape), dtype, device)
-    F = steps.sample(impl, steps.normal(case.seed + 3 + k, case.shape), dtype, device)
-    layer = steps.noise_layer(impl)
+    x = drivers.sample(impl, drivers.normal(case.seed + 2 + k, case.shape), dtype, device)
+    F = drivers.sample(impl, drivers.normal(case.seed + 3 + k, case.shape), dtype, device)
+    layer = drivers.noise_layer(impl)
     kwargs = {}
     if layer == "injected":
-        z = steps.sample(impl, steps.normal(case.seed + 4 + k, case.shape), dtype, device)
+        z = drivers.sample(impl, drivers.normal(case.seed + 4 + k, case.shape), dtype, device)
         kwargs["noise"] = z.native
     elif layer == "reproduced":
         kwargs["generator"] = impl.generator(case.seed, device)
@@ -101,12 +102,12 @@ def test_add_noise(
     value, x0, z = _add_noise(impl, measure, case, device, dtype, picks, None)
     # The truth at the sigmas the implementation stores (a wrong schedule is SCHED's).
     exact = truth.schedule(case.config, case.spec)
-    sigmas = steps.own_sigmas(impl, case.config, case.spec, device)
+    sigmas = drivers.own_sigmas(impl, case.config, case.spec, device)
     sigma = (exact.sigmas if sigmas is None else sigmas)[picks]
     expected = truth.add_noise(x0.exact, z.exact, sigma)
     ramps = exact.ramps[picks].reshape((-1,) + (1,) * (len(case.shape) - 1))
     per_batch = sigma.reshape(ramps.shape)
-    bound, scale = tolerances.add_noise_bound(
+    bound, scale = bounds.add_noise_bound(
         case.config, ramps, x0.exact, z.exact, dtype, sigma=per_batch
     )
     measure.close(
@@ -117,7 +118,7 @@ def test_add_noise(
         bound_text=f"ADD-1 {dtype}",
         scale=scale,
         where=f"positions {picks} (sigmas {list(sigma)}) of "
-        + stepcheck.where(case.config, case.spec),
+        + step_checks.where(case.config, case.spec),
         diagnose=lambda worst, bad: _fitted_sigma(value, x0.exact, z.exact, worst[0], sigma),
     )
 
@@ -157,8 +158,8 @@ def test_add_noise_with_a_begin_index(
     plain, _, _ = _add_noise(impl, measure, case, device, dtype, [index] * len(picks), None)
     exact = truth.schedule(case.config, case.spec)
     ramps = np.full((len(picks),) + (1,) * (len(case.shape) - 1), exact.ramps[index])
-    bound, scale = tolerances.add_noise_bound(case.config, ramps, x0.exact, z.exact, dtype)
-    sigmas = steps.own_sigmas(impl, case.config, case.spec, device)
+    bound, scale = bounds.add_noise_bound(case.config, ramps, x0.exact, z.exact, dtype)
+    sigmas = drivers.own_sigmas(impl, case.config, case.spec, device)
     sigma = (exact.sigmas if sigmas is None else sigmas)[[index] * len(picks)]
     measure.close(
         value,
@@ -168,6 +169,6 @@ def test_add_noise_with_a_begin_index(
         f"position {index}",
         bound_text=f"ADD-1 {dtype}",
         scale=scale,
-        where=f"model times at positions {picks} of " + stepcheck.where(case.config, case.spec),
+        where=f"model times at positions {picks} of " + step_checks.where(case.config, case.spec),
         diagnose=lambda worst, bad: _fitted_sigma(value, x0.exact, z.exact, worst[0], sigma),
     )

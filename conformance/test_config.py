@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from conformance.adapter import Adapter
-from conformance.measure import Measure, collect_violations
-from conformance.strategies import DEFAULT_CONFIG
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.protocol.adapter import Adapter
 
 
 def _read(config: object, key: str) -> object:

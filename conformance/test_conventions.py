@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.adapter import Adapter
 from conformance.functional import ConventionError
-from conformance.measure import Measure
+from conformance.measuring.checks import Measure
+from conformance.protocol.adapter import Adapter
 
 
 @pytest.mark.clause("CONV-1")

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance import stepcheck, steps, tolerances, truth
-from conformance.adapter import Adapter, StepInputs, TimestepSpec, unmet_requirement
-from conformance.measure import Measure, collect_violations
-from conformance.strategies import DEFAULT_CONFIG
-from reference import golden, oracle
+from conformance import truth
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.measuring import bounds, drivers, step_checks
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.protocol.adapter import Adapter, StepInputs, TimestepSpec, unmet_requirement
+from conformance.truth import golden, oracle
 
 # The toy network of the golden files (golden/manifest.json, "toy_model"); its parameters
 # are read from the manifest so that another golden directory may use others.
@@ -124,16 +125,16 @@ def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden
             ramps = np.arange(n) / (n - 1)
             # ours at the precision of the dtypes claimed (and as read back), OpenAI's float64
             caps = impl.capabilities
-            precision = tolerances.schedule_precision(caps.dtypes, caps.stateful)
+            precision = bounds.schedule_precision(caps.dtypes, caps.stateful)
             read = 0.0 if schedule.sigma_error is None else np.asarray(schedule.sigma_error)[:-1]
-            rel = tolerances.schedule_rel_bound(config, ramps, precision) + read
-            bound = (rel + tolerances.schedule_rel_bound(config, ramps)) * expected
+            rel = bounds.schedule_rel_bound(config, ramps, precision) + read
+            bound = (rel + bounds.schedule_rel_bound(config, ramps)) * expected
             measure.close(
                 sigmas[:-1],
                 expected,
                 bound,
                 f"sigmas vs OpenAI's time points (case {name}, N = {n})",
-                where=f"case {name}: {stepcheck.where(config, spec)}",
+                where=f"case {name}: {step_checks.where(config, spec)}",
             )
     if not compared and unexpressed:
         pytest.skip(f"{impl.name} runs none of the golden schedules: {'; '.join(unexpressed)}")
@@ -150,15 +151,15 @@ def test_scalings_vs_openai(
     for name in cases_of_kind(golden_dir, "scalings"):
         case = golden.load_case(name, golden_dir)
         config = {**DEFAULT_CONFIG, **case.config}
-        sigma = steps.sample(impl, case[f"sigma_{suffix}"].astype(np.float64), dtype, device)
-        b_skip, b_out, b_e_skip, b_e_out = tolerances.scalings_bound(config, sigma.exact, dtype)
-        place = f"case {name} ({stepcheck.config_text(case.config)})"
-        for label, fn, key, bounds in (
+        sigma = drivers.sample(impl, case[f"sigma_{suffix}"].astype(np.float64), dtype, device)
+        b_skip, b_out, b_e_skip, b_e_out = bounds.scalings_bound(config, sigma.exact, dtype)
+        place = f"case {name} ({step_checks.config_text(case.config)})"
+        for label, fn, key, pair_bounds in (
             ("boundary", impl.boundary_scalings, "bc", (b_skip, b_out)),
             ("EDM", impl.edm_scalings, "edm", (b_e_skip, b_e_out)),
         ):
             pair = measure.call(f"{label} scalings", fn, config, sigma.native)
-            for value, c_name, bound in zip(pair, ("c_skip", "c_out"), bounds, strict=True):
+            for value, c_name, bound in zip(pair, ("c_skip", "c_out"), pair_bounds, strict=True):
                 actual = measure.output(
                     value,
                     what=f"{label} {c_name}",
@@ -182,8 +183,8 @@ def test_scalings_vs_openai(
             )
         expected_t = case[f"rescaled_t_{suffix}"].astype(np.float64)
         # OpenAI's model time is computed in the golden dtype: its log and product in it.
-        theirs = tolerances.SAFETY * tolerances.U[dtype] * (250.0 + 2.0 * np.abs(expected_t))
-        ours = tolerances.SAFETY * tolerances.U["float64"] * (250.0 + 2.0 * np.abs(expected_t))
+        theirs = bounds.SAFETY * bounds.U[dtype] * (250.0 + 2.0 * np.abs(expected_t))
+        ours = bounds.SAFETY * bounds.U["float64"] * (250.0 + 2.0 * np.abs(expected_t))
         measure.close(
             np.asarray(t, dtype=np.float64),
             expected_t,
@@ -209,7 +210,7 @@ def _replay_bound(
     element) and of the implementation's own sigmas (its schedule, SCHED's finding)
     differing from the exact ones, measured by the oracle."""
     ramp_next = float(exact.ramps[k + 1]) if k + 1 < len(exact) else None
-    bound, _ = tolerances.step_bound(config, float(exact.ramps[k]), ramp_next, x, F, z, dtype)
+    bound, _ = bounds.step_bound(config, float(exact.ramps[k]), ramp_next, x, F, z, dtype)
     plain = {**config, "clip_denoised": False}
     mismatch = np.zeros_like(x)
     for b, s in enumerate(sigma_openai):
@@ -220,7 +221,7 @@ def _replay_bound(
     # The denoised value and the noise term apart (a clamp can cancel one against the other),
     # and the implementation's own rounding at its own sigmas.
     if own[k] != exact.sigmas[k] or (ramp_next is not None and own[k + 1] != exact.sigmas[k + 1]):
-        own_bound, _ = tolerances.step_bound(
+        own_bound, _ = bounds.step_bound(
             config,
             float(exact.ramps[k]),
             ramp_next,
@@ -309,15 +310,15 @@ def _replay_through_the_sampler(
     noise = case["noise"].astype(np.float64) if "noise" in case.tensors else np.zeros_like(x_t)
     inputs = [
         StepInputs(
-            steps.sample(impl, F_t[k], dtype, device).native,
-            steps.sample(impl, x_t[k], dtype, device).native,
-            steps.sample(impl, noise[k], dtype, device).native,
+            drivers.sample(impl, F_t[k], dtype, device).native,
+            drivers.sample(impl, x_t[k], dtype, device).native,
+            drivers.sample(impl, noise[k], dtype, device).native,
         )
         for k in range(K)
     ]
     results = measure.call("the sampler", impl.run_steps, config, spec, device, inputs)
     own = np.array([*(r.sigma for r in results), results[-1].sigma_next], dtype=np.float64)
-    uD = tolerances.U[dtype]
+    uD = bounds.U[dtype]
     e = np.zeros(x_t.shape[1:])  # the error bound carried along the trajectory
     for k in range(K):
         place = f"step {k} of case {golden_case}"
@@ -329,7 +330,7 @@ def _replay_through_the_sampler(
                 dtype=None,
                 device=None,
             )
-            read = 2 * tolerances.SAFETY * uD * np.abs(x_t[k])
+            read = 2 * bounds.SAFETY * uD * np.abs(x_t[k])
             measure.close(x_k, x_t[k], e + read, f"the sampler's x_t[{k}] vs OpenAI's", where=place)
         z = noise[k] if K > 1 else np.zeros_like(x_t[k])
         sigma_openai = case["sigma"][k].astype(np.float64)
@@ -369,10 +370,10 @@ def test_trajectories_replayed_step_by_step(
         return
     config, spec = _sampler(case, golden_case)
     exact = truth.schedule(config, spec)
-    own = steps.own_sigmas(impl, config, spec, device)
+    own = drivers.own_sigmas(impl, config, spec, device)
     own = exact.sigmas if own is None else own
     K = len(exact)
-    layer = steps.noise_layer(impl) if K > 1 else "injected"
+    layer = drivers.noise_layer(impl) if K > 1 else "injected"
     if layer is None:
         pytest.skip(f"{impl.name} neither accepts injected noise nor declares a noise convention")
     measure.uses_noise_layer(layer if K > 1 else "none needed")
@@ -382,9 +383,9 @@ def test_trajectories_replayed_step_by_step(
     noise = case["noise"].astype(np.float64) if "noise" in case.tensors else np.zeros_like(x_t)
     inputs = []
     for k in range(K):
-        x = steps.sample(impl, x_t[k], dtype, device)
-        F = steps.sample(impl, F_t[k], dtype, device)
-        z = steps.sample(impl, noise[k], dtype, device) if layer == "injected" and K > 1 else None
+        x = drivers.sample(impl, x_t[k], dtype, device)
+        F = drivers.sample(impl, F_t[k], dtype, device)
+        z = drivers.sample(impl, noise[k], dtype, device) if layer == "injected" and K > 1 else None
         inputs.append(StepInputs(F.native, x.native, None if z is None else z.native))
     seed = 2024
     results = measure.call(
@@ -417,12 +418,12 @@ def test_trajectories_replayed_step_by_step(
         c_in_mismatch = c_in_mismatch + _c_in_mismatch(
             config, float(exact.sigmas[k]), np.full(len(sigma_openai), own[k]), x_t[k]
         )
-        b_cin = 2 * tolerances.scale_model_input_bound(
+        b_cin = 2 * bounds.scale_model_input_bound(
             config, float(exact.ramps[k]), case["model_in"][k], dtype
         )
         if own[k] != exact.sigmas[k]:  # the implementation's rounding at its own sigma
             own_scaled = float(truth.c_in(config, float(own[k]))) * x_t[k]
-            b_cin = b_cin + tolerances.scale_model_input_bound(
+            b_cin = b_cin + bounds.scale_model_input_bound(
                 config, float(exact.ramps[k]), own_scaled, dtype
             )
         measure.close(
@@ -487,12 +488,12 @@ def _toy_through_the_sampler(
     p = _toy(golden.load_manifest(golden_dir))
     x_t = case["x_t"].astype(np.float64)
     noise = case["noise"].astype(np.float64) if "noise" in case.tensors else np.zeros_like(x_t)
-    x_T = steps.sample(impl, case["x_T"].astype(np.float64), dtype, device)
+    x_T = drivers.sample(impl, case["x_T"].astype(np.float64), dtype, device)
 
     def network(u: np.ndarray, sigma: float) -> np.ndarray:
         return toy_network(u, float(truth.model_times(np.array([sigma]))[0]), p)
 
-    draws = [steps.sample(impl, noise[k], dtype, device).native for k in range(K)]
+    draws = [drivers.sample(impl, noise[k], dtype, device).native for k in range(K)]
     final, own = measure.call(
         "the sampler with the toy network",
         impl.trajectory,
@@ -515,7 +516,7 @@ def _toy_through_the_sampler(
     # sigmas the sampler used, SCHED's finding), the network's slope times c_out and c_in (the
     # input error) and its time, contracted by c_skip (clamp 1-Lipschitz).
     slope = p["A"] + p["D"]
-    uD = tolerances.U[dtype]
+    uD = bounds.U[dtype]
     e = np.zeros(x_t.shape[1:])
     for k in range(K):
         sigma = float(exact.sigmas[k])
@@ -529,7 +530,7 @@ def _toy_through_the_sampler(
         F = toy_network(u, float(exact.timesteps[k]), p)
         du = (
             c_in * e
-            + 2 * tolerances.scale_model_input_bound(config, float(exact.ramps[k]), u, dtype)
+            + 2 * bounds.scale_model_input_bound(config, float(exact.ramps[k]), u, dtype)
             + _c_in_mismatch(config, sigma, sigma_openai, x_t[k])
             + _c_in_mismatch(config, sigma, np.full(len(sigma_openai), own[k]), x_t[k])
         )
@@ -566,7 +567,7 @@ def test_whole_trajectories_with_the_toy_network(
         return
     config, spec = _sampler(case, golden_case)
     exact = truth.schedule(config, spec)
-    own = steps.own_sigmas(impl, config, spec, device)
+    own = drivers.own_sigmas(impl, config, spec, device)
     own = exact.sigmas if own is None else own
     K = len(exact)
     if K > 1 and not impl.capabilities.injected_noise:
@@ -586,23 +587,23 @@ def test_whole_trajectories_with_the_toy_network(
         if "noise" in case.tensors
         else np.zeros((K, *case["x_T"].shape))
     )
-    uD = tolerances.U[dtype]
+    uD = bounds.U[dtype]
     done: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
-    x = steps.sample(impl, case["x_T"].astype(np.float64), dtype, device).exact
+    x = drivers.sample(impl, case["x_T"].astype(np.float64), dtype, device).exact
     e = np.zeros(x.shape)  # the error bound carried along the trajectory
     prev = x
     for k in range(K):
-        z = steps.sample(impl, noise[k], dtype, device).exact if K > 1 else None
+        z = drivers.sample(impl, noise[k], dtype, device).exact if K > 1 else None
         c_in = float(truth.c_in(config, float(own[k])))
         u = c_in * x
-        F = steps.sample(impl, toy_network(u, float(times[k]), p), dtype, device).exact
+        F = drivers.sample(impl, toy_network(u, float(times[k]), p), dtype, device).exact
         done.append((F, x, z))
         # Fresh arrays for every run: positions are independent, the prefix is not looked at.
         inputs = [
             StepInputs(
-                steps.sample(impl, f, dtype, device).native,
-                steps.sample(impl, v, dtype, device).native,
-                None if w is None else steps.sample(impl, w, dtype, device).native,
+                drivers.sample(impl, f, dtype, device).native,
+                drivers.sample(impl, v, dtype, device).native,
+                None if w is None else drivers.sample(impl, w, dtype, device).native,
             )
             for f, v, w in done
         ]
@@ -623,7 +624,7 @@ def test_whole_trajectories_with_the_toy_network(
         )
         du = (
             c_in * e
-            + 2 * tolerances.scale_model_input_bound(config, float(exact.ramps[k]), u, dtype)
+            + 2 * bounds.scale_model_input_bound(config, float(exact.ramps[k]), u, dtype)
             + _c_in_mismatch(config, sigma, sigma_openai, x)
             + _c_in_mismatch(config, sigma, np.full(len(sigma_openai), own[k]), x)
         )
@@ -640,7 +641,7 @@ def test_whole_trajectories_with_the_toy_network(
         zk = np.zeros_like(x) if z is None else z
         b_step = _replay_bound(config, exact, own, k, x, F, zk, dtype, sigma_openai)
         e = c_skip * e + abs(c_out) * dF + b_step
-        x = steps.sample(impl, prev, dtype, device).exact
+        x = drivers.sample(impl, prev, dtype, device).exact
     known = float(config["s_noise"]) * np.abs(noise[K - 1]) * g_last if g_last > 0 else None
     measure.close(
         np.clip(prev, -1.0, 1.0),

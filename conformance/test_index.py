@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from conformance import stepcheck, steps, tolerances, truth
-from conformance.adapter import Adapter, prev_sample_of
-from conformance.cases import Case, cases, default_case
-from conformance.measure import Measure, collect_violations
+from conformance import truth
+from conformance.inputs.cases import Case, cases, default_case
+from conformance.measuring import bounds, drivers, step_checks
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.protocol.adapter import Adapter, prev_sample_of
 
 pytestmark = pytest.mark.requires("stateful")
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -128,16 +129,16 @@ def test_set_begin_index(
     # can be injected): the same number, whatever the step computes (STEP's clauses).
     config, k = {**case.config, "s_noise": 0.0}, case.k
     exact = truth.schedule(config, case.spec)
-    x_values = steps.normal(case.seed, case.shape, exact.sigmas[k])
-    F_values = steps.normal(case.seed + 1, case.shape)
+    x_values = drivers.normal(case.seed, case.shape, exact.sigmas[k])
+    F_values = drivers.normal(case.seed + 1, case.shape)
     inject = impl.capabilities.injected_noise
 
     def step(scheduler: Any, t: Any, label: str) -> np.ndarray:
-        x = steps.sample(impl, x_values, dtype, device)
-        F = steps.sample(impl, F_values, dtype, device)
+        x = drivers.sample(impl, x_values, dtype, device)
+        F = drivers.sample(impl, F_values, dtype, device)
         kwargs = {}
         if inject:
-            kwargs["noise"] = steps.sample(impl, np.zeros(case.shape), dtype, device).native
+            kwargs["noise"] = drivers.sample(impl, np.zeros(case.shape), dtype, device).native
         measure.call(f"scale_model_input ({label})", scheduler.scale_model_input, x.native, t)
         out = measure.call(f"step ({label})", scheduler.step, F.native, t, x.native, **kwargs)
         return measure.output(
@@ -161,17 +162,17 @@ def test_set_begin_index(
     for j in range(k):
         step(walked, walked.timesteps[j], f"position {j} from the start")
     expected = step(walked, walked.timesteps[k], f"position {k} from the start")
-    bound, _ = tolerances.step_bound(
+    bound, _ = bounds.step_bound(
         config, exact.ramps[k], exact.ramps[k + 1], x_values, F_values, np.zeros(case.shape), dtype
     )
-    sigmas = steps.own_sigmas(impl, config, case.spec, device)
+    sigmas = drivers.own_sigmas(impl, config, case.spec, device)
     measure.close(
         prev,
         expected,
         bound,
         f"prev_sample at begin index {k} vs at position {k} stepped from 0",
         bound_text=f"step bound {dtype}",
-        where=stepcheck.where(config, case.spec, k),
+        where=step_checks.where(config, case.spec, k),
         diagnose=lambda worst, bad: _which_sigma(config, sigmas, prev, x_values, F_values),
     )
 
@@ -184,7 +185,7 @@ def _which_sigma(
     F: np.ndarray,
 ) -> str:
     """The schedule position whose sigma the step's output fits best."""
-    fit = stepcheck.fitted_scalings(prev, x, F) if not config["clip_denoised"] else None
+    fit = step_checks.fitted_scalings(prev, x, F) if not config["clip_denoised"] else None
     if fit is None or sigmas is None:
         return ""
     c_out = [

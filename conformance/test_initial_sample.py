@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import steps, tolerances
-from conformance.adapter import Adapter, TimestepSpec
-from conformance.measure import Measure, collect_violations
-from conformance.strategies import DEFAULT_CONFIG
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.measuring import bounds, drivers
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.protocol.adapter import Adapter, TimestepSpec
 
 #: The first point is sigma_max; then one below it (a sampler taking its first time point as
 #: the scale of x_T is caught there).
@@ -25,14 +25,14 @@ def test_initial_sample_is_sigma_max_z(
     config = dict(DEFAULT_CONFIG)
     sigma_max = float(config["sigma_max"])
     for k, spec in enumerate(SPECS):
-        z = steps.sample(impl, steps.normal(101 + k, (2, 3, 4)), dtype, device)
+        z = drivers.sample(impl, drivers.normal(101 + k, (2, 3, 4)), dtype, device)
         x_T, _ = measure.call(
             "the sampler with its x_T drawn", impl.initial_sample, config, spec, z.native
         )
         actual = measure.output(x_T, what="x_T", shape=z.exact.shape, dtype=dtype, device=device)
         expected = sigma_max * z.exact
         # one rounding of the product, two more where read back through c_in (SAFETY: 2)
-        bound = tolerances.SAFETY * 3 * tolerances.U[dtype] * np.abs(expected)
+        bound = bounds.SAFETY * 3 * bounds.U[dtype] * np.abs(expected)
         measure.close(
             actual,
             expected,

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import stepcheck, tolerances, truth
-from conformance.adapter import Adapter, TimestepSpec
-from conformance.measure import Measure, collect_violations
-from conformance.strategies import DEFAULT_CONFIG, custom_timesteps, scheduler_configs
+from conformance import truth
+from conformance.inputs.strategies import DEFAULT_CONFIG, custom_timesteps, scheduler_configs
+from conformance.measuring import bounds, step_checks
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.protocol.adapter import Adapter, TimestepSpec
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -49,19 +50,19 @@ def test_model_times_of_the_schedule(
     # fails here and in SCHED, the schedule's clauses, and nowhere downstream.
     sigmas = exact.sigmas
     expected = exact.timesteps
-    bound = tolerances.model_time_bound(config, exact.ramps, expected)
+    bound = bounds.model_time_bound(config, exact.ramps, expected)
     caps = impl.capabilities
-    precision = tolerances.schedule_precision(caps.dtypes, caps.stateful)
+    precision = bounds.schedule_precision(caps.dtypes, caps.stateful)
     if precision != "float64":  # times at the precision of the dtypes claimed
-        u = tolerances.U[precision]  # sigma rounded (250 u) and t rounded (u |t|)
-        bound = bound + tolerances.SAFETY * u * (250.0 + np.abs(expected))
+        u = bounds.U[precision]  # sigma rounded (250 u) and t rounded (u |t|)
+        bound = bound + bounds.SAFETY * u * (250.0 + np.abs(expected))
     measure.close(
         t,
         expected,
         bound,
         "timesteps: model times 250 ln(sigma + 1e-44) of the schedule",
         bound_text="TIME-1",
-        where=stepcheck.where(config, spec),
+        where=step_checks.where(config, spec),
         diagnose=lambda worst, bad: time_diagnosis(t, sigmas[:-1], worst),
     )
 
@@ -111,13 +112,13 @@ def test_sigma_to_t(
             out, what="sigma_to_t(...)", shape=values.shape, dtype="float64", device=None
         )
     expected = truth.model_times(values)
-    bound = tolerances.SAFETY * tolerances.U["float64"] * (250.0 + 2.0 * np.abs(expected))
+    bound = bounds.SAFETY * bounds.U["float64"] * (250.0 + 2.0 * np.abs(expected))
     measure.close(
         t,
         expected,
         bound,
         "sigma_to_t",
         bound_text="TIME-2",
-        where=f"sigmas {list(values)}, config {stepcheck.config_text(config)}",
+        where=f"sigmas {list(values)}, config {step_checks.config_text(config)}",
         diagnose=lambda worst, bad: time_diagnosis(np.asarray(t, dtype=np.float64), values, worst),
     )

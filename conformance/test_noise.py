@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from conformance import stepcheck, steps, tolerances, truth
-from conformance.adapter import (
+from conformance import truth
+from conformance.inputs.cases import Case, cases, default_case
+from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
+from conformance.measuring import bounds, drivers, step_checks
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.protocol.adapter import (
     Adapter,
     StepInputs,
     TimestepSpec,
     prev_sample_of,
     unmet_requirement,
 )
-from conformance.cases import Case, cases, default_case
-from conformance.measure import Measure, collect_violations
-from conformance.strategies import DEFAULT_CONFIG, scheduler_configs
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -36,6 +37,7 @@ fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_f
     )
 )
 @example(case=default_case(k=0, clip_denoised=False))
+@example(case=default_case(timesteps=(30, 22, 0), k=1, s_noise=0.5))
 def test_injected_noise_used_as_given(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
@@ -45,17 +47,19 @@ def test_injected_noise_used_as_given(
     case = replace(case, config={**case.config, "clip_denoised": False})
     exact = truth.schedule(case.config, case.spec)
     k = case.k
-    x_values = steps.normal(case.seed, case.shape, float(exact.sigmas[k]))
-    F_values = steps.normal(case.seed + 1, case.shape)
+    x_values = drivers.normal(case.seed, case.shape, float(exact.sigmas[k]))
+    F_values = drivers.normal(case.seed + 1, case.shape)
     measure.uses_noise_layer("injected")
-    draws = [np.zeros(case.shape)] + [steps.normal(case.seed + 10 + i, case.shape) for i in (0, 1)]
+    draws = [np.zeros(case.shape)] + [
+        drivers.normal(case.seed + 10 + i, case.shape) for i in (0, 1)
+    ]
     prevs, zs = [], []
     for i, values in enumerate(draws):
         inputs = []
         for _ in range(k + 1):  # positions before k: the same inputs (fresh arrays each)
-            x = steps.sample(impl, x_values, dtype, device)
-            F = steps.sample(impl, F_values, dtype, device)
-            z = steps.sample(impl, values, dtype, device)
+            x = drivers.sample(impl, x_values, dtype, device)
+            F = drivers.sample(impl, F_values, dtype, device)
+            z = drivers.sample(impl, values, dtype, device)
             inputs.append(StepInputs(F.native, x.native, z.native))
         results = measure.call(
             "the loop body", impl.run_steps, case.config, case.spec, device, inputs
@@ -73,18 +77,18 @@ def test_injected_noise_used_as_given(
     s = float(case.config["s_noise"])
     d = np.stack([prevs[1] - prevs[0], prevs[2] - prevs[0]])
     w = np.stack([zs[1], zs[2]])
-    g_hat = stepcheck.fitted_scale(d, w, s)
+    g_hat = step_checks.fitted_scale(d, w, s)
     ramp_next = float(exact.ramps[k + 1])
     bound = np.stack(
         [
-            tolerances.renoise_difference_bound(
+            bounds.renoise_difference_bound(
                 case.config, ramp_next, zs[i], zs[0], prevs[i], prevs[0], dtype
             )
             for i in (1, 2)
         ]
     )
     bound = bound + np.abs(w) * float(np.sum(np.abs(w) * bound) / max(np.sum(w * w), 1e-300))
-    place = stepcheck.where(case.config, case.spec, k)
+    place = step_checks.where(case.config, case.spec, k)
     measure.close(
         d,
         s * g_hat * w if np.isfinite(g_hat) else np.zeros_like(d),
@@ -109,12 +113,12 @@ def test_injected_noise_of_another_shape_rejected(
 ) -> None:
     spec = TimestepSpec(timesteps=(22, 0))  # position 0 re-noises: the noise is used
     shape = (2, 3, 4)
-    x = steps.sample(impl, steps.normal(1, shape, 80.0), dtype, device)
-    F = steps.sample(impl, steps.normal(2, shape), dtype, device)
+    x = drivers.sample(impl, drivers.normal(1, shape, 80.0), dtype, device)
+    F = drivers.sample(impl, drivers.normal(2, shape), dtype, device)
     # Each broadcasts to the sample's shape: one batch element, no batch axis, one channel,
     # a scalar; a broadcast would repeat one draw across the batch.
     for bad in ((1, 3, 4), (3, 4), (2, 1, 4), ()):
-        z = steps.sample(impl, steps.normal(3, bad), dtype, device)
+        z = drivers.sample(impl, drivers.normal(3, bad), dtype, device)
         with measure.rejects("noise", f"an array of shape {bad}"):
             impl.run_steps(DEFAULT_CONFIG, spec, device, [StepInputs(F.native, x.native, z.native)])
 
@@ -132,8 +136,8 @@ def test_draws_reproduce_the_declared_convention(
     exact = truth.schedule(case.config, case.spec)
     inputs = [
         (
-            steps.normal(case.seed + 2 * j + 1, case.shape),
-            steps.normal(case.seed + 2 * j, case.shape, float(s)),
+            drivers.normal(case.seed + 2 * j + 1, case.shape),
+            drivers.normal(case.seed + 2 * j, case.shape, float(s)),
         )
         for j, s in enumerate(exact.sigmas[: min(case.n, 4)])
     ]
@@ -148,15 +152,15 @@ def test_draws_reproduce_the_declared_convention(
     for k in range(min(case.n - 1, 3)):
         if truth.noise_scale(case.config, float(exact.sigmas[k + 1])) == 0.0:
             continue  # the next sigma is sigma_min: no draw reaches the output
-        p1, p2 = (stepcheck.prev_values(measure, r, k) for r in runs)
+        p1, p2 = (step_checks.prev_values(measure, r, k) for r in runs)
         w = runs[0].z[k] - runs[1].z[k]
         d = p1 - p2
-        g_hat = stepcheck.fitted_scale(d, w, s)
-        bound = tolerances.renoise_difference_bound(
+        g_hat = step_checks.fitted_scale(d, w, s)
+        bound = bounds.renoise_difference_bound(
             case.config, float(exact.ramps[k + 1]), runs[0].z[k], runs[1].z[k], p1, p2, dtype
         )
         bound = bound + np.abs(w) * float(np.sum(np.abs(w) * bound) / max(np.sum(w * w), 1e-300))
-        place = stepcheck.where(case.config, case.spec, k)
+        place = step_checks.where(case.config, case.spec, k)
         measure.close(
             d,
             s * g_hat * w if np.isfinite(g_hat) else np.zeros_like(d),
@@ -227,10 +231,12 @@ def _whole_loop(
         prevs, draws = [], []
         for k in range(n):
             sigma = float(exact.sigmas[k])
-            x = steps.sample(
-                impl, steps.normal(case.seed + 2 * k, case.shape, sigma), dtype, device
+            x = drivers.sample(
+                impl, drivers.normal(case.seed + 2 * k, case.shape, sigma), dtype, device
             )
-            F = steps.sample(impl, steps.normal(case.seed + 2 * k + 1, case.shape), dtype, device)
+            F = drivers.sample(
+                impl, drivers.normal(case.seed + 2 * k + 1, case.shape), dtype, device
+            )
             t = scheduler.timesteps[k]
             measure.call(
                 f"scale_model_input at position {k}", scheduler.scale_model_input, x.native, t
@@ -254,7 +260,7 @@ def _whole_loop(
                 measure.note(
                     f"{whose} after the {n}-step loop",
                     f"is not where {n} draw(s) of the convention leave it (one per step, the "
-                    f"last included), at {stepcheck.where(case.config, case.spec)}",
+                    f"last included), at {step_checks.where(case.config, case.spec)}",
                 )
         passes.append((prevs, draws))
     measure.ok(f"the generator state after the {n}-step loop")
@@ -264,8 +270,8 @@ def _whole_loop(
             continue
         (p1, z1), (p2, z2) = ((p[k], z[k]) for p, z in passes)
         d, w = p1 - p2, z1 - z2
-        g_hat = stepcheck.fitted_scale(d, w, s)
-        bound = tolerances.renoise_difference_bound(
+        g_hat = step_checks.fitted_scale(d, w, s)
+        bound = bounds.renoise_difference_bound(
             case.config, float(exact.ramps[k + 1]), z1, z2, p1, p2, dtype
         )
         bound = bound + np.abs(w) * float(np.sum(np.abs(w) * bound) / max(np.sum(w * w), 1e-300))
@@ -277,7 +283,7 @@ def _whole_loop(
             f"({generators} generator)",
             bound_text=f"two draws, {dtype}",
             scale=np.abs(s * g_hat * w) + np.abs(p1),
-            where=stepcheck.where(case.config, case.spec, k),
+            where=step_checks.where(case.config, case.spec, k),
         )
 
 
@@ -302,10 +308,10 @@ def _generator_run(
     dtype: str,
     inputs: list,
     seed: int,
-) -> steps.StepRun:
+) -> drivers.StepRun:
     measure.uses_noise_layer("reproduced")
-    F = [steps.sample(impl, f, dtype, device) for f, _ in inputs]
-    x = [steps.sample(impl, v, dtype, device) for _, v in inputs]
+    F = [drivers.sample(impl, f, dtype, device) for f, _ in inputs]
+    x = [drivers.sample(impl, v, dtype, device) for _, v in inputs]
     results = measure.call(
         "the loop body with a seeded generator",
         impl.run_steps,
@@ -317,7 +323,7 @@ def _generator_run(
     )
     draws = impl.reproduce_noise(seed, case.shape, dtype, device, len(inputs))
     z = [impl.to_numpy(d) for d in draws]
-    return steps.StepRun(
+    return drivers.StepRun(
         F, x, z, [r.scaled for r in results], [r.prev_sample for r in results], "reproduced"
     )
 
@@ -339,7 +345,7 @@ def test_statistical_moments_of_the_draws(
     shape = (4, 32, 32)
 
     def zeros() -> Any:
-        return steps.sample(impl, np.zeros(shape), dtype, device).native
+        return drivers.sample(impl, np.zeros(shape), dtype, device).native
 
     measure.uses_noise_layer("statistical")
     results = measure.call(
@@ -352,11 +358,11 @@ def test_statistical_moments_of_the_draws(
     )
     # The scale the implementation uses (STEP-3's finding, not this clause's): fitted on a
     # step with injected draws where it takes them, else s g at its own sigmas.
-    sigmas = steps.own_sigmas(impl, config, spec, device)
+    sigmas = drivers.own_sigmas(impl, config, spec, device)
     sigmas = exact.sigmas if sigmas is None else sigmas
     scales = [truth.noise_scale(config, float(sigmas[k + 1])) for k in range(2)]
     if impl.capabilities.injected_noise:
-        z = [steps.sample(impl, steps.normal(5 + k, shape), dtype, device) for k in range(2)]
+        z = [drivers.sample(impl, drivers.normal(5 + k, shape), dtype, device) for k in range(2)]
         known = measure.call(
             "the loop body (injected draws)",
             impl.run_steps,
@@ -367,7 +373,7 @@ def test_statistical_moments_of_the_draws(
         )
         for k in range(2):
             prev = impl.to_numpy(known[k].prev_sample)
-            fitted = stepcheck.fitted_scale(prev, z[k].exact, 1.0)
+            fitted = step_checks.fitted_scale(prev, z[k].exact, 1.0)
             residual = np.max(np.abs(prev - fitted * z[k].exact), initial=0.0)
             # Only a step that used the given draws tells the scale (NOISE-1 checks that).
             if np.isfinite(fitted) and fitted > 0 and residual <= 1e-2 * np.max(np.abs(prev)):
@@ -388,7 +394,7 @@ def test_statistical_moments_of_the_draws(
         mean, var = float(np.mean(w)), float(np.var(w))
         inside = float(np.mean(np.abs(w) <= 1.0))
         # Rounding to D moves each w by at most u_D |w|: the moments move by O(u_D).
-        slack = 4 * tolerances.U[dtype]
+        slack = 4 * bounds.U[dtype]
         for what, value, center, half in (
             ("mean of z", mean, 0.0, FIVE_SE / np.sqrt(n) + slack),
             ("variance of z", var, 1.0, FIVE_SE * np.sqrt(2.0 / n) + slack),
@@ -424,10 +430,10 @@ def test_one_draw_per_step_of_a_functional_sampler(
     sample itself is the step clauses')."""
     if not unmet_requirement(impl, "clip_off"):  # the clamp: STEP-2's (same x_k: d is the noise)
         case = replace(case, config={**case.config, "clip_denoised": False})
-    case = stepcheck.own_settings(impl, case)
+    case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
-    inputs = stepcheck.loop_inputs(replace(case, k=case.n - 1), exact)
-    run = steps.run(impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed)
+    inputs = step_checks.loop_inputs(replace(case, k=case.n - 1), exact)
+    run = drivers.run(impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed)
     counts = run.draws or []
     if impl.noise_through_hook:
         for k, draws in enumerate(counts):
@@ -440,7 +446,7 @@ def test_one_draw_per_step_of_a_functional_sampler(
                 )
             measure.ok(f"draws after evaluation {k}")
         return  # the draws were the suite's: their use is STEP-3's
-    place = stepcheck.where(case.config, case.spec)
+    place = step_checks.where(case.config, case.spec)
     if any(c is not None for c in counts):
         total = None if None in counts else sum(counts)
         if total != case.n:
@@ -456,8 +462,8 @@ def test_one_draw_per_step_of_a_functional_sampler(
         if truth.noise_scale(case.config, float(exact.sigmas[k + 1])) == 0.0:
             continue  # the next sigma is sigma_min: no draw reaches the output
         at_k = replace(case, k=k)
-        runs = stepcheck.two_runs(impl, measure, at_k, exact, device, dtype)
-        stepcheck.check_renoise(
+        runs = step_checks.two_runs(impl, measure, at_k, exact, device, dtype)
+        step_checks.check_renoise(
             measure,
             at_k,
             exact,

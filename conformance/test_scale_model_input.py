@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from conformance import stepcheck, steps, tolerances, truth
-from conformance.adapter import Adapter
-from conformance.cases import Case, cases, default_case
-from conformance.measure import Measure, collect_violations
+from conformance import truth
+from conformance.inputs.cases import Case, cases, default_case
+from conformance.measuring import bounds, drivers, step_checks
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.protocol.adapter import Adapter
 
 
 @pytest.mark.clause("CIN-1")
@@ -23,13 +24,16 @@ from conformance.measure import Measure, collect_violations
 def test_scale_model_input(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
-    case = stepcheck.own_settings(impl, case)
+    case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
     inputs = [
-        (steps.normal(case.seed + j, case.shape), steps.normal(case.seed + 1000 + j, case.shape, s))
+        (
+            drivers.normal(case.seed + j, case.shape),
+            drivers.normal(case.seed + 1000 + j, case.shape, s),
+        )
         for j, s in enumerate(exact.sigmas[: case.k + 1])
     ]
-    run = steps.run(
+    run = drivers.run(
         impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed, noise="ignore"
     )
     scaled = measure.output(
@@ -41,10 +45,10 @@ def test_scale_model_input(
     )
     x = run.x[case.k].exact
     # c_in at the sigma the implementation stores (a wrong sigma is SCHED's finding).
-    sigma = float(stepcheck.sigmas_used(run, exact)[case.k])
+    sigma = float(step_checks.sigmas_used(run, exact)[case.k])
     expected = truth.scale_model_input(case.config, sigma, x)
-    bound = tolerances.scale_model_input_bound(
-        case.config, exact.ramps[case.k], expected, dtype, stepcheck.readback_at(run, case.k)
+    bound = bounds.scale_model_input_bound(
+        case.config, exact.ramps[case.k], expected, dtype, step_checks.readback_at(run, case.k)
     )
     c_in = float(truth.c_in(case.config, sigma))
 
@@ -62,6 +66,6 @@ def test_scale_model_input(
         bound,
         "scale_model_input",
         bound_text=f"CIN-1 {dtype}",
-        where=stepcheck.where(case.config, case.spec, case.k),
+        where=step_checks.where(case.config, case.spec, case.k),
         diagnose=diagnose,
     )

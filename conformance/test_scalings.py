@@ -9,11 +9,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import tolerances, truth
-from conformance.adapter import Adapter, TimestepSpec
-from conformance.measure import Measure, collect_violations
-from conformance.steps import sample
-from conformance.strategies import DEFAULT_CONFIG, scheduler_configs
+from conformance import truth
+from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
+from conformance.measuring import bounds
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.drivers import sample
+from conformance.protocol.adapter import Adapter, TimestepSpec
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -70,7 +71,7 @@ def test_boundary_scalings(
     config, sigmas = case
     sigma, c_skip, c_out = _scalings(impl, measure, config, sigmas, dtype, device, True)
     exact_skip, exact_out = truth.boundary_scalings(config, sigma)
-    b_skip, b_out, _, _ = tolerances.scalings_bound(config, sigma, dtype)
+    b_skip, b_out, _, _ = bounds.scalings_bound(config, sigma, dtype)
     measure.close(c_skip, exact_skip, b_skip, "c_skip", bound_text=f"SCAL-1 {dtype}")
     measure.close(c_out, exact_out, b_out, "c_out", bound_text=f"SCAL-1 {dtype}")
 
@@ -125,6 +126,6 @@ def test_edm_scalings(
     config, sigmas = case
     sigma, c_skip, c_out = _scalings(impl, measure, config, sigmas, dtype, device, False)
     exact_skip, exact_out = truth.edm_scalings(config, sigma)
-    _, _, b_skip, b_out = tolerances.scalings_bound(config, sigma, dtype)
+    _, _, b_skip, b_out = bounds.scalings_bound(config, sigma, dtype)
     measure.close(c_skip, exact_skip, b_skip, "c_skip (EDM)", bound_text=f"SCAL-3 {dtype}")
     measure.close(c_out, exact_out, b_out, "c_out (EDM)", bound_text=f"SCAL-3 {dtype}")

@@ -9,16 +9,17 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import stepcheck, tolerances, truth
-from conformance.adapter import Adapter, TimestepSpec, prev_sample_of
-from conformance.measure import Measure, collect_violations
-from conformance.steps import normal, sample
-from conformance.strategies import (
+from conformance import truth
+from conformance.inputs.strategies import (
     DEFAULT_CONFIG,
     custom_timesteps,
     inference_steps,
     scheduler_configs,
 )
+from conformance.measuring import bounds, step_checks
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.drivers import normal, sample
+from conformance.protocol.adapter import Adapter, TimestepSpec, prev_sample_of
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -55,9 +56,9 @@ def check_schedule(
     # Held to the precision of the dtypes claimed, and of what is observed: a sigma read back
     # from a model time below float64 is known only so well (`Schedule.sigma_error`).
     caps = impl.capabilities
-    precision = tolerances.schedule_precision(caps.dtypes, caps.stateful)
+    precision = bounds.schedule_precision(caps.dtypes, caps.stateful)
     read = np.zeros(n + 1) if schedule.sigma_error is None else np.asarray(schedule.sigma_error)
-    rel = tolerances.schedule_rel_bound(config, exact.ramps, precision) + read[:-1]
+    rel = bounds.schedule_rel_bound(config, exact.ramps, precision) + read[:-1]
     bound = rel * exact.sigmas[:-1]
     text = (
         "SCHED-1 float64 bound"
@@ -72,7 +73,7 @@ def check_schedule(
         bound,
         "sigmas (evaluation points)",
         bound_text=text,
-        where=f"set_timesteps({spec.kwargs()}) with {stepcheck.config_text(config)}",
+        where=f"set_timesteps({spec.kwargs()}) with {step_checks.config_text(config)}",
         diagnose=lambda worst, bad: _schedule_diagnosis(sigmas[:-1], exact, worst),
     )
     # The appended sigma_min: within the bound at ramp 1 (MUST), bit-exact (SHOULD).
@@ -80,7 +81,7 @@ def check_schedule(
     measure.close(
         sigmas[-1:],
         eps,
-        tolerances.schedule_rel_bound(config, 1.0) * eps,
+        bounds.schedule_rel_bound(config, 1.0) * eps,
         "sigmas[-1] (the appended sigma_min)",
         bound_text="SCHED-1 float64 bound at sigma_min",
     )

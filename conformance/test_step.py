@@ -9,16 +9,17 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import stepcheck, steps, tolerances, truth
-from conformance.adapter import (
+from conformance import truth
+from conformance.inputs.cases import SHAPES, Case, cases, default_case
+from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
+from conformance.measuring import bounds, drivers, step_checks
+from conformance.measuring.checks import Measure, collect_violations
+from conformance.protocol.adapter import (
     Adapter,
     StepInputs,
     TimestepSpec,
     unmet_requirement,
 )
-from conformance.cases import SHAPES, Case, cases, default_case
-from conformance.measure import Measure, collect_violations
-from conformance.strategies import DEFAULT_CONFIG, scheduler_configs
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -39,12 +40,12 @@ def with_config(**fixed: Any) -> st.SearchStrategy[dict[str, Any]]:
 @example(case=default_case(timesteps=(0,), k=0, s_noise=0.0, clip_denoised=False))
 @example(case=default_case(timesteps=(39, 0), k=0, s_noise=0.0, clip_denoised=False, shape=(1,)))
 def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case: Case) -> None:
-    inputs = stepcheck.loop_inputs(case, truth.schedule(case.config, case.spec))
+    inputs = step_checks.loop_inputs(case, truth.schedule(case.config, case.spec))
     if not impl.capabilities.stateful:  # a loop of its own: position k alone, from its x
-        inputs, case = inputs[case.k : case.k + 1], stepcheck.one_point(case, case.k)
-    case = stepcheck.own_settings(impl, case)
+        inputs, case = inputs[case.k : case.k + 1], step_checks.one_point(case, case.k)
+    case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
-    run = steps.run(
+    run = drivers.run(
         impl,
         measure,
         case.config,
@@ -56,12 +57,12 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
         noise="zero",
     )
     k = case.k
-    prev = stepcheck.prev_values(measure, run, k)
+    prev = step_checks.prev_values(measure, run, k)
     x, F = run.x[k].exact, run.F[k].exact
-    expected, bound, scale = stepcheck.expected_step(case.config, run, exact, k, None, dtype)
-    sigma, sigma_next, _ = stepcheck.sigma_at(run, exact, k)
-    if stepcheck.noise_is_nan(prev) and np.all(np.isfinite(expected)):
-        origin = stepcheck.nonfinite_origin(
+    expected, bound, scale = step_checks.expected_step(case.config, run, exact, k, None, dtype)
+    sigma, sigma_next, _ = step_checks.sigma_at(run, exact, k)
+    if step_checks.noise_is_nan(prev) and np.all(np.isfinite(expected)):
+        origin = step_checks.nonfinite_origin(
             impl, case.config, sigma, prev.size, prev.size, sigma_next
         )
         if "noise term" in origin:
@@ -70,7 +71,7 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
             return
     what = "denoised (s_noise = 0, no clamp)"
     if case.config["clip_denoised"]:  # it always clamps: c_skip, c_out where the clamp is idle
-        free, _, _ = stepcheck.expected_step(
+        free, _, _ = step_checks.expected_step(
             {**case.config, "clip_denoised": False}, run, exact, k, None, dtype
         )
         usable = np.abs(free) < 1.0 - bound
@@ -90,10 +91,10 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
         expected,
         bound,
         what,
-        bound_text=f"step bound, {dtype}{stepcheck.readback_note(run, k, k + 1)}",
+        bound_text=f"step bound, {dtype}{step_checks.readback_note(run, k, k + 1)}",
         scale=scale,
-        where=stepcheck.where(case.config, case.spec, k),
-        diagnose=lambda worst, bad: stepcheck.denoise_diagnosis(
+        where=step_checks.where(case.config, case.spec, k),
+        diagnose=lambda worst, bad: step_checks.denoise_diagnosis(
             impl, case.config, sigma, sigma_next, prev, x, F, expected
         ),
     )
@@ -109,17 +110,17 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
 def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: Case) -> None:
     # The same inputs with clip_denoised True and False: the first must be the second
     # clamped to [-1, 1], whatever the denoised value is (STEP-1's).
-    inputs = stepcheck.loop_inputs(case, truth.schedule(case.config, case.spec), 4.0)
+    inputs = step_checks.loop_inputs(case, truth.schedule(case.config, case.spec), 4.0)
     if not impl.capabilities.stateful:  # a loop of its own: position k alone, from its x
-        inputs, case = inputs[case.k : case.k + 1], stepcheck.one_point(case, case.k)
-    case = stepcheck.own_settings(impl, case)
+        inputs, case = inputs[case.k : case.k + 1], step_checks.one_point(case, case.k)
+    case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
     k = case.k
     # clip_denoised = False only where the implementation offers it (a sampler that always
     # clamps is checked against the truth alone)
     clips = (True,) if unmet_requirement(impl, "clip_off") else (True, False)
     runs = [
-        steps.run(
+        drivers.run(
             impl,
             measure,
             {**case.config, "clip_denoised": clip},
@@ -132,14 +133,14 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
         )
         for clip in clips
     ]
-    clamped = stepcheck.prev_values(measure, runs[0], k)
-    place = stepcheck.where(case.config, case.spec, k)
-    if len(runs) == 1 or stepcheck.chained(*runs, k):
+    clamped = step_checks.prev_values(measure, runs[0], k)
+    place = step_checks.where(case.config, case.spec, k)
+    if len(runs) == 1 or step_checks.chained(*runs, k):
         # No run without the clamp on the same inputs: the clamp itself, at the x_k the loop
         # reached (what the denoised value is, is STEP-1's): nothing beyond +-1, and an element
         # whose true denoised value lies beyond +-1 by more than its bound exactly +-1, where
         # the elements inside are the truth's (else which lie beyond is not known).
-        free, step_bound, _ = stepcheck.expected_step(
+        free, step_bound, _ = step_checks.expected_step(
             {**case.config, "clip_denoised": False}, runs[0], exact, k, None, dtype
         )
         beyond = np.abs(free) > 1.0 + step_bound
@@ -162,11 +163,11 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
             where=place,
         )
         return
-    free = stepcheck.prev_values(measure, runs[1], k)
+    free = step_checks.prev_values(measure, runs[1], k)
     with np.errstate(invalid="ignore"):
         beyond = np.abs(free) > 1.0
     # Exact where the clamp acts; elsewhere the same arithmetic, within one rounding each.
-    bound = np.where(beyond, 0.0, tolerances.SAFETY * tolerances.U[dtype] * np.abs(free))
+    bound = np.where(beyond, 0.0, bounds.SAFETY * bounds.U[dtype] * np.abs(free))
     measure.close(
         clamped,
         np.clip(free, -1.0, 1.0),
@@ -197,10 +198,10 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
 def test_renoise_scale(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
-    case = stepcheck.own_settings(impl, case)
+    case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
-    runs = stepcheck.two_runs(impl, measure, case, exact, device, dtype)
-    stepcheck.check_renoise(
+    runs = step_checks.two_runs(impl, measure, case, exact, device, dtype)
+    step_checks.check_renoise(
         measure, case, exact, runs, dtype, f"prev_1 - prev_2 ({runs[0].layer} noise)"
     )
 
@@ -222,27 +223,27 @@ def test_last_step_adds_no_noise(
 ) -> None:
     # Two steps on the same inputs with two different draws: after the last evaluation
     # the noise scale is 0, so both give the same number, whatever the denoised value.
-    case = stepcheck.own_settings(impl, case)
+    case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
-    known = steps.noise_layer(impl) is not None
-    runs = stepcheck.two_runs(
+    known = drivers.noise_layer(impl) is not None
+    runs = step_checks.two_runs(
         impl, measure, case, exact, device, dtype, "known" if known else "own"
     )
     k = case.k
-    p1, p2 = (stepcheck.prev_values(measure, r, k) for r in runs)
+    p1, p2 = (step_checks.prev_values(measure, r, k) for r in runs)
     s, eps = float(case.config["s_noise"]), float(case.config["sigma_min"])
-    delta, delta_bound = stepcheck.denoised_difference(case.config, runs, exact, k, dtype)
+    delta, delta_bound = step_checks.denoised_difference(case.config, runs, exact, k, dtype)
     d = p1 - p2 - delta  # delta: 0 unless a loop of its own reached x_k differently
-    place = stepcheck.where(case.config, case.spec, k)
-    rounding = tolerances.SAFETY * tolerances.U[dtype] * (np.abs(p1) + np.abs(p2)) + delta_bound
+    place = step_checks.where(case.config, case.spec, k)
+    rounding = bounds.SAFETY * bounds.U[dtype] * (np.abs(p1) + np.abs(p2)) + delta_bound
     rounding = np.nan_to_num(rounding, nan=0.0, posinf=0.0)  # a NaN result: the bound stays finite
     # MUST: no more than a last sigma within the SCHED-1 bound of sigma_min can give;
     # SHOULD: exactly 0 (the appended sigma_min is exact, so tau^2 - eps^2 = 0).
-    g_max = tolerances.last_noise_scale_bound(case.config, dtype)
+    g_max = bounds.last_noise_scale_bound(case.config, dtype)
     if runs[0].z[k] is not None:
         w = runs[0].z[k] - runs[1].z[k]
-        g_hat = stepcheck.fitted_scale(d, w, s)
-        diagnosis = stepcheck.scale_diagnosis(g_hat, case.config, None, place)
+        g_hat = step_checks.fitted_scale(d, w, s)
+        diagnosis = step_checks.scale_diagnosis(g_hat, case.config, None, place)
         # The results' rounding projected onto w, as a noise scale.
         slack = float(np.sum(np.abs(w) * rounding) / (s * np.sum(w * w)))
         for level, bound, text in (
@@ -250,7 +251,7 @@ def test_last_step_adds_no_noise(
             (
                 "SHOULD",
                 # exactly 0 in float64 on the same inputs; a chained loop's x_k adds rounding
-                slack if dtype != "float64" or stepcheck.chained(*runs, k) else 0.0,
+                slack if dtype != "float64" or step_checks.chained(*runs, k) else 0.0,
                 "exactly 0: sqrt(eps^2 - eps^2)",
             ),
         ):
@@ -309,13 +310,13 @@ def test_one_step_draws_no_noise(
     # What one-step sampling returns is STEP-1's (a case with one timestep); here: that it
     # draws nothing (the generator keeps its state) and that no noise reaches the output
     # (two different draws offered give the same number).
-    case = stepcheck.own_settings(impl, case)
+    case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
-    x = steps.sample(
-        impl, steps.normal(case.seed, case.shape, float(exact.sigmas[0])), dtype, device
+    x = drivers.sample(
+        impl, drivers.normal(case.seed, case.shape, float(exact.sigmas[0])), dtype, device
     )
-    F = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
-    place = stepcheck.where(case.config, case.spec, 0)
+    F = drivers.sample(impl, drivers.normal(case.seed + 1, case.shape), dtype, device)
+    place = step_checks.where(case.config, case.spec, 0)
     if impl.capabilities.stateful and _has_generator(impl):
         scheduler = measure.call("constructor", impl.scheduler, **case.config)
         measure.call("set_timesteps", scheduler.set_timesteps, device=device, **case.spec.kwargs())
@@ -336,7 +337,7 @@ def test_one_step_draws_no_noise(
     for seed in (case.seed, case.seed + 17):
         noise = None
         if impl.capabilities.injected_noise:
-            drawn = steps.sample(impl, steps.normal(seed, case.shape), dtype, device)
+            drawn = drivers.sample(impl, drivers.normal(seed, case.shape), dtype, device)
             noise = drawn.native
             draws.append(drawn.exact)
         results = measure.call(
@@ -372,16 +373,16 @@ def test_one_step_draws_no_noise(
             )
         else:
             measure.ok("draws in one-step sampling")
-    elsewhere = stepcheck.nan_elsewhere(impl, case.config, used, None, outputs[0])
+    elsewhere = step_checks.nan_elsewhere(impl, case.config, used, None, outputs[0])
     if elsewhere:  # NaN everywhere, made by another clause's quantity: its finding
         measure.ok(f"one-step sampling: not comparable ({elsewhere})")
         return
     # As STEP-4: MUST, no more noise than a last sigma within SCHED-1 of sigma_min gives;
     # SHOULD, none at all (the same number for both draws).
-    g_max = tolerances.last_noise_scale_bound(case.config, dtype)
+    g_max = bounds.last_noise_scale_bound(case.config, dtype)
     # |z| < 6 but with probability 2e-9 per element, where the draws are not known
     z_size = np.abs(draws[0]) + np.abs(draws[1]) if draws else 12.0
-    rounding = tolerances.SAFETY * tolerances.U[dtype] * (np.abs(outputs[0]) + np.abs(outputs[1]))
+    rounding = bounds.SAFETY * bounds.U[dtype] * (np.abs(outputs[0]) + np.abs(outputs[1]))
     measure.close(
         outputs[1],
         outputs[0],
@@ -431,8 +432,8 @@ def test_step_index_advances(impl: Adapter, measure: Measure, device: str, dtype
         measure.fail(
             "step_index after set_timesteps", f"is {scheduler.step_index!r}, expected None"
         )
-    x = steps.sample(impl, steps.normal(1, (2, 3), 80.0), dtype, device)
-    F = steps.sample(impl, steps.normal(2, (2, 3)), dtype, device)
+    x = drivers.sample(impl, drivers.normal(1, (2, 3), 80.0), dtype, device)
+    F = drivers.sample(impl, drivers.normal(2, (2, 3)), dtype, device)
     for k, t in enumerate(scheduler.timesteps):
         measure.call("scale_model_input", scheduler.scale_model_input, x.native, t)
         out = measure.call(f"step {k}", scheduler.step, F.native, t, x.native, return_dict=False)
@@ -455,8 +456,8 @@ def test_step_index_advances(impl: Adapter, measure: Measure, device: str, dtype
 @collect_violations
 def test_stepping_past_the_end_rejected(impl: Adapter, measure: Measure, device: str) -> None:
     scheduler = _stateful(impl, measure, device, [22, 0])
-    x = steps.sample(impl, steps.normal(1, (2, 3), 80.0), "float32", device)
-    F = steps.sample(impl, steps.normal(2, (2, 3)), "float32", device)
+    x = drivers.sample(impl, drivers.normal(1, (2, 3), 80.0), "float32", device)
+    F = drivers.sample(impl, drivers.normal(2, (2, 3)), "float32", device)
     for t in scheduler.timesteps:
         measure.call("step", scheduler.step, F.native, t, x.native)
     with measure.rejects(
@@ -476,16 +477,16 @@ def test_inputs_not_modified(
     exact = truth.schedule(case.config, case.spec)
     inject = impl.capabilities.injected_noise
     inputs = []
-    for j, (f, v) in enumerate(stepcheck.loop_inputs(case, exact)):
+    for j, (f, v) in enumerate(step_checks.loop_inputs(case, exact)):
         noise = (
-            steps.sample(impl, steps.normal(case.seed + 1000 + j, case.shape), dtype, device)
+            drivers.sample(impl, drivers.normal(case.seed + 1000 + j, case.shape), dtype, device)
             if inject
             else None
         )
         inputs.append(
             StepInputs(
-                steps.sample(impl, f, dtype, device).native,
-                steps.sample(impl, v, dtype, device).native,
+                drivers.sample(impl, f, dtype, device).native,
+                drivers.sample(impl, v, dtype, device).native,
                 None if noise is None else noise.native,
             )
         )
@@ -509,8 +510,8 @@ def test_inputs_not_modified(
             measure.ok(f"{name} at position {k}")
     if unmet_requirement(impl, "add_noise"):  # not offered (a functional sampler)
         return
-    x0 = steps.sample(impl, steps.normal(case.seed, case.shape), dtype, device)
-    z = steps.sample(impl, steps.normal(case.seed + 1, case.shape), dtype, device)
+    x0 = drivers.sample(impl, drivers.normal(case.seed, case.shape), dtype, device)
+    z = drivers.sample(impl, drivers.normal(case.seed + 1, case.shape), dtype, device)
     x0_copy, z_copy = impl.copy(x0.native), impl.copy(z.native)
     schedule = measure.call("set_timesteps", impl.schedule, case.config, case.spec, device)
     stored = measure.output(
@@ -549,14 +550,14 @@ def test_output_contract(
 ) -> None:
     case = Case(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0)), 1, shape, seed)
     exact = truth.schedule(case.config, case.spec)
-    run = steps.run(
+    run = drivers.run(
         impl,
         measure,
         case.config,
         case.spec,
         device,
         dtype,
-        stepcheck.loop_inputs(case, exact),
+        step_checks.loop_inputs(case, exact),
         seed=seed,
         noise="ignore",
     )
@@ -570,7 +571,7 @@ def test_output_contract(
             )
             bad = int(np.count_nonzero(~np.isfinite(value)))
             sigma_next = float(exact.sigmas[k + 1]) if k + 1 < len(exact) else None
-            elsewhere = stepcheck.nan_elsewhere(
+            elsewhere = step_checks.nan_elsewhere(
                 impl, case.config, float(exact.sigmas[k]), sigma_next, value
             )
             if bad and elsewhere:  # NaN everywhere, made by another clause's quantity
@@ -597,9 +598,9 @@ def test_model_output_of_another_shape_rejected(
     impl: Adapter, measure: Measure, device: str, dtype: str
 ) -> None:
     spec = TimestepSpec(timesteps=(22, 0))
-    x = steps.sample(impl, steps.normal(1, BAD_SHAPE_SAMPLE, 80.0), dtype, device)
+    x = drivers.sample(impl, drivers.normal(1, BAD_SHAPE_SAMPLE, 80.0), dtype, device)
     for shape in BROADCASTABLE:
-        F = steps.sample(impl, steps.normal(2, shape), dtype, device)
+        F = drivers.sample(impl, drivers.normal(2, shape), dtype, device)
         with measure.rejects("model_output", f"an array of shape {shape}", also=("sample",)):
             impl.run_steps(DEFAULT_CONFIG, spec, device, [StepInputs(F.native, x.native)], seed=3)
 
@@ -619,10 +620,10 @@ def test_reproducible_with_a_seeded_generator(
     for seed in (11, 11, 12):
         inputs = [
             StepInputs(
-                steps.sample(impl, f, dtype, device).native,
-                steps.sample(impl, v, dtype, device).native,
+                drivers.sample(impl, f, dtype, device).native,
+                drivers.sample(impl, v, dtype, device).native,
             )
-            for f, v in stepcheck.loop_inputs(case, exact)
+            for f, v in step_checks.loop_inputs(case, exact)
         ]
         results = measure.call(
             "the loop body", impl.run_steps, case.config, case.spec, device, inputs, seed=seed
@@ -638,7 +639,7 @@ def test_reproducible_with_a_seeded_generator(
     measure.uses_noise_layer("reproduced" if impl.capabilities.noise_convention else "own")
     for k in range(2):
         sigma_next = float(exact.sigmas[k + 1]) if k + 1 < len(exact) else None
-        elsewhere = stepcheck.nan_elsewhere(
+        elsewhere = step_checks.nan_elsewhere(
             impl, case.config, float(exact.sigmas[k]), sigma_next, runs[0][k]
         )
         if elsewhere:  # NaN everywhere, made by another clause's quantity: its finding

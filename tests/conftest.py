@@ -15,8 +15,8 @@ import pytest
 from hypothesis import settings
 
 from conformance.harness import report
-from conformance.strategies import register_profiles
-from reference import golden
+from conformance.inputs.strategies import register_profiles
+from conformance.truth import golden
 
 register_profiles()
 # "ci" unless HYPOTHESIS_PROFILE says otherwise; `--hypothesis-profile=NAME` overrides both.

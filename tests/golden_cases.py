@@ -15,7 +15,8 @@ import math
 import numpy as np
 from bounds import sensitivity
 
-from reference import formulas, golden, oracle
+from conformance.truth import golden, oracle
+from reference import formulas
 from reference.numpy_scheduler import CMStochasticIterativeScheduler
 
 u = 2.0**-53

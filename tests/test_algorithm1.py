@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from conformance.strategies import custom_timesteps, sample_shapes, scheduler_configs
+from conformance.inputs.strategies import custom_timesteps, sample_shapes, scheduler_configs
 from reference import algorithm1
 from reference.numpy_scheduler import CMStochasticIterativeScheduler
 from reference.toy_model import toy_network

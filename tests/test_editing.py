@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conformance.truth.golden import load_case
 from reference import algorithm1, editing, formulas
-from reference.golden import load_case
 from reference.numpy_scheduler import CMStochasticIterativeScheduler
 from reference.toy_model import toy_network
 

@@ -1,4 +1,4 @@
-"""The golden-file loader (reference/golden.py): it hands out only what the manifest vouches
+"""The golden-file loader (conformance/truth/golden.py): it hands out only what the manifest vouches
 for, names the file it refuses, and never unpickles anything."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from reference import golden
-from reference.golden import GoldenFileError
+from conformance.truth import golden
+from conformance.truth.golden import GoldenFileError
 
 CASE = "cd_imagenet64_ts_0_22_39_f64"
 FILE = f"{CASE}.safetensors"

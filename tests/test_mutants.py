@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from conformance import spec
+from conformance.protocol import clauses
 from tests.mutants import audit, cached, kill_matrix, landing, runner, sensitivity
 from tests.mutants.base import adapter_for, torch_adapter
 from tests.mutants.equivalents import EQUIVALENTS, Variant
@@ -141,12 +141,12 @@ def test_required_relative_error_detected(quantity: str, dtype: str) -> None:
 
 
 def test_zoo_covers_every_area_of_the_spec() -> None:
-    clauses = spec.clauses()
-    unknown = {m.name: c for m in MUTANTS for c in m.breaks if c not in clauses}
+    defined = clauses.clauses()
+    unknown = {m.name: c for m in MUTANTS for c in m.breaks if c not in defined}
     assert not unknown, f"mutants target clauses SPEC.md does not define: {unknown}"
     variants = [v for v in EQUIVALENTS if not v.name.endswith("_base")]
     assert len(MUTANTS) >= 25 and len(variants) >= 5
-    targeted = {spec.area(c) for m in MUTANTS for c in m.breaks}
+    targeted = {clauses.area(c) for m in MUTANTS for c in m.breaks}
     assert set(AREAS) <= targeted, f"no mutant targets {sorted(set(AREAS) - targeted)}"
 
 
@@ -172,7 +172,7 @@ def test_kill_matrix_shows_no_survivor() -> None:
     assert not unlike, f"KILL_MATRIX.md's rows differ from kill_matrix.json for {unlike}"
     # A clause added to SPEC.md after the matrix was measured has no column: only one that no
     # mutant of the scheduler zoo can reach (a functional sampler's own clause) may be absent.
-    absent = [c for c in spec.clauses() if c not in columns and c not in FUNCTIONAL_ONLY]
+    absent = [c for c in clauses.clauses() if c not in columns and c not in FUNCTIONAL_ONLY]
     assert not absent, f"KILL_MATRIX.md has no column for {absent}: regenerate it"
 
 
@@ -193,7 +193,7 @@ def _matrix_line(row: dict, columns: list[str]) -> str:
 
 def test_spec_carries_the_sensitivity_figures() -> None:
     figures = json.loads(sensitivity.DATA.read_text(encoding="utf-8"))
-    text = spec.spec_text()
+    text = clauses.spec_text()
     missing = []
     for clause in figures:
         block = text.split(f"### {clause}:", 1)
@@ -206,7 +206,7 @@ def test_sensitivity_writer_edits_only_its_paragraphs(tmp_path, monkeypatch) -> 
     """write_spec adds one paragraph per clause with figures, replaces it on a second call,
     and leaves every other line of SPEC.md as it was."""
     copy = tmp_path / "SPEC.md"
-    original = spec.spec_text()
+    original = clauses.spec_text()
     copy.write_text(original, encoding="utf-8")
     monkeypatch.setattr(sensitivity, "SPEC", copy)
     figures = {"STEP-1": {"c_out": {"float32": 1.2e-6}}, "TIME-2": {"model_time": {"-": 3e-16}}}

@@ -136,9 +136,9 @@ def test_fingerprint_covers_what_decides_verdicts() -> None:
     inputs = set(landing.current_fingerprint()["inputs"])
     needed = {
         "conformance/test_step.py",
-        "conformance/stepcheck.py",
+        "conformance/measuring/step_checks.py",
         "conformance/harness/plugin.py",
-        "reference/oracle.py",
+        "conformance/truth/oracle.py",
         "reference/formulas.py",
         "reference/torch_scheduler.py",
         "tests/mutants/zoo.py",

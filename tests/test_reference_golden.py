@@ -43,7 +43,8 @@ from golden_cases import (
     u32,
 )
 
-from reference import algorithm1, formulas, golden, oracle
+from conformance.truth import golden, oracle
+from reference import algorithm1, formulas
 from reference.toy_model import toy_network
 
 

@@ -48,14 +48,15 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from conformance.strategies import (
+from conformance.inputs.strategies import (
     DEFAULT_CONFIG,
     custom_timesteps,
     inference_steps,
     sample_shapes,
     scheduler_configs,
 )
-from reference import formulas, oracle
+from conformance.truth import oracle
+from reference import formulas
 from reference.numpy_scheduler import CMStochasticIterativeScheduler
 
 u = 2.0**-53

@@ -3,7 +3,7 @@ here by planting its cause, and its message must name the cause: the value fitte
 output and the candidate it matched, checked against the formulas written out below
 (CM Appendix C, EDM Table 1, Algorithm 1 line 5), not against the suite's own code.
 
-Two kinds: `conformance/stepcheck.py`'s diagnoses called on planted inputs (no suite run),
+Two kinds: `conformance/measuring/step_checks.py`'s diagnoses called on planted inputs (no suite run),
 and the diagnoses of the clause tests read from the mutants' runs on their own clauses
 (`tests/mutants/cached.py`: the runs `tests/test_mutants.py` makes, so no run is added).
 """
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance import stepcheck
 from conformance.implementations.numpy_adapter import reference_adapter
-from conformance.strategies import DEFAULT_CONFIG
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.measuring import step_checks
 from tests.mutants import cached
 from tests.mutants.base import NumpyBase, adapter_for
 
@@ -78,21 +78,21 @@ RENOISE = {
 @pytest.mark.parametrize("candidate", sorted(RENOISE))
 def test_renoise_diagnosis_names_the_scale_fitted_and_matched(candidate: str) -> None:
     scale = RENOISE[candidate]
-    text = stepcheck.scale_diagnosis(scale / S, CONFIG, TAU, "here")
+    text = step_checks.scale_diagnosis(scale / S, CONFIG, TAU, "here")
     assert f"(= {candidate} to " in text, text
     assert close(number(text, "fitted"), scale, PRINTED), text
     assert close(number(text, "expected s sqrt(tau^2 - eps^2) ="), S * G, PRINTED), text
 
 
 def test_renoise_diagnosis_claims_no_candidate_it_does_not_match() -> None:
-    text = stepcheck.scale_diagnosis(1.7 * G, CONFIG, TAU, "here")
+    text = step_checks.scale_diagnosis(1.7 * G, CONFIG, TAU, "here")
     assert "(= " not in text and close(number(text, "fitted"), 1.7 * S * G, PRINTED), text
 
 
 def test_renoise_diagnosis_after_the_last_evaluation() -> None:
     """Noise 3 sigma_min added after the last evaluation: the scale fitted, its ratio to
     sigma_min (printed to 3 digits), and the figure compared, per unit of s_noise (6 digits)."""
-    text = stepcheck.scale_diagnosis(3 * EPS / S, CONFIG, None, "here")
+    text = step_checks.scale_diagnosis(3 * EPS / S, CONFIG, None, "here")
     assert close(number(text, "fitted"), 3 * EPS, PRINTED), text
     assert re.search(r"\(= 3 sigma_min; s_noise 0\.8 x ", text), text
     assert close(number(text, "s_noise 0.8 x"), 3 * EPS / S, CONFIG_PRINTED), text
@@ -100,7 +100,7 @@ def test_renoise_diagnosis_after_the_last_evaluation() -> None:
 
 
 def test_renoise_diagnosis_of_a_nan_scale() -> None:
-    text = stepcheck.scale_diagnosis(float("nan"), CONFIG, TAU, "here")
+    text = step_checks.scale_diagnosis(float("nan"), CONFIG, TAU, "here")
     assert "fitted nan (non-finite" in text and f"tau = {TAU!r}" in text, text
 
 
@@ -122,7 +122,7 @@ def test_denoise_diagnosis_fits_edm_scalings() -> None:
     config = {**CONFIG, "clip_denoised": False}
     sd = float(config["sigma_data"])
     prev, x, F, _ = _planted_step(*edm(SIGMA, sd), clip=False, big=0.1)
-    text = stepcheck.denoise_diagnosis(reference_adapter(), config, SIGMA, 1.0, prev, x, F, prev)
+    text = step_checks.denoise_diagnosis(reference_adapter(), config, SIGMA, 1.0, prev, x, F, prev)
     fitted = (number(text, "fitted on the output: c_skip"), number(text, ", c_out"))
     assert np.allclose(fitted, edm(SIGMA, sd), rtol=PRINTED), text
     expected_part = text.split("expected at sigma", 1)[1]
@@ -133,7 +133,7 @@ def test_denoise_diagnosis_fits_edm_scalings() -> None:
 def test_denoise_diagnosis_names_a_clamp_not_asked_for() -> None:
     config = {**CONFIG, "clip_denoised": False}
     prev, x, F, unclamped = _planted_step(*boundary(SIGMA, EPS, 0.5), clip=True, big=10.0)
-    text = stepcheck.denoise_diagnosis(
+    text = step_checks.denoise_diagnosis(
         reference_adapter(), config, SIGMA, 1.0, prev, x, F, unclamped
     )
     assert "clamped to [-1, 1] though clip_denoised = False" in text, text
@@ -143,7 +143,7 @@ def test_denoise_diagnosis_names_a_clamp_missing() -> None:
     config = {**CONFIG, "clip_denoised": True}
     prev, x, F, unclamped = _planted_step(*boundary(SIGMA, EPS, 0.5), clip=False, big=10.0)
     beyond = int(np.sum(np.abs(unclamped) > 1))
-    text = stepcheck.denoise_diagnosis(
+    text = step_checks.denoise_diagnosis(
         reference_adapter(), config, SIGMA, 1.0, prev, x, F, unclamped
     )
     assert f"not clamped: {beyond} elements beyond +-1" in text, text
@@ -167,7 +167,7 @@ class RaisingBoundary(NumpyBase):
 
 def test_nonfinite_origin_names_nan_scalings() -> None:
     impl = adapter_for(NanBoundary, "nan boundary")
-    text = stepcheck.nonfinite_origin(impl, CONFIG, SIGMA, 15, 15, 1.0)
+    text = step_checks.nonfinite_origin(impl, CONFIG, SIGMA, 15, 15, 1.0)
     assert f"boundary scalings at sigma = {SIGMA!r}" in text and text.endswith("(SCAL-1)"), text
     assert math.isnan(number(text, "c_out")), text
     c_skip = number(text, "c_skip")
@@ -176,16 +176,16 @@ def test_nonfinite_origin_names_nan_scalings() -> None:
 
 def test_nonfinite_origin_names_a_raise() -> None:
     impl = adapter_for(RaisingBoundary, "raising boundary")
-    text = stepcheck.nonfinite_origin(impl, CONFIG, SIGMA, 2, 15, 1.0)
+    text = step_checks.nonfinite_origin(impl, CONFIG, SIGMA, 2, 15, 1.0)
     assert "2 of 15 non-finite" in text and "raised RuntimeError('planted')" in text, text
 
 
 def test_nonfinite_origin_names_the_noise_term() -> None:
     """Every element NaN with finite scalings, the next sigma at sigma_min: the square root of
     a rounded-negative tau^2 - eps^2."""
-    text = stepcheck.nonfinite_origin(reference_adapter(), CONFIG, SIGMA, 15, 15, EPS)
+    text = step_checks.nonfinite_origin(reference_adapter(), CONFIG, SIGMA, 15, 15, EPS)
     assert "per-step scalar of the noise term is NaN" in text and "STEP-3/STEP-4" in text, text
-    some = stepcheck.nonfinite_origin(reference_adapter(), CONFIG, SIGMA, 3, 15, EPS)
+    some = step_checks.nonfinite_origin(reference_adapter(), CONFIG, SIGMA, 3, 15, EPS)
     assert some == f"3 of 15 non-finite, with finite scalings at sigma = {SIGMA!r}", some
 
 

@@ -22,9 +22,11 @@ from hypothesis import settings
 from hypothesis.internal.compat import int_from_bytes
 from hypothesis.internal.reflection import function_digest
 
-from conformance import spec, stepcheck, truth
-from conformance.cases import Case
-from conformance.strategies import DEFAULT_CONFIG
+from conformance import truth
+from conformance.inputs.cases import Case
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.measuring import step_checks
+from conformance.protocol import clauses
 from tests.mutants import runner
 
 Draw = dict[str, Any]
@@ -434,7 +436,6 @@ DOMAINS: dict[str, tuple[str, dict[str, dict[str, Predicate] | Covered]]] = {
 #: case lost, and on these once reached (then they leave this list).
 UNREACHED = {
     ("SCHED-2", "one index between"): "no pinned single index between 0 and N - 1, none drawn",
-    ("STEP-5", "custom index N - 1"): "no pinned (N - 1,) one-step schedule, none drawn",
 }
 
 #: Clauses whose tests draw nothing: their Domain cases are the inputs the test enumerates.
@@ -462,9 +463,9 @@ ENUMERATED = {
 def domain_lines() -> dict[str, list[str]]:
     """Clause -> the phrases of its `Domain:` line in SPEC.md (split at "; " outside
     parentheses)."""
-    text = spec.spec_text()
+    text = clauses.spec_text()
     out = {}
-    for clause in spec.clauses():
+    for clause in clauses.clauses():
         block = text.split(f"### {clause}:", 1)[1].split("\n### ", 1)[0]
         for line in block.splitlines():
             if line.startswith("Domain: "):
@@ -633,8 +634,8 @@ def _dotted(node: str) -> str:
 
 
 def test_every_clause_states_its_level() -> None:
-    text = spec.spec_text()
-    for clause in spec.clauses():
+    text = clauses.spec_text()
+    for clause in clauses.clauses():
         block = text.split(f"### {clause}:", 1)[1].split("\n### ", 1)[0]
         assert "\nLevel: " in block, f"{clause} states no Level: line"
 
@@ -642,15 +643,15 @@ def test_every_clause_states_its_level() -> None:
 def test_draws_are_the_suites_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """The examples `suite_draws` classifies are the ones a run of the suite checks: STEP-1's
     test against the reference records the case of every example it runs (each example
-    hands its case once to `stepcheck.own_settings`, whatever else it computes)."""
+    hands its case once to `step_checks.own_settings`, whatever else it computes)."""
     seen: list[Case] = []
-    own = stepcheck.own_settings
+    own = step_checks.own_settings
 
     def spy(impl: Any, case: Case) -> Case:
         seen.append(case)
         return own(impl, case)
 
-    monkeypatch.setattr(stepcheck, "own_settings", spy)
+    monkeypatch.setattr(step_checks, "own_settings", spy)
     drawn = [d["case"] for d in suite_draws(_test_function("test_step.test_denoise"))]
     seen.clear()
     run = runner.run("reference", ["STEP-1"], ["float64"])

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance import stepcheck, steps, truth
-from conformance.adapter import StepInputs, TimestepSpec
-from conformance.measure import Measure
-from conformance.strategies import DEFAULT_CONFIG
+from conformance import truth
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.measuring import drivers, step_checks
+from conformance.measuring.checks import Measure
+from conformance.protocol.adapter import StepInputs, TimestepSpec
 from tests.functional import zoo_generator
 from tests.mutants import runner
 
@@ -46,11 +47,11 @@ def test_two_runs_share_their_draws_before_the_position() -> None:
     measure = Measure(adapter, "STEP-3", "cpu", "float64")
     exact = truth.schedule(DEFAULT_CONFIG, SPEC)
     inputs = [
-        (steps.normal(2 * j + 1, (2, 3)), steps.normal(2 * j, (2, 3), float(exact.sigmas[j])))
+        (drivers.normal(2 * j + 1, (2, 3)), drivers.normal(2 * j, (2, 3), float(exact.sigmas[j])))
         for j in range(3)
     ]
     runs = [
-        steps.run(
+        drivers.run(
             adapter,
             measure,
             DEFAULT_CONFIG,
@@ -65,7 +66,7 @@ def test_two_runs_share_their_draws_before_the_position() -> None:
         for seed in (5, 6)
     ]
     assert np.array_equal(runs[0].x[1].exact, runs[1].x[1].exact)
-    assert not stepcheck.chained(*runs, 1)
+    assert not step_checks.chained(*runs, 1)
     assert not np.array_equal(runs[0].z[1], runs[1].z[1])
     # The known draw at position 1 is the one the sampler used: prev_1 - prev_2 = s g (z_1 - z_2)
     d = adapter.to_numpy(runs[0].prev[1]) - adapter.to_numpy(runs[1].prev[1])
@@ -83,7 +84,7 @@ def test_diagnosis_calls_no_primitive_not_offered() -> None:
     """An all-NaN output of a functional sampler (no scalings function): the diagnosis uses
     the oracle's scalings and says so, instead of reporting the not-offered call."""
     adapter = zoo_generator.generator()
-    origin = stepcheck.nonfinite_origin(adapter, DEFAULT_CONFIG, 0.002, 6, 6, None)
+    origin = step_checks.nonfinite_origin(adapter, DEFAULT_CONFIG, 0.002, 6, 6, None)
     assert "raised" not in origin and "not offered" not in origin, origin
     assert "the oracle's" in origin and "STEP-3/STEP-4" in origin, origin
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reference import golden
+from conformance.truth import golden
 from tests.mutants import runner
 from tests.mutants.registry import impl_option
 

@@ -101,7 +101,7 @@ def test_subclass_of_diffusers_class_passes_with_its_deviations(
 
 
 ENTRY_POINT_MODULE = """
-from conformance.adapter import Capabilities
+from conformance.protocol.adapter import Capabilities
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
 from reference.numpy_scheduler import CMStochasticIterativeScheduler
 

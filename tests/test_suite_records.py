@@ -1,5 +1,5 @@
 """The harness without pytest: one test phase classified into an `Outcome` record
-(`conformance.harness.records.classify`), deviations matched (`conformance.deviations`), and the
+(`conformance.harness.records.classify`), deviations matched (`conformance.protocol.deviations`), and the
 report and its table built from records (`conformance.harness.report`), strict JSON valid against
 the shipped schema. Plain function calls, no subprocess."""
 
@@ -13,10 +13,10 @@ import jsonschema
 import numpy as np
 import pytest
 
-from conformance import deviations, spec
-from conformance.deviations import Deviation
 from conformance.harness import records, report
-from conformance.measure import ClauseViolation, Measure, Worst
+from conformance.measuring.checks import ClauseViolation, Measure, Worst
+from conformance.protocol import clauses, deviations
+from conformance.protocol.deviations import Deviation
 
 NUMERIC = Deviation("STEP-1", "float32 scalars", "ratio 1e5", max_ratio=1e6)
 BEHAVIOURAL = Deviation("INDEX-3", "indexes an empty result", "IndexError", match="IndexError")
@@ -56,7 +56,7 @@ def test_must_violation_fails_with_its_figures() -> None:
 
 
 def test_should_violation_is_a_warning_unless_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spec, "level", lambda clause: "SHOULD" if clause == "STEP-1" else "MUST")
+    monkeypatch.setattr(clauses, "level", lambda clause: "SHOULD" if clause == "STEP-1" else "MUST")
     assert classify(exception=violation()).status == "warning"
     assert classify(exception=violation(), strict=True).status == "failed"
     # The violation's own level wins over the clause's.
@@ -307,7 +307,7 @@ def test_a_failure_reads_as_one_block_in_plain_numbers_with_its_diagnosis_whole(
     assert "np.float64" not in block and "np.float64" not in out.message
     assert block.splitlines()[:3] == [
         "STEP-1 violated on cpu/float64: denoised",
-        f"  clause:     MUST, {spec.clauses()['STEP-1']} (conformance/SPEC.md)",
+        f"  clause:     MUST, {clauses.clauses()['STEP-1']} (conformance/SPEC.md)",
         "  worst input: index 1 of position 0 of set_timesteps(...)",
     ]
     assert "  expected:   0.5" in block and "  actual:     0.5005" in block
@@ -372,10 +372,10 @@ def _written(data, tmp_path):
 def test_two_figures_of_one_quantity_name_the_factor_between_them() -> None:
     """STEP-4 compares the noise scale per unit of s_noise and its diagnosis gives the scale
     itself: the message says that one is s_noise times the other."""
-    from conformance import stepcheck
+    from conformance.measuring import step_checks
 
     config = {"s_noise": 0.440588, "sigma_min": 40.0, "sigma_max": 80.0}
-    text = stepcheck.scale_diagnosis(2819.8, config, None, "position 1")
+    text = step_checks.scale_diagnosis(2819.8, config, None, "position 1")
     fitted = 0.440588 * 2819.8
     assert text.startswith(f"noise scale after the last evaluation: fitted {fitted:.6g} (= ")
     assert "s_noise 0.440588 x 2819.8, the figure compared, per unit of s_noise" in text

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import __version__, spec
+from conformance import __version__
+from conformance.protocol import clauses
 
 pytest_plugins = ["pytester"]
 
@@ -51,7 +52,7 @@ def test_report_of_a_passing_run(
     for key in [("CFG-1", "-", "-"), ("CFG-2", "-", "-"), ("SCAL-2", "cpu", "-")]:
         assert cells[key]["status"] == "passed", cells[key]
     scal = cells[("SCAL-1", "cpu", "float64")]
-    assert scal["status"] == "passed" and scal["title"] == spec.clauses()["SCAL-1"]
+    assert scal["status"] == "passed" and scal["title"] == clauses.clauses()["SCAL-1"]
     worst = scal["worst"]
     assert 0 < worst["ratio"] <= 1 and worst["error"] <= worst["bound"]
     assert report["counts"]["cells"]["failed"] == 0

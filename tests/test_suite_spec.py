@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance import spec, tolerances, truth
-from conformance.adapter import TimestepSpec
-from conformance.strategies import DEFAULT_CONFIG
+from conformance import truth
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.measuring import bounds
+from conformance.protocol import clauses
+from conformance.protocol.adapter import TimestepSpec
 
 SUITE = Path(__file__).resolve().parents[1] / "conformance"
 
@@ -34,20 +36,20 @@ def _clauses_of_tests() -> dict[str, list[str]]:
 
 
 def test_every_test_names_exactly_one_known_clause() -> None:
-    known = spec.clauses()
+    known = clauses.clauses()
     bad = {t: ids for t, ids in _clauses_of_tests().items() if len(ids) != 1 or ids[0] not in known}
     assert not bad, f"tests without exactly one clause of SPEC.md: {bad}"
 
 
 def test_every_clause_is_checked_by_a_test() -> None:
     checked = {ids[0] for ids in _clauses_of_tests().values() if ids}
-    unchecked = [c for c in spec.clauses() if c not in checked]
+    unchecked = [c for c in clauses.clauses() if c not in checked]
     assert not unchecked, f"clauses of SPEC.md no test checks: {unchecked}"
 
 
 def test_every_clause_states_its_rule() -> None:
-    text = spec.spec_text()
-    for clause in spec.clauses():
+    text = clauses.spec_text()
+    for clause in clauses.clauses():
         body = re.split(rf"^### {re.escape(clause)}:.*$", text, flags=re.MULTILINE)[1]
         body = re.split(r"^##", body, flags=re.MULTILINE)[0]
         assert len(body.split()) >= 8, f"{clause} has no text in SPEC.md"
@@ -58,7 +60,7 @@ def _default_step(dtype: str, seed: int = 0) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     x, F, z = 80.0 * rng.standard_normal(256), rng.standard_normal(256), rng.standard_normal(256)
     exact = truth.schedule(DEFAULT_CONFIG, TimestepSpec(timesteps=(22, 0)))
-    bound, _ = tolerances.step_bound(DEFAULT_CONFIG, exact.ramps[0], exact.ramps[1], x, F, z, dtype)
+    bound, _ = bounds.step_bound(DEFAULT_CONFIG, exact.ramps[0], exact.ramps[1], x, F, z, dtype)
     return x, F, z, bound
 
 
@@ -78,5 +80,5 @@ def test_schedule_bound_catches_a_float16_rounded_schedule() -> None:
     exact = truth.schedule(DEFAULT_CONFIG, TimestepSpec(num_inference_steps=40))
     sigmas = exact.sigmas[:-1]
     halved = sigmas.astype(np.float16).astype(np.float64)
-    bound = tolerances.schedule_rel_bound(DEFAULT_CONFIG, exact.ramps) * sigmas
+    bound = bounds.schedule_rel_bound(DEFAULT_CONFIG, exact.ramps) * sigmas
     assert np.mean(np.abs(halved - sigmas) > bound) > 0.9

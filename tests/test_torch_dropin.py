@@ -22,7 +22,8 @@ import torch
 from diffusers import CMStochasticIterativeScheduler as DiffusersScheduler
 from diffusers.utils import BaseOutput
 
-from reference import diffusers_scheduler, numpy_scheduler, oracle, torch_scheduler
+from conformance.truth import oracle
+from reference import diffusers_scheduler, numpy_scheduler, torch_scheduler
 
 CLASSES = {
     "numpy": numpy_scheduler.CMStochasticIterativeScheduler,

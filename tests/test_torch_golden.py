@@ -24,7 +24,8 @@ from bounds import ETA, UNIT_ROUNDOFF, scale_bound, sensitivity, step_bound, to_
 from golden_cases import OPEN_END_CASES, SAMPLER_CASES, scheduler_for
 from golden_cases import replay_bound as reference_replay_bound
 
-from reference import formulas, golden
+from conformance.truth import golden
+from reference import formulas
 from reference.torch_scheduler import CMStochasticIterativeScheduler
 
 GOLDEN_DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -21,7 +21,7 @@ from bounds import (
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from conformance import strategies
+from conformance.inputs import strategies
 from reference import formulas
 from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyScheduler
 from reference.torch_lookup import rows_for_times

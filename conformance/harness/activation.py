@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pytest
 
-    from conformance.adapter import Adapter
+    from conformance.protocol.adapter import Adapter
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the conformance package
 PACKAGE = "conformance"
@@ -144,7 +144,7 @@ def _golden(config: pytest.Config) -> tuple[Path, str]:
 
     option = config.getoption("golden")
     if option is None:
-        from reference.golden import default_golden_dir
+        from conformance.truth.golden import default_golden_dir
 
         return default_golden_dir(), "packaged"
     golden = Path(option)
@@ -162,7 +162,7 @@ def _verify_golden(golden: Path, label: str) -> None:
     stopped at start-up with the file named, never counted against the implementation."""
     import pytest
 
-    from reference import golden as golden_files
+    from conformance.truth import golden as golden_files
 
     try:
         for name in golden_files.case_names(directory=golden):

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapter import Adapter, StepInputs, TimestepSpec
 from conformance.harness import timeout
-from conformance.strategies import DEFAULT_CONFIG
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.protocol.adapter import Adapter, StepInputs, TimestepSpec
 
 #: The stateful API's methods the suite calls (besides `step`, `scale_model_input`,
 #: `set_timesteps`, which every scheduler class has).

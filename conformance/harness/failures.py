@@ -15,8 +15,8 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
-from conformance import spec
-from conformance.measure import ClauseViolation
+from conformance.measuring.checks import ClauseViolation
+from conformance.protocol import clauses
 
 #: The other failed checks of a test listed in its block (the rest are counted).
 OTHERS_SHOWN = 3
@@ -31,7 +31,7 @@ def block(violation: ClauseViolation, *, frames: bool = True) -> str:
     JSON report, which names no path of the machine)."""
     where = "/".join(x for x in (violation.device, violation.dtype) if x)
     tag = " (SHOULD)" if violation.level == "SHOULD" else ""
-    title = spec.clauses().get(violation.clause, "")
+    title = clauses.clauses().get(violation.clause, "")
     facts = violation.facts
     # The head is the message's own beginning (a behavioural finding whole: it is short).
     head = f"{violation.clause} violated{tag}{' on ' + where if where else ''}: {violation.what}"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import deviations
-from conformance.adapter import Adapter
 from conformance.harness.activation import SuiteState
-from conformance.measure import Measure
+from conformance.measuring.checks import Measure
+from conformance.protocol import deviations
+from conformance.protocol.adapter import Adapter
 
 STATE = pytest.StashKey[SuiteState]()
 MEASURE = pytest.StashKey[Measure]()

@@ -22,8 +22,8 @@ import importlib
 import importlib.metadata
 from typing import Any
 
-from conformance.adapter import Adapter
 from conformance.implementations import BUILTINS
+from conformance.protocol.adapter import Adapter
 
 ENTRY_POINT_GROUP = "cm_conformance.implementations"
 
@@ -129,7 +129,7 @@ def to_adapter(obj: Any, name: str, _depth: int = 0) -> Adapter:
         if missing:
             raise ImplementationError(
                 f"{name}: class {obj.__qualname__} lacks {', '.join(missing)}; expected a "
-                "scheduler class with diffusers' API or a conformance.adapter.Adapter"
+                "scheduler class with diffusers' API or a conformance.protocol.adapter.Adapter"
             )
         from conformance.implementations.diffusers_adapter import (
             is_diffusers_scheduler,
@@ -150,5 +150,5 @@ def to_adapter(obj: Any, name: str, _depth: int = 0) -> Adapter:
         return to_adapter(made, name, _depth + 1)
     raise ImplementationError(
         f"{name}: got {type(obj).__name__} {obj!r}; expected a scheduler class with diffusers' "
-        "API, a conformance.adapter.Adapter (class or instance) or a function returning one"
+        "API, a conformance.protocol.adapter.Adapter (class or instance) or a function returning one"
     )

@@ -34,8 +34,7 @@ import numpy as np
 import pytest
 from hypothesis import Phase, settings
 
-from conformance import __version__, deviations, spec
-from conformance.adapter import DTYPES, unmet_requirement
+from conformance import __version__
 from conformance.harness import (
     activation,
     failures,
@@ -48,7 +47,9 @@ from conformance.harness import (
 from conformance.harness import timeout as time_limit
 from conformance.harness.activation import SuiteState
 from conformance.harness.fixtures import MEASURE, STATE, coordinates
-from conformance.strategies import register_profiles
+from conformance.inputs.strategies import register_profiles
+from conformance.protocol import clauses, deviations
+from conformance.protocol.adapter import DTYPES, unmet_requirement
 
 PLUGIN_NAME = "conformance.harness.plugin"
 #: Seconds a conformance test may run (`--conformance-timeout`) with the default profile's 25
@@ -259,7 +260,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = metafunc.fixturenames
     if "golden_case" in names:
         # Each sampler case runs in its own dtype, if that dtype is in the matrix.
-        from reference import golden
+        from conformance.truth import golden
 
         cases = [
             pytest.param(case["name"], case["config"]["dtype"], id=case["name"])
@@ -285,7 +286,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = _active(config)
     if state is None:
         return
-    known = spec.clauses()
+    known = clauses.clauses()
     for item in items:
         if not activation.in_suite(item.path):
             continue
@@ -432,7 +433,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 failures.blocks_verbose(found[0]) if verbose else failures.block(found[0])
             )
         else:
-            title = spec.clauses().get(clause, "")
+            title = clauses.clauses().get(clause, "")
             test_report.sections.append(
                 ("conformance", f"clause {clause} ({title}) {outcome.status} on {outcome.where}")
             )

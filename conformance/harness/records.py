@@ -25,10 +25,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from conformance import deviations, spec
-from conformance.deviations import Deviation
 from conformance.harness import failures
-from conformance.measure import ClauseViolation
+from conformance.measuring.checks import ClauseViolation
+from conformance.protocol import clauses, deviations
+from conformance.protocol.deviations import Deviation
 
 Status = Literal["failed", "error", "warning", "known deviation", "passed", "skipped"]
 #: Worst first: a cell shows the worst status of its tests.
@@ -54,7 +54,7 @@ class Figures:
 
     @classmethod
     def of(cls, worst: Any) -> Figures | None:
-        """From `conformance.measure.Worst` (or anything with its attributes)."""
+        """From `conformance.measuring.checks.Worst` (or anything with its attributes)."""
         if worst is None:
             return None
         return cls(
@@ -120,7 +120,7 @@ def violations_in(exc: BaseException | None) -> Iterator[ClauseViolation]:
 
 def level_of(violation: ClauseViolation) -> str:
     """A violation's normative level: its own `level`, else its clause's in SPEC.md."""
-    return getattr(violation, "level", None) or spec.level(violation.clause)
+    return getattr(violation, "level", None) or clauses.level(violation.clause)
 
 
 def first_line(text: str, limit: int = 400) -> str:
@@ -173,7 +173,7 @@ def classify(
     base: dict[str, Any] = dict(
         nodeid=nodeid,
         clause=clause,
-        level=spec.level(clause),
+        level=clauses.level(clause),
         device=device,
         dtype=dtype,
         phase=phase,

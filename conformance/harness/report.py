@@ -24,8 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from conformance import spec
 from conformance.harness.records import FAILING, RANK, STATUSES, Figures, Outcome
+from conformance.protocol import clauses
 
 FORMAT = "cm-conformance-report/3"
 SHORT = {
@@ -117,7 +117,7 @@ def _test_id(nodeid: str) -> str:
 
 
 def _order(clause: str) -> int:
-    ids = list(spec.clauses())
+    ids = list(clauses.clauses())
     return ids.index(clause) if clause in ids else len(ids)
 
 
@@ -136,8 +136,8 @@ def build(records: Iterable[Outcome], run: RunInfo) -> dict[str, Any]:
         if cell is None:
             cell = cells[key] = {
                 "clause": key[0],
-                "title": spec.clauses().get(key[0], ""),
-                "level": spec.level(key[0]),
+                "title": clauses.clauses().get(key[0], ""),
+                "level": clauses.level(key[0]),
                 "device": key[1],
                 "dtype": key[2],
                 "status": record.status,
@@ -333,7 +333,7 @@ def table(data: dict[str, Any]) -> list[list[str]]:
         rows.setdefault(cell["clause"], {})[(cell["device"], cell["dtype"])] = cell
     out = [["clause"] + [column_label(d, t) for d, t in columns]]
     for clause, row in rows.items():
-        label = clause + (" (SHOULD)" if spec.level(clause) == "SHOULD" else "")
+        label = clause + (" (SHOULD)" if clauses.level(clause) == "SHOULD" else "")
         out.append([label] + [cell_text(row.get(col)) for col in columns])
     return out
 

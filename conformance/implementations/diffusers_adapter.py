@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from conformance.adapter import Capabilities, step_accepts_noise
 from conformance.implementations.diffusers_deviations import DEVIATIONS
 from conformance.implementations.torch_adapter import TorchSchedulerAdapter, distribution_version
+from conformance.protocol.adapter import Capabilities, step_accepts_noise
 
 
 def is_diffusers_scheduler(cls: type) -> bool:

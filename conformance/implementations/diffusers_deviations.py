@@ -9,7 +9,7 @@ declared limit still fails.
 
 from __future__ import annotations
 
-from conformance.deviations import Deviation
+from conformance.protocol.deviations import Deviation
 
 U32 = 2.0**-24  # float32 unit roundoff
 #: The ratio of float32's unit roundoff to float64's: an error up to this many times a

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.adapter import Capabilities, SchedulerAdapter
-from conformance.bridges import NumpyBridge
+from conformance.protocol.adapter import Capabilities, SchedulerAdapter
+from conformance.protocol.bridges import NumpyBridge
 
 
 class NumpySchedulerAdapter(SchedulerAdapter):

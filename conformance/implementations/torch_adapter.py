@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from conformance.adapter import Capabilities, SchedulerAdapter, step_accepts_noise
-from conformance.bridges import TorchBridge
+from conformance.protocol.adapter import Capabilities, SchedulerAdapter, step_accepts_noise
+from conformance.protocol.bridges import TorchBridge
 
 
 class TorchSchedulerAdapter(SchedulerAdapter):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.bridges import TorchBridge
 from conformance.functional import FunctionalSampler
-from conformance.strategies import DEFAULT_CONFIG
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.protocol.bridges import TorchBridge
 from tests.functional import samplers
 from tests.functional.zoo import OPENAI_NAMES
 

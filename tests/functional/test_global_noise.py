@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.bridges import NumpyBridge, TorchBridge
 from conformance.functional import ConventionError, FunctionalSampler
-from conformance.global_noise import route
-from conformance.scripted import NoiseSource, Recording
+from conformance.functional.global_noise import route
+from conformance.functional.scripted import NoiseSource, Recording
+from conformance.protocol.bridges import NumpyBridge, TorchBridge
 from tests.functional import samplers
 from tests.functional.test_zoo import PROFILE
 from tests.mutants import runner
@@ -131,7 +131,7 @@ def test_an_escaping_sampler_fails_conv1_only() -> None:
 
 def test_global_noise_needs_a_global_state() -> None:
     assert _declare(_global_edm, NumpyBridge()).bridge.global_random == ("numpy",)
-    jax_bridges = pytest.importorskip("conformance.bridges")
+    jax_bridges = pytest.importorskip("conformance.protocol.bridges")
     pytest.importorskip("jax")
     with pytest.raises(ValueError, match="noise.*no global random state"):
         _declare(_global_edm, jax_bridges.JaxBridge())

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.adapter import unmet_requirement
-from conformance.bridges import TorchBridge
 from conformance.functional import FunctionalSampler
 from conformance.implementations.numpy_adapter import reference_adapter
+from conformance.protocol.adapter import unmet_requirement
+from conformance.protocol.bridges import TorchBridge
 from tests.functional import samplers, zoo
 from tests.functional.test_zoo import PROFILE
 from tests.functional.zoo import OPENAI_NAMES

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance.bridges import TorchBridge
 from conformance.functional import FunctionalSampler
+from conformance.protocol.bridges import TorchBridge
 from tests.functional.test_zoo import PROFILE
 from tests.mutants import runner
 
@@ -78,8 +78,8 @@ def test_its_own_float32_grid_fails_the_schedule() -> None:
 
 
 def test_custom_time_points_are_skipped_with_the_reason() -> None:
-    from conformance.adapter import StepInputs, TimestepSpec
-    from conformance.strategies import DEFAULT_CONFIG
+    from conformance.inputs.strategies import DEFAULT_CONFIG
+    from conformance.protocol.adapter import StepInputs, TimestepSpec
 
     adapter = own_grid()
     x = adapter.asarray(np.ones((1, 2)), "float64", "cpu")

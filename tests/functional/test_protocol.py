@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.adapter import unmet_requirement
-from conformance.bridges import NumpyBridge, TorchBridge
 from conformance.functional import EDM_TIME, QUARTER_LOG, FunctionalSampler, TimeMap
+from conformance.functional.scripted import DrawList, NoiseSource, Recording, ScriptedCallable
 from conformance.implementations.numpy_adapter import reference_adapter
 from conformance.implementations.torch_adapter import torch_reference_adapter
-from conformance.scripted import DrawList, NoiseSource, Recording, ScriptedCallable
+from conformance.protocol.adapter import unmet_requirement
+from conformance.protocol.bridges import NumpyBridge, TorchBridge
 from tests.functional import zoo
 
 VALUES = np.array([[0.1, -2.5, 80.0], [1e-3, 3.0, -0.75]])

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conformance.bridges import TorchBridge
 from conformance.functional import FunctionalSampler
-from conformance.scripted import Recording, ScriptedCallable
+from conformance.functional.scripted import Recording, ScriptedCallable
+from conformance.protocol.bridges import TorchBridge
 from tests.functional import samplers
 from tests.functional.test_zoo import PROFILE
 from tests.mutants import runner

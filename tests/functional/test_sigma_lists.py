@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from conformance.bridges import TorchBridge
 from conformance.functional import ConventionError, FunctionalSampler
+from conformance.protocol.bridges import TorchBridge
 from tests.functional.test_zoo import PROFILE
 from tests.mutants import runner
 

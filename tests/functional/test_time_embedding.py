@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.bridges import TorchBridge
 from conformance.functional import ConventionError, FunctionalSampler, TimeEmbedding
+from conformance.protocol.bridges import TorchBridge
 from tests.functional.test_zoo import PROFILE
 from tests.mutants import runner
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from conformance.bridges import TorchBridge
 from conformance.functional import (
     EDM_TIME,
     QUARTER_LOG,
@@ -20,6 +19,7 @@ from conformance.functional import (
     THOUSAND_QUARTER_LOG,
     FunctionalSampler,
 )
+from conformance.protocol.bridges import TorchBridge
 from tests.functional import samplers
 
 OPENAI_NAMES = {"sigma_min": "t_min", "sigma_max": "t_max", "rho": "rho", "num_train_timesteps": "steps"}  # fmt: skip

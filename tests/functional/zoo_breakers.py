@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sys
 
-from conformance.bridges import TorchBridge
 from conformance.functional import FunctionalSampler
+from conformance.protocol.bridges import TorchBridge
 from tests.functional import breaker_samplers as bs
 from tests.functional.zoo import BOTH, HOOK, INSIDE_DENOISER, OPENAI_NAMES, ZOO, Member
 

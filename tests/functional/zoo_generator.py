@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conformance.bridges import TorchBridge
 from conformance.functional import FunctionalSampler
+from conformance.protocol.bridges import TorchBridge
 from tests.functional import generator_samplers as gs
 
 GENERATOR_NAMES = {"sigma_min": "t_min", "sigma_max": "t_max", "rho": "rho", "num_train_timesteps": "steps", "sigma_data": "sigma_data", "clip_denoised": "clip_denoised", "s_noise": "s_noise"}  # fmt: skip

@@ -19,7 +19,7 @@ OPENAI_DEFAULTS = {"sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0, "num_train
 
 def jax_eager() -> FunctionalSampler:
     pytest.importorskip("jax")
-    from conformance.bridges import JaxBridge
+    from conformance.protocol.bridges import JaxBridge
     from tests.functional import jax_samplers
 
     return FunctionalSampler(
@@ -38,7 +38,7 @@ def jax_eager() -> FunctionalSampler:
 
 def jax_fori() -> FunctionalSampler:
     pytest.importorskip("jax")
-    from conformance.bridges import JaxBridge
+    from conformance.protocol.bridges import JaxBridge
     from tests.functional import jax_samplers
 
     return FunctionalSampler(
@@ -61,7 +61,7 @@ def jax_fori() -> FunctionalSampler:
 
 def jax_split() -> FunctionalSampler:
     pytest.importorskip("jax")
-    from conformance.bridges import JaxBridge
+    from conformance.protocol.bridges import JaxBridge
     from tests.functional import jax_samplers
 
     return FunctionalSampler(

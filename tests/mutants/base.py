@@ -34,12 +34,12 @@ import torch
 from numpy.typing import NDArray
 
 import reference
-from conformance.adapter import Adapter, Capabilities
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter, reference_adapter
 from conformance.implementations.torch_adapter import (
     TorchSchedulerAdapter,
     torch_reference_adapter,
 )
+from conformance.protocol.adapter import Adapter, Capabilities
 from reference import formulas, numpy_scheduler, torch_checks, torch_scheduler
 from reference.bookkeeping import HostSchedule
 from reference.torch_scheduler import C_IN, C_OUT, C_SKIP, NOISE_SCALE, SIGMA

@@ -25,7 +25,7 @@ from typing import Any
 
 from hypothesis import settings
 
-from conformance import spec
+from conformance.protocol import clauses
 
 REPO = Path(__file__).resolve().parents[2]
 #: The mutant zoo's own modules; each is followed for the reference modules it imports.
@@ -128,7 +128,7 @@ def normalized(path: Path) -> str:
 
 def spec_structure() -> str:
     """What the suite reads of SPEC.md: each clause and its level."""
-    return "\n".join(f"{c} {spec.level(c)} {title}" for c, title in spec.clauses().items())
+    return "\n".join(f"{c} {clauses.level(c)} {title}" for c, title in clauses.clauses().items())
 
 
 def profile(name: str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance import __version__ as suite_version
-from conformance import spec
+from conformance.protocol import clauses
 from tests.mutants import runner
 from tests.mutants.equivalents import EQUIVALENTS
 from tests.mutants.registry import impl_option
@@ -71,15 +71,15 @@ def measure(name: str, kind: str, what: str, targets: tuple[str, ...]) -> Row:
 
 def render(rows: list[Row], commit: str | None = None) -> str:
     """The markdown; `commit` is the one measured at (default: HEAD)."""
-    clauses = list(spec.clauses())
+    ids = list(clauses.clauses())
     mutants = [r for r in rows if r.kind == "mutant"]
     variants = [r for r in rows if r.kind == "variant"]
     survivors = [r for r in rows if r.kind == "survivor"]
     gaps = {m.name: m.gap for m in SURVIVORS}
     killed_on_target = [r for r in mutants if all(c in r.violated for c in r.targets)]
-    by_clause = {c: [r.name for r in mutants if c in r.violated] for c in clauses}
-    unkilled = [c for c in clauses if not by_clause[c]]
-    weakest = sorted((c for c in clauses if by_clause[c]), key=lambda c: len(by_clause[c]))
+    by_clause = {c: [r.name for r in mutants if c in r.violated] for c in ids}
+    unkilled = [c for c in ids if not by_clause[c]]
+    weakest = sorted((c for c in ids if by_clause[c]), key=lambda c: len(by_clause[c]))
     lines = [
         "# Kill matrix: the mutant zoo against the conformance suite",
         "",
@@ -113,16 +113,16 @@ def render(rows: list[Row], commit: str | None = None) -> str:
         "## Mutants",
         "",
     ]
-    lines += ["| mutant | " + " | ".join(clauses) + " |", "|" + "---|" * (len(clauses) + 1)]
+    lines += ["| mutant | " + " | ".join(ids) + " |", "|" + "---|" * (len(ids) + 1)]
     for r in mutants:
-        lines.append(f"| {r.name} | " + " | ".join(r.mark(c) for c in clauses) + " |")
+        lines.append(f"| {r.name} | " + " | ".join(r.mark(c) for c in ids) + " |")
     lines += [
         "",
         "| mutant | bug | targets | killed on (dtypes) | seconds |",
         "|---|---|---|---|---|",
     ]
     for r in mutants:
-        killed = "; ".join(f"{c} ({', '.join(r.violated[c])})" for c in clauses if c in r.violated)
+        killed = "; ".join(f"{c} ({', '.join(r.violated[c])})" for c in ids if c in r.violated)
         killed = killed or "-"
         lines.append(
             f"| {r.name} | {r.what} | {', '.join(r.targets)} | {killed} | {r.seconds:.1f} |"
@@ -135,7 +135,7 @@ def render(rows: list[Row], commit: str | None = None) -> str:
         "|---|---|---|---|",
     ]
     for r in variants:
-        failed = "; ".join(f"{c} ({', '.join(r.failed[c])})" for c in clauses if c in r.failed)
+        failed = "; ".join(f"{c} ({', '.join(r.failed[c])})" for c in ids if c in r.failed)
         failed = failed or "none"
         lines.append(f"| {r.name} | {r.what} | {failed} | {r.seconds:.1f} |")
     lines += [
@@ -153,12 +153,12 @@ def render(rows: list[Row], commit: str | None = None) -> str:
             "| none | every survivor found so far is caught now (zoo.py lists them) | | | |"
         )
     for r in survivors:
-        killed = ", ".join(c for c in clauses if c in r.violated) or "nothing"
+        killed = ", ".join(c for c in ids if c in r.violated) or "nothing"
         lines.append(
             f"| {r.name} | {r.what} | {', '.join(r.targets)} | {gaps.get(r.name, '')} | {killed} |"
         )
     lines += ["", "## Mutants per clause", "", "| clause | killed by |", "|---|---|"]
-    for c in clauses:
+    for c in ids:
         lines.append(f"| {c} | {', '.join(by_clause[c]) or '**none**'} |")
     return "\n".join(lines) + "\n"
 

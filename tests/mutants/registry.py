@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from types import SimpleNamespace
 
-from conformance.adapter import Adapter
+from conformance.protocol.adapter import Adapter
 from tests.mutants.base import adapter_for
 from tests.mutants.equivalents import EQUIVALENTS
 from tests.mutants.zoo import MUTANTS, SURVIVORS

@@ -32,9 +32,9 @@ from typing import Any
 import pytest
 from hypothesis import Phase, settings
 
-from conformance.adapter import Adapter
 from conformance.harness import plugin as _plugin  # noqa: F401  (imported once, kept across runs)
-from conformance.strategies import register_profiles
+from conformance.inputs.strategies import register_profiles
+from conformance.protocol.adapter import Adapter
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "conformance"

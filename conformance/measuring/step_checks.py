@@ -18,21 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from conformance import steps, tolerances, truth
-from conformance.adapter import Adapter, TimestepSpec, unmet_requirement
-from conformance.cases import Case
-from conformance.measure import Measure
+from conformance import truth
+from conformance.inputs.cases import Case
+from conformance.measuring import bounds, drivers
+from conformance.measuring.checks import Measure
+from conformance.protocol.adapter import Adapter, TimestepSpec, unmet_requirement
 
 Array = np.ndarray
 
 
-def sigmas_used(run: steps.StepRun, exact: truth.ExactSchedule) -> Array:
+def sigmas_used(run: drivers.StepRun, exact: truth.ExactSchedule) -> Array:
     """The implementation's own sigmas where known, else the exact ones."""
     return exact.sigmas if run.sigmas is None else run.sigmas
 
 
 def sigma_at(
-    run: steps.StepRun, exact: truth.ExactSchedule, k: int
+    run: drivers.StepRun, exact: truth.ExactSchedule, k: int
 ) -> tuple[float, float | None, float | None]:
     """(sigma_k, the next sigma, its ramp) as used; the next is None after the last
     evaluation (its noise scale is 0: STEP-4)."""
@@ -42,14 +43,14 @@ def sigma_at(
     return float(sigmas[k]), None, None
 
 
-def readback_at(run: steps.StepRun, k: int) -> float:
+def readback_at(run: drivers.StepRun, k: int) -> float:
     """The relative error with which the k-th sigma used is known (0: exact)."""
     if run.readback is None or k >= len(run.readback):
         return 0.0
     return float(run.readback[k])
 
 
-def readback_note(run: steps.StepRun, *positions: int) -> str:
+def readback_note(run: drivers.StepRun, *positions: int) -> str:
     """For a bound text: that the sigmas were read back from a model time below float64,
     and how precisely (empty where they are exact)."""
     worst = max((readback_at(run, k) for k in positions), default=0.0)
@@ -72,15 +73,15 @@ def where(config: Mapping[str, Any], spec: TimestepSpec, k: int | None = None) -
     return f"{position}set_timesteps({spec.kwargs()}) with {config_text(config)}"
 
 
-def prev_values(measure: Measure, run: steps.StepRun, k: int) -> Array:
+def prev_values(measure: Measure, run: drivers.StepRun, k: int) -> Array:
     """The k-th prev_sample as float64: an array of the sample's shape (its dtype and
     device are STEP-9's, not this clause's)."""
-    return steps.prev_output(measure, run, k, None, None)
+    return drivers.prev_output(measure, run, k, None, None)
 
 
 def expected_step(
     config: Mapping[str, Any],
-    run: steps.StepRun,
+    run: drivers.StepRun,
     exact: truth.ExactSchedule,
     k: int,
     z: Array | None,
@@ -92,7 +93,7 @@ def expected_step(
     z = np.zeros_like(x) if z is None else z
     sigma, sigma_next, ramp_next = sigma_at(run, exact, k)
     expected = truth.step(config, sigma, sigma_next, F, x, z)
-    bound, scale = tolerances.step_bound(
+    bound, scale = bounds.step_bound(
         config,
         float(exact.ramps[k]),
         ramp_next,
@@ -108,7 +109,7 @@ def expected_step(
     return expected, bound, scale
 
 
-def chained(first: steps.StepRun, second: steps.StepRun, k: int) -> bool:
+def chained(first: drivers.StepRun, second: drivers.StepRun, k: int) -> bool:
     """Whether two runs reached position k with different inputs: a loop of its own (a
     functional sampler), whose x_k follows its earlier draws and clamps."""
     return not (
@@ -119,7 +120,7 @@ def chained(first: steps.StepRun, second: steps.StepRun, k: int) -> bool:
 
 def denoised_difference(
     config: Mapping[str, Any],
-    runs: tuple[steps.StepRun, steps.StepRun],
+    runs: tuple[drivers.StepRun, drivers.StepRun],
     exact: truth.ExactSchedule,
     k: int,
     dtype: str,
@@ -146,8 +147,8 @@ def loop_inputs(
     """(F, x) for positions 0 .. k: x at its noise level (sigma_j z), F of order F_scale."""
     return [
         (
-            steps.normal(case.seed + 2 * j + 1, case.shape, F_scale),
-            steps.normal(case.seed + 2 * j, case.shape, float(exact.sigmas[j])),
+            drivers.normal(case.seed + 2 * j + 1, case.shape, F_scale),
+            drivers.normal(case.seed + 2 * j, case.shape, float(exact.sigmas[j])),
         )
         for j in range(case.k + 1)
     ]
@@ -161,7 +162,7 @@ def two_runs(
     device: str,
     dtype: str,
     noise: str = "known",
-) -> tuple[steps.StepRun, steps.StepRun]:
+) -> tuple[drivers.StepRun, drivers.StepRun]:
     """The same inputs stepped twice with two different draws (injected, two seeds of the
     declared convention, or with noise="own" the implementation's own): prev_1 - prev_2 =
     s g (z_1 - z_2), whatever the denoised value, which is the same number in both (a loop
@@ -171,9 +172,9 @@ def two_runs(
     then differs, and `denoised_difference` takes the truth at each)."""
     inputs = loop_inputs(case, exact)
 
-    def both(shared: int | None) -> tuple[steps.StepRun, steps.StepRun]:
+    def both(shared: int | None) -> tuple[drivers.StepRun, drivers.StepRun]:
         first, second = (
-            steps.run(
+            drivers.run(
                 impl,
                 measure,
                 case.config,
@@ -204,7 +205,7 @@ def check_renoise(
     measure: Measure,
     case: Case,
     exact: truth.ExactSchedule,
-    runs: tuple[steps.StepRun, steps.StepRun],
+    runs: tuple[drivers.StepRun, drivers.StepRun],
     dtype: str,
     what: str,
     *,
@@ -230,7 +231,7 @@ def check_renoise(
     g = truth.noise_scale(case.config, sigma_next) / s if s > 0 else 0.0
     scale = g_hat if proportional_only and np.isfinite(g_hat) else g
     expected = s * scale * w
-    bound = tolerances.renoise_difference_bound(
+    bound = bounds.renoise_difference_bound(
         case.config,
         ramp_next,
         z1,
@@ -263,7 +264,7 @@ def check_renoise(
     )
 
 
-def not_one_draw(runs: tuple[steps.StepRun, ...], k: int) -> str | None:
+def not_one_draw(runs: tuple[drivers.StepRun, ...], k: int) -> str | None:
     """Where a loop of its own counted its draws (a functional sampler) and took other than
     one after evaluation k in some run: what it took (the draw used is then not the known
     z); None otherwise."""
@@ -407,7 +408,7 @@ def renoise_near_zero(config: Mapping[str, Any], sigma_next: float | None) -> bo
     be of a negative number, so that a NaN output is the re-noise's."""
     eps = float(config["sigma_min"])
     tau = eps if sigma_next is None else min(max(sigma_next, eps), float(config["sigma_max"]))
-    return tau**2 - eps**2 <= 8 * tolerances.U["float32"] * tau**2
+    return tau**2 - eps**2 <= 8 * bounds.U["float32"] * tau**2
 
 
 def noise_is_nan(prev: Array) -> bool:

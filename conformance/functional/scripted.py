@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.bridges import ArrayBridge
+from conformance.protocol.bridges import ArrayBridge
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.scripted import NoiseSource
+from conformance.functional.scripted import NoiseSource
 
 #: The global draws routed, by framework.
 ROUTED = {

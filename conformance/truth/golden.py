@@ -7,7 +7,7 @@ and refuses a mismatch with a `GoldenFileError` naming the file. Tensors are
 read with `safetensors.numpy` (no pickle anywhere).
 
 The default directory is the checkout's `golden/` when running from a source
-tree, else the copy shipped inside the installed package (`reference.golden_data`).
+tree, else the copy shipped inside the installed package (`conformance.truth.golden_data`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class GoldenCase:
 
 def default_golden_dir() -> Path:
     """The checkout's `golden/` if present, else the package data of the installed distribution."""
-    checkout = Path(__file__).resolve().parent.parent / "golden"
+    checkout = Path(__file__).resolve().parents[2] / "golden"
     if (checkout / "manifest.json").is_file():
         return checkout
     return Path(__file__).resolve().parent / "golden_data"

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from conformance.measure import ClauseViolation
+    from conformance.measuring.checks import ClauseViolation
 
 #: Where the built-in implementations declare their deviations ("module:attr"), read without
 #: importing the implementation (diffusers' needs no diffusers, nor torch, to be read).

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance.adapter import Adapter, StepInputs, TimestepSpec
-from conformance.measure import Measure
+from conformance.measuring.checks import Measure
+from conformance.protocol.adapter import Adapter, StepInputs, TimestepSpec
 
 Array = np.ndarray
 

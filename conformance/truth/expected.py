@@ -1,4 +1,4 @@
-"""The expected values: the mpmath oracle (`reference.oracle`, 60 digits), rounded once to
+"""The expected values: the mpmath oracle (`conformance.truth.oracle`, 60 digits), rounded once to
 float64. Nothing here comes from an implementation under test, the numpy reference
 included.
 
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from conformance.adapter import TimestepSpec
-from reference import oracle
+from conformance.protocol.adapter import TimestepSpec
+from conformance.truth import oracle
 
 Array = NDArray[np.float64]
 

@@ -14,7 +14,7 @@ first. A check that cannot go on (an output that is no array, a call that raised
 behavioural `fail`) still raises at once, carrying what was collected before it.
 
 Each violation has a normative `level` (RFC 2119): the clause's, from SPEC.md
-(`spec.level`), unless the check says otherwise (a bit-exact requirement inside a clause
+(`clauses.level`), unless the check says otherwise (a bit-exact requirement inside a clause
 whose values are MUST, say).
 """
 
@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from hypothesis.errors import UnsatisfiedAssumption
 
-from conformance import deviations, spec
-from conformance.adapter import Adapter
-from conformance.deviations import Deviation
+from conformance.protocol import clauses, deviations
+from conformance.protocol.adapter import Adapter
+from conformance.protocol.deviations import Deviation
 
 
 class ClauseViolation(AssertionError):
@@ -62,7 +62,7 @@ class ClauseViolation(AssertionError):
         exceptions: Sequence[ClauseViolation] = (),
     ) -> None:
         where = "/".join(x for x in (device, dtype) if x)
-        self.level = level or spec.level(clause)
+        self.level = level or clauses.level(clause)
         tag = " (SHOULD)" if self.level == "SHOULD" else ""
         super().__init__(
             f"{clause} violated{tag}{' on ' + where if where else ''}: {what}: {detail}"
@@ -369,6 +369,15 @@ class Measure:
             relative = np.where(excess == 0, 0.0, excess / magnitude)
         max_rel = float(np.max(np.nan_to_num(relative, nan=np.inf, posinf=np.inf)))
         nonfinite = int(np.count_nonzero(~np.isfinite(actual) & np.isfinite(expected)))
+        # Where the truth is itself an output of the implementation (a clause comparing two of
+        # its runs), both can be NaN: not alike, and said to be non-finite.
+        both = int(np.count_nonzero(~np.isfinite(actual) & ~np.isfinite(expected) & bad))
+        nonfinite_parts = [
+            (count, f"non-finite (NaN or inf) {where_}")
+            for count, where_ in ((nonfinite, "where the truth is finite"), (both, "in both"))
+            if count
+        ]
+        nonfinite_text = "; ".join(f"{count} {text}" for count, text in nonfinite_parts)
         detail = (
             f"worst error {error[worst]:.3g} at index {_index(worst)} exceeds its bound "
             f"{bound[worst]:.3g}{' (' + bound_text + ')' if bound_text else ''} by a factor "
@@ -376,8 +385,8 @@ class Measure:
             f"{_plain(expected[worst])}); "
             f"{int(bad.sum())} of {bad.size} elements out of bound"
         )
-        if nonfinite:
-            detail += f"; {nonfinite} non-finite (NaN or inf) where the truth is finite"
+        if nonfinite_text:
+            detail += f"; {nonfinite_text}"
         diagnosis = diagnose(tuple(int(i) for i in worst), bad) if diagnose is not None else ""
         if diagnosis:
             detail += f"; diagnosis: {diagnosis}"
@@ -404,11 +413,7 @@ class Measure:
             "bound": f"{bound[worst]:.3g}" + (f" ({bound_text})" if bound_text else ""),
             "factor": f"{ratio[worst]:.3g}",
             "out_of_bound": f"{int(bad.sum())} of {bad.size} elements"
-            + (
-                f", {nonfinite} of them non-finite (NaN or inf) where the truth is finite"
-                if nonfinite
-                else ""
-            ),
+            + "".join(f", {count} of them {text}" for count, text in nonfinite_parts),
             "diagnosis": diagnosis or "",
             "input": f"index {_index(worst)} of {where}" if where else "",
             "known": known_note or "",

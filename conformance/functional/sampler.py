@@ -6,7 +6,7 @@ suite calls
 
     sample(model, x_T, points, noise, **parameters) -> the final sample
 
-with a *scripted* model (`conformance.scripted`: it records every call and returns outputs
+with a *scripted* model (`conformance.functional.scripted`: it records every call and returns outputs
 the suite chooses), the initial sample, the time points in the sampler's own convention,
 its noise hook, and the config values the sampler takes as parameters (renamed to its
 own names). From the recording the suite reconstructs every step: the model input, the
@@ -42,7 +42,7 @@ CONV-1, listed in the report header):
   seed when an evaluation begins, so that two runs share their draws before it:
   `run_steps(switch=...)`), or "global" (the framework's global random state,
   `torch.randn_like(x)`: routed to the suite's draws during the call,
-  `conformance.global_noise`);
+  `conformance.functional.global_noise`);
 - `parameters`: config name -> the sampler's keyword (`{"sigma_min": "t_min", ...}`);
   config values it does not take are `fixed` (default: the spec's defaults; every test
   runs at them and takes its truth there: `settings`); `s_noise`
@@ -74,8 +74,18 @@ import pytest
 from hypothesis import reject
 from hypothesis.control import currently_in_test_context
 
-from conformance import global_noise, tolerances, truth
-from conformance.adapter import (
+from conformance import truth
+from conformance.functional import global_noise
+from conformance.functional.scripted import (
+    DrawList,
+    NoiseSource,
+    RandnLike,
+    Recording,
+    ScriptedCallable,
+)
+from conformance.inputs.strategies import DEFAULT_CONFIG
+from conformance.measuring import bounds
+from conformance.protocol.adapter import (
     Adapter,
     Capabilities,
     Schedule,
@@ -83,16 +93,8 @@ from conformance.adapter import (
     StepResult,
     TimestepSpec,
 )
-from conformance.bridges import KEY_SPLITS, ArrayBridge
-from conformance.deviations import Deviation
-from conformance.scripted import (
-    DrawList,
-    NoiseSource,
-    RandnLike,
-    Recording,
-    ScriptedCallable,
-)
-from conformance.strategies import DEFAULT_CONFIG
+from conformance.protocol.bridges import KEY_SPLITS, ArrayBridge
+from conformance.protocol.deviations import Deviation
 
 CallableKind = Literal["network", "denoiser"]
 TimePoints = Literal["timesteps", "ts", "sigmas", "sigmas_zero", "sigmas_only", "steps"]
@@ -193,7 +195,7 @@ class TimeEmbedding:
         of a sinusoidal embedding lie in [-1, 1], computed from arguments up to ~1e3 in the
         call's dtype, so each is off by up to ~1e3 u; 1e4 u covers it (6e-4 in float32, 2e-12
         in float64). A wrong frequency or time scale moves components by O(1)."""
-        return 1e4 * tolerances.U.get(dtype, tolerances.U["float64"])
+        return 1e4 * bounds.U.get(dtype, bounds.U["float64"])
 
 
 def _check_defaults(
@@ -828,7 +830,7 @@ class FunctionalSampler(Adapter):
         """Relative agreement of a scaling read from the output with the one at the sigma
         read from the time: the reading rounds to the dtype (a few u_D) and the time, if it
         is float32, reads sigma back to ~1e-5 (1e-4 covers it; a wrong map is off by percents)."""
-        return 1e-4 + 16 * tolerances.U[dtype]
+        return 1e-4 + 16 * bounds.U[dtype]
 
     def _time_map_holds(
         self, config: Mapping[str, Any], spec: TimestepSpec, k: int, dtype: str, device: str
@@ -1020,7 +1022,7 @@ class FunctionalSampler(Adapter):
         out = []
         for call in recording.calls:
             t = self._time(call.time)
-            u = tolerances.U.get(call.time_dtype, 0.0)
+            u = bounds.U.get(call.time_dtype, 0.0)
             if call.time_dtype == "float64" or not u:
                 out.append(0.0)
                 continue
@@ -1030,7 +1032,7 @@ class FunctionalSampler(Adapter):
             else:
                 back = [float(v) for v in self._map.sigma(np.array([t, t - step, t + step]))]
             rel = max(abs(b / back[0] - 1.0) for b in back[1:]) if back[0] else 0.0
-            out.append(tolerances.SAFETY * rel)
+            out.append(bounds.SAFETY * rel)
         return out
 
     def _through_c_in(
@@ -1141,7 +1143,7 @@ class FunctionalSampler(Adapter):
         elif self.noise == "draws":
             hook = DrawList(source, n_points + first)
         elif self.noise == "global":
-            hook = None  # its draws are routed (`conformance.global_noise`)
+            hook = None  # its draws are routed (`conformance.functional.global_noise`)
         else:
             handed_seed = seed if restart_at is None else switch[0]  # type: ignore[index]
             hook = self.generator(0 if handed_seed is None else handed_seed, device)

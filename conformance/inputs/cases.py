@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the suite's test cases, built on `conformance.strategies`.
+"""Hypothesis strategies for the suite's test cases, built on `conformance.inputs.strategies`.
 
 A *case* is a scheduler config, a `set_timesteps` argument, a position in the schedule, a
 sample shape and a seed for the suite's own test data.
@@ -11,14 +11,14 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from conformance.adapter import TimestepSpec
-from conformance.strategies import (
+from conformance.inputs.strategies import (
     DEFAULT_CONFIG,
     custom_timesteps,
     inference_steps,
     sample_shapes,
     scheduler_configs,
 )
+from conformance.protocol.adapter import TimestepSpec
 
 #: Samples stay small: the oracle evaluates each element in mpmath.
 SHAPES = sample_shapes(max_dims=3, max_side=4)

@@ -7,7 +7,7 @@ one suite serves numpy, torch and anything else:
 - the array bridge (`asarray`, `to_numpy`, `describe`, `copy`, `same_values`): moves
   the suite's float64 numpy test data into the implementation's arrays of a given
   dtype and device, and its results back; an adapter sets `bridge` to one of
-  `conformance.bridges` (numpy, torch) or implements these methods itself;
+  `conformance.protocol.bridges` (numpy, torch) or implements these methods itself;
 - the functional primitives (`schedule`, `sigma_to_t`, `boundary_scalings`,
   `edm_scalings`, `run_steps`, `add_noise`): what every implementation must offer;
 - the stateful API (`scheduler`): a scheduler object with diffusers' API, for the
@@ -37,10 +37,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from conformance.bridges import ArrayBridge, ArrayInfo
-from conformance.deviations import Deviation
+from conformance.protocol.bridges import ArrayBridge, ArrayInfo
+from conformance.protocol.deviations import Deviation
 
-__all__ = ["ArrayInfo"]  # re-exported: it moved to conformance.bridges
+__all__ = ["ArrayInfo"]  # re-exported: it moved to conformance.protocol.bridges
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 DEVICES = ("cpu", "cuda")
@@ -183,7 +183,7 @@ class Adapter(ABC):
 
     # -- the array bridge --------------------------------------------------------------------
 
-    #: The array bridge the methods below delegate to (`conformance.bridges`); an adapter
+    #: The array bridge the methods below delegate to (`conformance.protocol.bridges`); an adapter
     #: without one implements `asarray`, `describe`, `to_numpy` and `copy` itself.
     bridge: ArrayBridge | None = None
 
