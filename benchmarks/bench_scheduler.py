@@ -55,7 +55,7 @@ from dataclasses import dataclass, field  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.benchmark import Timer  # noqa: E402
 
-from reference.torch_scheduler import CMStochasticIterativeScheduler as Ours  # noqa: E402
+from reference.torch_scheduler.scheduler import CMStochasticIterativeScheduler as Ours  # noqa: E402
 
 STEPS = 4  # length of the sampling loop
 FULL_SHAPES = [(1, 3, 64, 64), (4, 3, 128, 128), (8, 3, 256, 256), (16, 3, 256, 256)]

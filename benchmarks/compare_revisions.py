@@ -5,10 +5,10 @@
 
 On a machine shared with other processes, timings taken minutes apart differ by more than
 most changes to the scheduler; this times both versions side by side, interleaved round by
-round (as `bench_scheduler` does), so that load falls on both alike. The old
-`reference/torch_scheduler.py` comes from `git show REV:...` and is loaded as a module of its
-own; it imports the working tree's `reference.formulas`, `validation` and `numpy_scheduler`,
-so a revision whose scheduler needs other versions of those cannot be compared this way.
+round (as `bench_scheduler` does), so that load falls on both alike. The old scheduler is
+imported from the whole `reference/` package as it was at REV (`git archive`), under its own
+`sys.modules` entries, so a revision from before the package's split into subpackages
+(one module, `torch_scheduler.py`, then) is compared as well.
 
 Per shape it prints the median per call, old and new, and new / old, of: `step` with
 `noise=z` (the non-random step), `scale_model_input`, `set_timesteps(4)` (again and again,
@@ -23,7 +23,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bench_scheduler, before torch loads
 
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
+import importlib  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -45,27 +45,46 @@ from benchmarks.bench_scheduler import (  # noqa: E402
     sampling_loop,
     shape_name,
 )
-from reference.torch_scheduler import CMStochasticIterativeScheduler as New  # noqa: E402
+from reference.torch_scheduler.scheduler import CMStochasticIterativeScheduler as New  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULE = "reference/torch_scheduler.py"
+#: The torch scheduler's module, now and before `reference/` was split into subpackages.
+MODULES = ("reference.torch_scheduler.scheduler", "reference.torch_scheduler")
 VARIANTS = ("step noise=z", "scale_model_input", "set_timesteps", "loop noise=z", "loop")
 
 
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True)
+
+
 def scheduler_at(revision: str) -> type:
-    """`CMStochasticIterativeScheduler` as `reference/torch_scheduler.py` was at `revision`."""
-    source = subprocess.run(
-        ["git", "show", f"{revision}:{MODULE}"], cwd=ROOT, capture_output=True, text=True
+    """`CMStochasticIterativeScheduler` of the torch scheduler as it was at `revision`, with the
+    `reference` package of that revision (the working tree's stays loaded for `New`)."""
+    module = next(
+        (
+            m
+            for m in MODULES
+            if _git("cat-file", "-e", f"{revision}:{m.replace('.', '/')}.py").returncode == 0
+        ),
+        None,
     )
-    if source.returncode != 0:
-        raise SystemExit(f"git show {revision}:{MODULE} failed: {source.stderr.strip()}")
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(source.stdout)
-    spec = importlib.util.spec_from_file_location(f"torch_scheduler_at_{revision}", f.name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    os.unlink(f.name)
-    return module.CMStochasticIterativeScheduler
+    if module is None:
+        raise SystemExit(f"{revision} has none of {MODULES}")
+    ours = {k: v for k, v in sys.modules.items() if k == "reference" or k.startswith("reference.")}
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = _git("archive", "--format=tar", revision, "reference")
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        for name in ours:
+            del sys.modules[name]
+        sys.path.insert(0, tmp)
+        try:
+            cls = importlib.import_module(module).CMStochasticIterativeScheduler
+        finally:
+            sys.path.remove(tmp)
+            for name in [k for k in sys.modules if k == "reference" or k.startswith("reference.")]:
+                del sys.modules[name]
+            sys.modules.update(ours)
+    return cls
 
 
 def workloads(cls: type, x_T: torch.Tensor, F: torch.Tensor, z: torch.Tensor) -> dict:
@@ -101,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"torch {torch.__version__}, threads {args.threads}, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; {args.rounds} rounds of "
-        f"{args.block_time * 1e3:.0f} ms blocks; old: {MODULE} at {args.revision}, new: the "
+        f"{args.block_time * 1e3:.0f} ms blocks; old: {args.revision}, new: the "
         "working tree; float32 on cpu"
     )
     for shape in args.shapes:

@@ -36,7 +36,7 @@ import math
 import numpy as np
 import torch
 
-from reference import formulas
+from reference.numpy_reference import formulas
 
 # Unit roundoff 2^-p, p the significand bits including the implicit one.
 UNIT_ROUNDOFF = {

@@ -16,8 +16,8 @@ import numpy as np
 from bounds import sensitivity
 
 from conformance.truth import golden, oracle
-from reference import formulas
-from reference.numpy_scheduler import CMStochasticIterativeScheduler
+from reference.numpy_reference import formulas
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler
 
 u = 2.0**-53
 u32 = 2.0**-24

@@ -1,5 +1,5 @@
-"""The functional Algorithm 1 (reference/algorithm1.py) against the diffusers-style scheduler:
-the two are the same arithmetic in a different order of calls, so they must agree bit for bit
+"""The functional Algorithm 1 (reference/numpy_reference/algorithm1.py) against the
+diffusers-style scheduler: the two are the same arithmetic in a different order of calls, so they must agree bit for bit
 on every config the strategies draw, and OpenAI's `ts` convention must name the same sigmas."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from conformance.inputs.strategies import custom_timesteps, sample_shapes, scheduler_configs
-from reference import algorithm1
-from reference.numpy_scheduler import CMStochasticIterativeScheduler
-from reference.toy_model import toy_network
+from reference.numpy_reference import algorithm1
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler
+from reference.toy_models.golden_network import toy_network
 
 
 @given(config=scheduler_configs(), data=st.data(), shape=sample_shapes(max_dims=3, max_side=4))

@@ -1,5 +1,5 @@
-"""Zero-shot editing (CM Algorithm 4, `reference.editing`) against OpenAI's golden runs of
-`iterative_colorization` and `iterative_superres`, and against independent derivations of
+"""Zero-shot editing (CM Algorithm 4, `reference.numpy_reference.editing`) against OpenAI's
+golden runs of `iterative_colorization` and `iterative_superres`, and against independent derivations of
 the replacement operators (orthogonal projections)."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from conformance.truth.golden import load_case
-from reference import algorithm1, editing, formulas
-from reference.numpy_scheduler import CMStochasticIterativeScheduler
-from reference.toy_model import toy_network
+from reference.numpy_reference import algorithm1, editing, formulas
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler
+from reference.toy_models.golden_network import toy_network
 
 EPS, SIGMA_MAX, RHO, SIGMA_DATA = 0.002, 80.0, 7.0, 0.5
 
@@ -199,7 +199,7 @@ def test_bases_are_orthogonal_with_openai_first_columns() -> None:
 
 def test_generating_everything_is_algorithm1() -> None:
     """With Omega = 1 everywhere nothing of y is kept and Algorithm 4 is Algorithm 1
-    (`reference.algorithm1.sample` with the clamped toy model), draw for draw."""
+    (`reference.numpy_reference.algorithm1.sample` with the clamped toy model), draw for draw."""
     rng = np.random.default_rng(3)
     shape = (2, 3, 4, 4)
     y = rng.uniform(-1, 1, shape)

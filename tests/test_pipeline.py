@@ -17,7 +17,7 @@ import torch
 from diffusers import CMStochasticIterativeScheduler as DiffusersScheduler
 from diffusers import ConsistencyModelPipeline, DiffusionPipeline, UNet2DModel
 
-from reference.diffusers_scheduler import CMStochasticIterativeScheduler
+from reference.torch_scheduler.diffusers_scheduler import CMStochasticIterativeScheduler
 
 IMAGE_TOLERANCE = 1e-4  # issue 3
 
@@ -94,11 +94,15 @@ def test_from_config_both_ways():
 
 
 def test_pipeline_saved_with_ours_reloads_ours(unet, tmp_path):
-    """model_index.json names `reference.diffusers_scheduler`; DiffusionPipeline reloads it."""
+    """model_index.json names `reference.torch_scheduler.diffusers_scheduler`;
+    DiffusionPipeline reloads it."""
     pipe = ConsistencyModelPipeline(unet=unet, scheduler=CMStochasticIterativeScheduler())
     pipe.save_pretrained(tmp_path)
     index = json.loads((tmp_path / "model_index.json").read_text())
-    assert index["scheduler"] == ["reference.diffusers_scheduler", "CMStochasticIterativeScheduler"]
+    assert index["scheduler"] == [
+        "reference.torch_scheduler.diffusers_scheduler",
+        "CMStochasticIterativeScheduler",
+    ]
     loaded = DiffusionPipeline.from_pretrained(tmp_path)
     assert type(loaded.scheduler) is CMStochasticIterativeScheduler
     call = CALLS["timesteps-22-0"]

@@ -15,7 +15,7 @@ x_t[k], the network output model_out[k] and the draw noise[k] added after it. Op
 are ascending indices into a `steps`-point grid; the diffusers-style scheduler runs them as
 `num_train_timesteps=steps, timesteps=reversed(ts[:-1])`, which it can only when ts ends at
 steps - 1 (its schedule always ends at sigma_min). `open_end` goes through
-`reference.algorithm1` instead.
+`reference.numpy_reference.algorithm1` instead.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from golden_cases import (
 )
 
 from conformance.truth import golden, oracle
-from reference import algorithm1, formulas
-from reference.toy_model import toy_network
+from reference.numpy_reference import algorithm1, formulas
+from reference.toy_models.golden_network import toy_network
 
 
 def test_case_lists_are_complete() -> None:
@@ -347,8 +347,8 @@ def test_whole_run_through_algorithm1_with_recorded_network(name: str) -> None:
 
 @pytest.mark.parametrize("name", FLOAT64_CASES)
 def test_end_to_end_with_toy_network(name: str) -> None:
-    """Algorithm 1 with the toy network evaluated here (reference/toy_model.py), from OpenAI's
-    x_T and noise draws: every iterate matches OpenAI's x_t and the output its `final`.
+    """Algorithm 1 with the toy network evaluated here (reference/toy_models/golden_network.py),
+    from OpenAI's x_T and noise draws: every iterate matches OpenAI's x_t and the output its `final`.
 
     The network is re-evaluated by numpy instead of torch: tanh and sin differ by an ULP or
     so, |dF/du| <= A + D = 1.9 and |u| <= 5, so F moves by < 1e-14; with the schedule's few

@@ -6,7 +6,7 @@ stay within 0.52 ULP; we count them as one rounding too. A relative error k u is
 (ulp(x) > |x| u), so a first-order bound of k u is asserted as k ULP. `oracle.ulp_error`
 measures against the unrounded 60-digit value, so a correctly rounded result scores <= 0.5.
 
-Bounds, derived for the formulas in `reference.formulas`:
+Bounds, derived for the formulas in `reference.numpy_reference.formulas`:
 - schedule (`karras_sigma_at`): rounding 1/rho perturbs each root s^(1/rho) by |ln s| u / rho,
   pow adds u; the weights (N-1-i)/(N-1) and i/(N-1), the two products and the sum (of two
   non-negative terms, so no cancellation) add 3 u: the base b carries (|ln s|/rho + 4) u,
@@ -56,8 +56,8 @@ from conformance.inputs.strategies import (
     scheduler_configs,
 )
 from conformance.truth import oracle
-from reference import formulas
-from reference.numpy_scheduler import CMStochasticIterativeScheduler
+from reference.numpy_reference import formulas
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler
 
 u = 2.0**-53
 SCHEDULE_REQUIRED_ULP = 32  # issue 2

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from conformance.inputs.strategies import custom_timesteps, sample_shapes, scheduler_configs
-from reference import algorithm1
-from reference.numpy_scheduler import CMStochasticIterativeScheduler
+from reference.numpy_reference import algorithm1
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler
 
 
 @pytest.fixture

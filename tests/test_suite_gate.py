@@ -88,7 +88,7 @@ def test_numpy_class_given_bare_stops_at_start_up_naming_the_adapter() -> None:
     implementation's framework" failures."""
     done = run_suite(
         str(SUITE / "test_config.py"),
-        "--impl=reference.numpy_scheduler:CMStochasticIterativeScheduler",
+        "--impl=reference.numpy_reference.scheduler:CMStochasticIterativeScheduler",
     )
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
     assert "does not work on its adapter's arrays; nothing was run" in done.stderr
@@ -155,7 +155,7 @@ def test_a_run_that_tests_nothing_prints_its_verdict_line() -> None:
 FALSE_CLAIMS = '''
 from conformance.protocol.adapter import Capabilities
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
-from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyReference
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as NumpyReference
 
 
 class NoBookkeeping(NumpyReference):
@@ -178,7 +178,7 @@ def no_bfloat16_in_numpy():
 
 def other_draws():  # torch imported here only: the other cases run without it
     from conformance.implementations.torch_adapter import TorchSchedulerAdapter
-    from reference.torch_scheduler import CMStochasticIterativeScheduler as TorchReference
+    from reference.torch_scheduler.scheduler import CMStochasticIterativeScheduler as TorchReference
 
     class GeneratorIgnored(TorchReference):
         """Draws from torch's global RNG whatever generator it is given."""
@@ -344,7 +344,7 @@ INDEXES = """
 from conformance.protocol.adapter import Capabilities
 from conformance.protocol.deviations import Deviation
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
-from reference.numpy_scheduler import CMStochasticIterativeScheduler as Reference
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as Reference
 
 
 class Indexes(Reference):

@@ -65,7 +65,7 @@ def test_header_shows_implementation_version_and_matrix(suite) -> None:
     result.stdout.fnmatch_lines(
         [
             "conformance suite *: implementation reference 0.1.0",
-            "*loaded: reference.numpy_scheduler.CMStochasticIterativeScheduler*",
+            "*loaded: reference.numpy_reference.scheduler.CMStochasticIterativeScheduler*",
             "*matrix: devices cpu x dtypes float64",
             "*claims: devices cpu; dtypes float64; injected noise yes; noise convention "
             "numpy.standard_normal; stateful API yes (checked)",
@@ -103,7 +103,7 @@ def test_subclass_of_diffusers_class_passes_with_its_deviations(
 ENTRY_POINT_MODULE = """
 from conformance.protocol.adapter import Capabilities
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
-from reference.numpy_scheduler import CMStochasticIterativeScheduler
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler
 
 
 def adapter():

@@ -20,7 +20,7 @@ import numpy as np
 
 from conformance.protocol.adapter import Capabilities
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
-from reference.numpy_scheduler import CMStochasticIterativeScheduler as Reference
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as Reference
 
 
 class Raises(Reference):

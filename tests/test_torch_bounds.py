@@ -9,8 +9,8 @@ import pytest
 import torch
 from bounds import DTYPES, step_bound, step_magnitude, to_numpy, worst_ratio
 
-from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyScheduler
-from reference.torch_scheduler import C_OUT, CMStochasticIterativeScheduler
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as NumpyScheduler
+from reference.torch_scheduler.scheduler import C_OUT, CMStochasticIterativeScheduler
 
 
 def one_step_against_reference(dtype: torch.dtype, plant=None, seed: int = 0) -> float:

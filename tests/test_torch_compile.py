@@ -17,8 +17,8 @@ import torch
 from bounds import step_bound, step_magnitude, to_numpy, worst_ratio
 from torch._dynamo.utils import counters
 
-from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyScheduler
-from reference.torch_scheduler import CMStochasticIterativeScheduler
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as NumpyScheduler
+from reference.torch_scheduler.scheduler import CMStochasticIterativeScheduler
 
 
 def ready(n: int = 6) -> CMStochasticIterativeScheduler:

@@ -13,9 +13,9 @@ import pytest
 import torch
 from bounds import DTYPES, step_bound, step_magnitude, to_numpy, worst_ratio
 
-from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyScheduler
-from reference.torch_scheduler import CMStochasticIterativeScheduler, randn_like_diffusers
-from reference.toy_model import A, B, C, D
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as NumpyScheduler
+from reference.torch_scheduler.scheduler import CMStochasticIterativeScheduler, randn_like_diffusers
+from reference.toy_models.golden_network import A, B, C, D
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

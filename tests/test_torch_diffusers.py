@@ -25,8 +25,8 @@ from bounds import (
 from diffusers import CMStochasticIterativeScheduler as DiffusersScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
-from reference import formulas
-from reference.torch_scheduler import CMStochasticIterativeScheduler, randn_like_diffusers
+from reference.numpy_reference import formulas
+from reference.torch_scheduler.scheduler import CMStochasticIterativeScheduler, randn_like_diffusers
 
 U32, U64 = UNIT_ROUNDOFF[torch.float32], UNIT_ROUNDOFF[torch.float64]
 

@@ -23,7 +23,9 @@ from diffusers import CMStochasticIterativeScheduler as DiffusersScheduler
 from diffusers.utils import BaseOutput
 
 from conformance.truth import oracle
-from reference import diffusers_scheduler, numpy_scheduler, torch_scheduler
+from reference.numpy_reference import scheduler as numpy_scheduler
+from reference.torch_scheduler import diffusers_scheduler
+from reference.torch_scheduler import scheduler as torch_scheduler
 
 CLASSES = {
     "numpy": numpy_scheduler.CMStochasticIterativeScheduler,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reference.torch_scheduler import CMStochasticIterativeScheduler
+from reference.torch_scheduler.scheduler import CMStochasticIterativeScheduler
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ two schedules, OpenAI's 1.1e-10 last noise) plus what the torch dtype adds:
   (u_c + 5 u_s) S) and, where the golden tensors are wider, their rounding to the sample
   dtype on the way in (u_s S, plus a subnormal half-spacing per input).
 The case `open_end` ends above sigma_min, which the scheduler API cannot express; the
-reference replays it through `reference.algorithm1` and so it is skipped here.
+reference replays it through `reference.numpy_reference.algorithm1` and so it is skipped here.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from golden_cases import OPEN_END_CASES, SAMPLER_CASES, scheduler_for
 from golden_cases import replay_bound as reference_replay_bound
 
 from conformance.truth import golden
-from reference import formulas
-from reference.torch_scheduler import CMStochasticIterativeScheduler
+from reference.numpy_reference import formulas
+from reference.torch_scheduler.scheduler import CMStochasticIterativeScheduler
 
 GOLDEN_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 REPLAY_DTYPES = [torch.float64, torch.float32, torch.float16]

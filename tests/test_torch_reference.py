@@ -1,6 +1,6 @@
 """The torch scheduler against the float64 numpy reference on CPU, dtype by dtype.
 
-Truth is `reference.numpy_scheduler` run on the same inputs (the torch inputs converted
+Truth is `reference.numpy_reference.scheduler` run on the same inputs (the torch inputs converted
 exactly to float64); the bounds are the error model of `tests/bounds.py`.
 """
 
@@ -22,10 +22,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from conformance.inputs import strategies
-from reference import formulas
-from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyScheduler
-from reference.torch_lookup import rows_for_times
-from reference.torch_scheduler import NOISE_SCALE, SIGMA, CMStochasticIterativeScheduler
+from reference.numpy_reference import formulas
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as NumpyScheduler
+from reference.torch_scheduler.lookup import rows_for_times
+from reference.torch_scheduler.scheduler import NOISE_SCALE, SIGMA, CMStochasticIterativeScheduler
 
 
 @st.composite
@@ -45,7 +45,7 @@ def pair(config, schedule):
 
 @given(data=st.data(), config=strategies.scheduler_configs(max_train_timesteps=300))
 def test_schedule_is_the_references_bit_for_bit(data, config):
-    """Same float64 host formulas (reference.formulas), so the same bits."""
+    """Same float64 host formulas (reference.numpy_reference.formulas), so the same bits."""
     ours, ref = pair(config, data.draw(schedules(config["num_train_timesteps"])))
     assert ours.sigmas.dtype == ours.timesteps.dtype == torch.float64
     np.testing.assert_array_equal(ours.sigmas.numpy(), ref.sigmas)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from reference.numpy_scheduler import CMStochasticIterativeScheduler as NumpyScheduler
-from reference.torch_scheduler import KEPT_SCHEDULES, CMStochasticIterativeScheduler
+from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as NumpyScheduler
+from reference.torch_scheduler.scheduler import KEPT_SCHEDULES, CMStochasticIterativeScheduler
 
 
 def _reference_schedule(**kwargs: object) -> tuple[np.ndarray, np.ndarray]:
@@ -18,7 +18,8 @@ def _reference_schedule(**kwargs: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _assert_schedule(scheduler: CMStochasticIterativeScheduler, **kwargs: object) -> None:
-    # Both build the float64 schedule with the same `reference.formulas` calls: equal bit for bit.
+    # Both build the float64 schedule with the same `reference.numpy_reference.formulas` calls:
+    # equal bit for bit.
     timesteps, sigmas = _reference_schedule(**kwargs)
     np.testing.assert_array_equal(scheduler.timesteps.numpy(), timesteps)
     np.testing.assert_array_equal(scheduler.sigmas.numpy(), sigmas)

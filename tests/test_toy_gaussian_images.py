@@ -1,4 +1,4 @@
-"""The Gaussian image prior of notebook 2 (`reference.toy_gaussian_images`): its closed-form
+"""The Gaussian image prior of notebook 2 (`reference.toy_models.gaussian_images`): its closed-form
 consistency function against a dense RK4 solution of the probability-flow ODE, and its
 conditional mean against the constraint it conditions on."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference import editing
-from reference.toy_gaussian_images import (
+from reference.numpy_reference import editing
+from reference.toy_models.gaussian_images import (
     GaussianImagePrior,
     kept_coordinates,
     squared_exponential,

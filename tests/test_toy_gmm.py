@@ -1,5 +1,5 @@
-"""The toy Gaussian mixture's exact consistency function (`reference.toy_gmm`): the RK4
-solution of the probability-flow ODE against the single-Gaussian closed form and against an
+"""The toy Gaussian mixture's exact consistency function
+(`reference.toy_models.gaussian_mixture`): the RK4 solution of the probability-flow ODE against the single-Gaussian closed form and against an
 mpmath Taylor-series solution, its boundary condition and self-consistency, and the
 distribution it carries the initial noise to."""
 
@@ -11,8 +11,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from reference import formulas
-from reference.toy_gmm import (
+from reference.numpy_reference import formulas
+from reference.toy_models.gaussian_mixture import (
     NOTEBOOK_MIXTURE,
     GaussianMixture,
     gaussian_consistency_function,

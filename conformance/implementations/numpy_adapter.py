@@ -14,9 +14,9 @@ class NumpySchedulerAdapter(SchedulerAdapter):
 
 
 def reference_adapter() -> NumpySchedulerAdapter:
-    """`--impl=reference`: `reference.numpy_scheduler.CMStochasticIterativeScheduler`."""
+    """`--impl=reference`: `reference.numpy_reference.scheduler.CMStochasticIterativeScheduler`."""
     import reference
-    from reference.numpy_scheduler import CMStochasticIterativeScheduler
+    from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler
 
     return NumpySchedulerAdapter(
         CMStochasticIterativeScheduler,
@@ -29,5 +29,7 @@ def reference_adapter() -> NumpySchedulerAdapter:
             noise_convention="numpy.standard_normal",
             stateful=True,
         ),
-        description="reference.numpy_scheduler.CMStochasticIterativeScheduler (float64 numpy)",
+        description=(
+            "reference.numpy_reference.scheduler.CMStochasticIterativeScheduler (float64 numpy)"
+        ),
     )

@@ -39,9 +39,9 @@ def class_adapter(scheduler_class: type, name: str) -> TorchSchedulerAdapter:
 
 
 def torch_reference_adapter() -> TorchSchedulerAdapter:
-    """`--impl=torch`: `reference.torch_scheduler.CMStochasticIterativeScheduler`."""
+    """`--impl=torch`: `reference.torch_scheduler.scheduler.CMStochasticIterativeScheduler`."""
     import reference
-    from reference.torch_scheduler import CMStochasticIterativeScheduler
+    from reference.torch_scheduler.scheduler import CMStochasticIterativeScheduler
 
     return TorchSchedulerAdapter(
         CMStochasticIterativeScheduler,
@@ -54,7 +54,7 @@ def torch_reference_adapter() -> TorchSchedulerAdapter:
             noise_convention="torch.randn",
             stateful=True,
         ),
-        description="reference.torch_scheduler.CMStochasticIterativeScheduler",
+        description="reference.torch_scheduler.scheduler.CMStochasticIterativeScheduler",
     )
 
 

@@ -1,4 +1,5 @@
-"""An mpmath oracle: the same quantities as `reference.formulas`, to 60 significant digits.
+"""An mpmath oracle: the same quantities as `reference.numpy_reference.formulas`, to 60
+significant digits.
 
 Inputs are float64 values taken exactly (every float64 is an exact binary
 fraction); ramps i / (N - 1) are taken as exact rationals. Each function returns

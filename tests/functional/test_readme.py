@@ -156,7 +156,7 @@ def test_readme_example_fails_under_conformance_strict(user_folder: Path) -> Non
 # -- the numpy adapter example ------------------------------------------------------------------
 
 #: The planted bug: c_out 0.1 % too large (a constant factor: the fitted c_out names it).
-PLANTED = """from reference.numpy_scheduler import CMStochasticIterativeScheduler
+PLANTED = """from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler
 
 
 class MyNumpyScheduler(CMStochasticIterativeScheduler):

@@ -1,7 +1,7 @@
 """What the mutants are made from: the project's two implementations, with hooks.
 
-`TorchBase` is `reference.torch_scheduler.CMStochasticIterativeScheduler` with each formula
-behind one small method, so that a mutant overrides exactly the line it breaks and every
+`TorchBase` is `reference.torch_scheduler.scheduler.CMStochasticIterativeScheduler` with each
+formula behind one small method, so that a mutant overrides exactly the line it breaks and every
 path that uses the formula sees the same bug (the per-step table that `step` and
 `scale_model_input` read, and the public `get_scalings*` and `sigma_to_t`):
 
@@ -16,8 +16,8 @@ path that uses the formula sees the same bug (the per-step table that `step` and
 
 The hooks take float64 numpy arrays (the table is built on the host) and, for `boundary`
 and `edm`, torch tensors too (the public methods); a mutant written with plain arithmetic
-serves both. The first four are methods of the parent (`reference.bookkeeping`, shared with the numpy
-reference); the others feed the parent's `_step_table`. With no hook overridden, `TorchBase`
+serves both. The first four are methods of the parent (`reference.numpy_reference.bookkeeping`,
+shared with the numpy reference); the others feed the parent's `_step_table`. With no hook overridden, `TorchBase`
 computes what its parent does, bit for bit; the variant "torch_base" of
 tests/test_mutants.py checks that it passes the suite.
 
@@ -40,9 +40,12 @@ from conformance.implementations.torch_adapter import (
     torch_reference_adapter,
 )
 from conformance.protocol.adapter import Adapter, Capabilities
-from reference import formulas, numpy_scheduler, torch_checks, torch_scheduler
-from reference.bookkeeping import HostSchedule
-from reference.torch_scheduler import C_IN, C_OUT, C_SKIP, NOISE_SCALE, SIGMA
+from reference.numpy_reference import formulas
+from reference.numpy_reference import scheduler as numpy_scheduler
+from reference.numpy_reference.bookkeeping import HostSchedule
+from reference.torch_scheduler import checks as torch_checks
+from reference.torch_scheduler import scheduler as torch_scheduler
+from reference.torch_scheduler.scheduler import C_IN, C_OUT, C_SKIP, NOISE_SCALE, SIGMA
 
 Array = NDArray[np.float64]
 
@@ -90,7 +93,8 @@ class TorchBase(Parent):
         return self.boundary(torch_checks.as_sigma(sigma))
 
     def _step_table(self, host: HostSchedule) -> Array:
-        """The parent's per-step table (`reference.torch_schedule.step_table`), from the hooks."""
+        """The parent's per-step table (`reference.torch_scheduler.schedule.step_table`), from
+        the hooks."""
         sigma = host.sigmas[: host.n]
         c_skip, c_out = self.boundary(sigma)
         table = np.empty((host.n, 5))

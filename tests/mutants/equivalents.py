@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from reference import torch_checks, torch_scheduler
-from reference.torch_scheduler import SIGMA, compute_dtype
+from reference.torch_scheduler import checks as torch_checks
+from reference.torch_scheduler import scheduler as torch_scheduler
+from reference.torch_scheduler.scheduler import SIGMA, compute_dtype
 from tests.mutants.base import Array, NumpyBase, TorchBase
 
 

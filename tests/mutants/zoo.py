@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from reference import formulas, validation
-from reference.bookkeeping import HostSchedule
-from reference.torch_scheduler import randn_like_diffusers
+from reference.numpy_reference import formulas, validation
+from reference.numpy_reference.bookkeeping import HostSchedule
+from reference.torch_scheduler.scheduler import randn_like_diffusers
 from tests.mutants.base import Array, NumpyBase, TorchBase
 
 

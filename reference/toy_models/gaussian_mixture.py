@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference import formulas
+from reference.numpy_reference import formulas
 
 Array = NDArray[np.float64]
 

@@ -2,13 +2,13 @@
 
 The public API is diffusers' (0.42.1, `schedulers/scheduling_consistency_models.py`)
 and the semantics are those of the float64 numpy reference
-(`reference.numpy_scheduler`); this module does not import diffusers (see
-`reference.diffusers_scheduler` for the `SchedulerMixin`/`ConfigMixin` wrapper that
+(`reference.numpy_reference.scheduler`); this module does not import diffusers (see
+`reference.torch_scheduler.diffusers_scheduler` for the `SchedulerMixin`/`ConfigMixin` wrapper that
 `ConsistencyModelPipeline` and `save_pretrained`/`from_pretrained` need).
 
 What it adds for GPU users:
 
-- The schedule is computed once, in float64 on the host, by `reference.formulas`
+- The schedule is computed once, in float64 on the host, by `reference.numpy_reference.formulas`
   (the same functions as the reference). `set_timesteps` turns it into a table of
   per-step scalars (sigma, c_in, c_skip, c_out, s_noise * sqrt(sigma_next^2 - eps^2))
   and `step` uses that table on the sample's device, in float64 for float64 samples
@@ -16,11 +16,11 @@ What it adds for GPU users:
   sample's dtype (the scalars enter it as float32 operands) and the output keeps
   the sample's dtype and device. What `set_timesteps` builds is kept per scheduler and
   reused when the same schedule is asked for again (a pipeline asks on every call):
-  `reference.torch_schedule`.
+  `reference.torch_scheduler.schedule`.
 - No host-device synchronisation in `step` or `scale_model_input` after
   `set_timesteps`: the step index is a Python int, the first lookup reads a host copy
   of the schedule (an element of `scheduler.timesteps` is recognised by its storage
-  offset, without reading it: `reference.torch_lookup`), no `.item()`, `.tolist()` or
+  offset, without reading it: `reference.torch_scheduler.lookup`), no `.item()`, `.tolist()` or
   `nonzero()` on the device.
 - `step(..., noise=z)` takes an injected standard-normal draw; `generator` is a
   `torch.Generator` or one per batch element and draws exactly as diffusers'
@@ -33,8 +33,8 @@ What it adds for GPU users:
   diffusers' eight.
 
 The configuration, the index lists, the step and begin index and the host-side lookups are
-`reference.bookkeeping`'s, shared with the numpy reference; the argument checks are in
-`reference.torch_checks`, the noise draw in `reference.torch_noise`.
+`reference.numpy_reference.bookkeeping`'s, shared with the numpy reference; the argument checks
+are in `reference.torch_scheduler.checks`, the noise draw in `reference.torch_scheduler.noise`.
 """
 
 from __future__ import annotations
@@ -45,11 +45,12 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from reference import formulas, torch_checks, torch_lookup
-from reference.bookkeeping import Array, HostSchedule, SchedulerBookkeeping
-from reference.step_output import CMStochasticIterativeSchedulerOutput
-from reference.torch_noise import Generator, randn_like_diffusers
-from reference.torch_schedule import (
+from reference.numpy_reference import formulas
+from reference.numpy_reference.bookkeeping import Array, HostSchedule, SchedulerBookkeeping
+from reference.numpy_reference.step_output import CMStochasticIterativeSchedulerOutput
+from reference.torch_scheduler import checks, lookup
+from reference.torch_scheduler.noise import Generator, randn_like_diffusers
+from reference.torch_scheduler.schedule import (
     C_IN,
     C_OUT,
     C_SKIP,
@@ -123,8 +124,8 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
     ) -> torch.Tensor:
         """c_in(sigma) x: the network's input, x / sqrt(sigma^2 + sigma_data^2) (EDM Table 1).
         A 1-D `timestep` scales each batch element by its own c_in."""
-        x = torch_checks.check_sample("sample", sample)
-        per_sample = torch_checks.check_timestep_kind(timestep)
+        x = checks.check_sample("sample", sample)
+        per_sample = checks.check_timestep_kind(timestep)
         self.is_scale_input_called = True
         if per_sample:
             c_in = _per_sample(self._per_sample_rows(timestep, x)[:, C_IN], x)
@@ -136,19 +137,19 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
 
     def get_scalings(self, sigma: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """EDM's (c_skip, c_out) (EDM Table 1), without the boundary shift, by
-        `reference.formulas` in float64 (a device tensor is read)."""
-        sigma = torch_checks.as_sigma(sigma)
-        values = formulas.edm_scalings(torch_checks.host_array(sigma), self.sigma_data)
+        `reference.numpy_reference.formulas` in float64 (a device tensor is read)."""
+        sigma = checks.as_sigma(sigma)
+        values = formulas.edm_scalings(checks.host_array(sigma), self.sigma_data)
         return _like(values, sigma)
 
     def get_scalings_for_boundary_condition(
         self, sigma: float | torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(c_skip, c_out) of CM Appendix C (eq. 43), exact at sigma = sigma_min, by
-        `reference.formulas` in float64 (a device tensor is read)."""
-        sigma = torch_checks.as_sigma(sigma)
+        `reference.numpy_reference.formulas` in float64 (a device tensor is read)."""
+        sigma = checks.as_sigma(sigma)
         eps, sd = self.sigma_min, self.sigma_data
-        return _like(formulas.boundary_scalings(torch_checks.host_array(sigma), eps, sd), sigma)
+        return _like(formulas.boundary_scalings(checks.host_array(sigma), eps, sd), sigma)
 
     def step(
         self,
@@ -171,11 +172,11 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
         A 1-D `timestep` (one model time per batch element) steps each element from its
         own sigma and leaves the step index alone.
         """
-        F = torch_checks.check_sample("model_output", model_output)
-        x = torch_checks.check_sample("sample", sample)
-        torch_checks.check_model_output(F, x)
-        per_sample = torch_checks.check_timestep_kind(timestep)
-        torch_checks.check_noise_source(noise, generator)
+        F = checks.check_sample("model_output", model_output)
+        x = checks.check_sample("sample", sample)
+        checks.check_model_output(F, x)
+        per_sample = checks.check_timestep_kind(timestep)
+        checks.check_noise_source(noise, generator)
         if per_sample:
             rows = self._per_sample_rows(timestep, x)
             c_skip, c_out, scale = (
@@ -206,12 +207,12 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
         one-step sampling (nothing to re-noise, nothing drawn)."""
         if self._host.n == 1:
             if noise is not None:
-                torch_checks.check_noise(noise, x)
+                checks.check_noise(noise, x)
             return None
         if noise is not None:
-            return torch_checks.check_noise(noise, x)
+            return checks.check_noise(noise, x)
         if generator is not None:
-            torch_checks.check_generator(generator, x)
+            checks.check_generator(generator, x)
         return randn_like_diffusers(tuple(x.shape), generator, x.device, F.dtype)
 
     def add_noise(
@@ -225,8 +226,8 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
 
         The lookup is on the host, as in the reference (a device `timesteps` is read).
         """
-        x0 = torch_checks.check_sample("original_samples", original_samples)
-        z = torch_checks.check_noise(noise, x0, name="noise")
+        x0 = checks.check_sample("original_samples", original_samples)
+        z = checks.check_noise(noise, x0, name="noise")
         indices = self._add_noise_indices(timesteps, x0.shape[0] if x0.dim() > 0 else None)
         sigma = torch.from_numpy(self._host.sigmas[indices]).to(compute_dtype(x0.dtype))
         sigma = _per_sample(sigma.to(x0.device, non_blocking=True), x0)
@@ -245,7 +246,7 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
         `KEPT_SCHEDULES` of them) and reused when asked for again (a pipeline asks on every
         call); `timesteps` and `sigmas` are fresh copies on every call, so that editing them
         cannot reach what is kept."""
-        device = torch_checks.as_device(device)
+        device = checks.as_device(device)
         if indices is not None and not isinstance(indices, tuple):
             indices = tuple(np.asarray(indices).tolist())  # an index list a subclass made
         config = (
@@ -267,7 +268,7 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
         self.sigmas = schedule.sigmas.clone()
 
     def _step_table(self, host: HostSchedule) -> Array:
-        """The per-step scalars of `host` (`reference.torch_schedule.step_table`)."""
+        """The per-step scalars of `host` (`reference.torch_scheduler.schedule.step_table`)."""
         sigma = host.sigmas[: host.n]
         return step_table(
             sigma, host.sigmas_next, self.sigma_min, self.sigma_max, self.sigma_data, self.s_noise
@@ -294,32 +295,32 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
                 "pipeline does) or `set_begin_index` before the first compiled call"
             )
         if isinstance(timestep, torch.Tensor):
-            index = torch_lookup.schedule_position(timestep, self.timesteps)
+            index = lookup.schedule_position(timestep, self.timesteps)
             if index is not None:
                 return index
         return self.index_for_timestep(timestep)
 
     def _host_timestep(self, timestep: object) -> float:
-        return torch_checks.host_timestep(timestep)
+        return checks.host_timestep(timestep)
 
     def _host_timesteps(self, timesteps: object) -> list[float]:
-        return torch_checks.host_timesteps(timesteps)
+        return checks.host_timesteps(timesteps)
 
     def _host_schedule_timesteps(self, schedule_timesteps: object) -> Array:
-        return torch_checks.host_array(schedule_timesteps)
+        return checks.host_array(schedule_timesteps)
 
     def _per_sample_rows(self, timestep: torch.Tensor | ArrayLike, x: torch.Tensor) -> torch.Tensor:
         """Table rows for a batch of model times, shape [batch, 5], on x's device in the
         compute dtype. A timestep tensor on the host is looked up strictly (a time not in
         the schedule raises); one on a device (or any tensor under torch.compile) is
         matched where it lives, and a time not in the schedule turns its rows into NaN."""
-        torch_checks.check_per_sample_length(timestep, x)
+        checks.check_per_sample_length(timestep, x)
         dtype = compute_dtype(x.dtype)
-        if torch_lookup.matched_on_device(timestep):
+        if lookup.matched_on_device(timestep):
             device = timestep.device
             schedule = self.timesteps.to(device, non_blocking=True)
             table = self._schedule.table(device, dtype)
-            rows = torch_lookup.rows_for_times(timestep, schedule, table)
+            rows = lookup.rows_for_times(timestep, schedule, table)
         else:
             indices = [self.index_for_timestep(t) for t in self._host_timesteps(timestep)]
             rows = self._schedule.host_rows(indices, dtype)

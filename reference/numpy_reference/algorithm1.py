@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference import formulas, validation
+from reference.numpy_reference import formulas, validation
 
 ConsistencyFn = Callable[[NDArray[np.float64], float], NDArray[np.float64]]
 

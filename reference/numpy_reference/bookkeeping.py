@@ -2,10 +2,11 @@
 that is not array arithmetic, shared by the numpy reference, the torch scheduler and the
 diffusers-facing class.
 
-- the configuration: defaults, validation (`reference.validation`), attributes, `config`;
+- the configuration: defaults, validation (`reference.numpy_reference.validation`), attributes,
+  `config`;
 - the index lists of both timestep conventions (`num_inference_steps=n` and custom
   `timesteps`) and the float64 schedule they give, computed on the host by
-  `reference.formulas` (`HostSchedule`);
+  `reference.numpy_reference.formulas` (`HostSchedule`);
 - the step index and the begin index, and where the next step is;
 - the host-side lookup of a model time in the schedule, and the index rule of `add_noise`;
 - the error texts.
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference import formulas, validation
+from reference.numpy_reference import formulas, validation
 
 Array = NDArray[np.float64]
 

@@ -2,7 +2,7 @@
 
 The public API is the one of diffusers' class of the same name (diffusers
 0.42.1, `schedulers/scheduling_consistency_models.py`), so that a reader can
-hold the two side by side; the arithmetic is in `reference.formulas`, one
+hold the two side by side; the arithmetic is in `reference.numpy_reference.formulas`, one
 function per equation of the paper. Two things differ on purpose:
 
 - everything is float64, the schedule too (diffusers keeps `sigmas` in
@@ -19,9 +19,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference import formulas
-from reference.bookkeeping import HostSchedule, SchedulerBookkeeping, SchedulerConfig
-from reference.step_output import CMStochasticIterativeSchedulerOutput
+from reference.numpy_reference import formulas
+from reference.numpy_reference.bookkeeping import (
+    HostSchedule,
+    SchedulerBookkeeping,
+    SchedulerConfig,
+)
+from reference.numpy_reference.step_output import CMStochasticIterativeSchedulerOutput
 
 __all__ = [
     "CMStochasticIterativeScheduler",
@@ -42,7 +46,8 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
             x = scheduler.step(F, t, x, generator=rng).prev_sample
 
     The configuration, the schedule's index lists, the step and begin index and the
-    lookups are `reference.bookkeeping`'s; this class holds the arrays and the arithmetic.
+    lookups are `reference.numpy_reference.bookkeeping`'s; this class holds the arrays and
+    the arithmetic.
     """
 
     # -- schedule ---------------------------------------------------------------------------

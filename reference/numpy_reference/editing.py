@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference import formulas
-from reference.algorithm1 import ConsistencyFn
+from reference.numpy_reference import formulas
+from reference.numpy_reference.algorithm1 import ConsistencyFn
 
 Array = NDArray[np.float64]
 

@@ -1,5 +1,6 @@
-"""The torch scheduler's schedule: the float64 host schedule of `reference.bookkeeping` turned
-into a table of per-step scalars, copied to the devices that use it, and kept for reuse.
+"""The torch scheduler's schedule: the float64 host schedule of
+`reference.numpy_reference.bookkeeping` turned into a table of per-step scalars, copied to the
+devices that use it, and kept for reuse.
 
 One row per evaluation n: sigma_n, c_in(sigma_n) (EDM Table 1), c_skip and c_out of CM
 Appendix C (eq. 43), and s_noise * sqrt(tau_n^2 - eps^2) with tau_n = clip(sigma_{n+1},
@@ -12,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from reference import formulas
-from reference.bookkeeping import Array, HostSchedule
+from reference.numpy_reference import formulas
+from reference.numpy_reference.bookkeeping import Array, HostSchedule
 
 # Columns of the per-step table (one row per evaluation n).
 SIGMA, C_IN, C_SKIP, C_OUT, NOISE_SCALE = range(5)

@@ -3,12 +3,12 @@
 as diffusers' own `CMStochasticIterativeScheduler` (same class name, same keys).
 
     from diffusers import ConsistencyModelPipeline
-    from reference.diffusers_scheduler import CMStochasticIterativeScheduler
+    from reference.torch_scheduler.diffusers_scheduler import CMStochasticIterativeScheduler
 
     pipe = ConsistencyModelPipeline.from_pretrained(path)
     pipe.scheduler = CMStochasticIterativeScheduler.from_config(pipe.scheduler.config)
 
-The numerics live in `reference.torch_scheduler`, which does not import diffusers.
+The numerics live in `reference.torch_scheduler.scheduler`, which does not import diffusers.
 """
 
 from __future__ import annotations
@@ -20,29 +20,29 @@ from diffusers.schedulers.scheduling_consistency_models import (
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from reference import torch_scheduler
+from reference.torch_scheduler import scheduler
 
 
 class CMStochasticIterativeScheduler(
-    SchedulerMixin, ConfigMixin, torch_scheduler.CMStochasticIterativeScheduler
+    SchedulerMixin, ConfigMixin, scheduler.CMStochasticIterativeScheduler
 ):
-    """`reference.torch_scheduler.CMStochasticIterativeScheduler` with diffusers' config
+    """`reference.torch_scheduler.scheduler.CMStochasticIterativeScheduler` with diffusers' config
     machinery; `config` is diffusers' frozen dict, and `step` returns diffusers' own
     `CMStochasticIterativeSchedulerOutput`."""
 
     # diffusers' config machinery records the constructor's arguments from its signature.
-    __init__ = register_to_config(torch_scheduler.CMStochasticIterativeScheduler.__init__)
+    __init__ = register_to_config(scheduler.CMStochasticIterativeScheduler.__init__)
 
     def step(
         self,
         model_output: torch.Tensor,
         timestep: float | torch.Tensor,
         sample: torch.Tensor,
-        generator: torch_scheduler.Generator = None,
+        generator: scheduler.Generator = None,
         return_dict: bool = True,
         noise: torch.Tensor | None = None,
     ) -> CMStochasticIterativeSchedulerOutput | tuple[torch.Tensor]:
-        """`reference.torch_scheduler.CMStochasticIterativeScheduler.step`, its output in
+        """`reference.torch_scheduler.scheduler.CMStochasticIterativeScheduler.step`, its output in
         diffusers' class."""
         out = super().step(model_output, timestep, sample, generator, False, noise)
         return CMStochasticIterativeSchedulerOutput(*out) if return_dict else out

@@ -3,7 +3,7 @@
 The ordinary loop passes elements of `scheduler.timesteps`: `schedule_position` recognises
 one by its storage offset, from host metadata alone. Per-sample timesteps on a device are
 matched there by `rows_for_times`. Everything else is looked up on the host
-(`reference.bookkeeping.lookup`), reading the value.
+(`reference.numpy_reference.bookkeeping.lookup`), reading the value.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ diffusers' `CMStochasticIterativeSchedulerOutput` (0.42.1) is a `BaseOutput`, an
 dict whose keys are also attributes: `out.prev_sample`, `out["prev_sample"]`, `out[0]`,
 `out.keys()`, `out.values()`, `out.items()`, `out.to_tuple()`, and iterating over it yields
 its keys. This class reads the same way for the numpy and the torch scheduler; the
-diffusers-facing class (`reference.diffusers_scheduler`) returns diffusers' own class.
+diffusers-facing class (`reference.torch_scheduler.diffusers_scheduler`) returns diffusers'
+own class.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference.editing import LinearEdit
+from reference.numpy_reference.editing import LinearEdit
 
 Array = NDArray[np.float64]
 
