@@ -76,27 +76,10 @@ def sample(
     """
     eps = validation.check_float("eps", eps)
     s_noise = validation.check_float("s_noise", s_noise, positive=False)
-    sigmas = np.asarray(sigmas, dtype=np.float64)
-    if sigmas.ndim != 1 or len(sigmas) < 2:
-        raise ValueError(
-            f"`sigmas` must be 1-D with the evaluation points and an end point, got shape {sigmas.shape}"
-        )
-    # The evaluation points strictly decrease; the end point may equal the last of them only
-    # at eps (the scheduler's schedule when its last evaluation is at sigma_min itself).
-    end_ok = eps <= sigmas[-1] and (sigmas[-1] < sigmas[-2] or sigmas[-1] == eps)
-    if not (np.all(np.diff(sigmas[:-1]) < 0) and end_ok):
-        raise ValueError(
-            f"`sigmas` must be strictly decreasing and >= eps={eps}, got {sigmas.tolist()}"
-        )
+    sigmas = validation.check_time_points(sigmas, eps)
     K = len(sigmas) - 1
-    if len(noises) != K:
-        raise ValueError(f"`noises` must hold one draw per evaluation ({K}), got {len(noises)}")
     x = np.asarray(x_T, dtype=np.float64)
-    for k, z in enumerate(noises):
-        if np.shape(z) != x.shape:
-            raise ValueError(
-                f"`noises[{k}]` must have the shape of `x_T` {x.shape}, got {np.shape(z)}"
-            )
+    validation.check_noises(noises, K, "x_T", x.shape)
     for k in range(K):
         x0 = f(x, sigmas[k])  # lines 2 and 6
         x = formulas.renoise(x0, noises[k], s_noise, sigmas[k + 1], eps)  # line 5

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference.numpy_reference import formulas
+from reference.numpy_reference import formulas, validation
 from reference.numpy_reference.algorithm1 import ConsistencyFn
 
 Array = NDArray[np.float64]
@@ -60,8 +60,7 @@ def replacement(y: ArrayLike, x: ArrayLike, edit: LinearEdit) -> Array:
     known, x where the model generates. OpenAI's `replacement(images, x0)`."""
     y = _image("y", y)
     x = _image("x", x)
-    if x.shape != y.shape:
-        raise ValueError(f"`x` must have the shape of `y` {y.shape}, got {x.shape}")
+    validation.check_shape("x", x.shape, "y", y.shape)
     return edit.A_inv(edit.A(y) * (1.0 - edit.Omega) + edit.A(x) * edit.Omega)
 
 
@@ -87,36 +86,18 @@ def zero_shot_edit(
     after each evaluation, and re-noise to sigmas[k+1] with `noises[k]`.
 
     `sigmas` holds the K evaluation points t_1 > ... > t_K and an end point (OpenAI's time
-    list, or a scheduler's `sigmas`: t_min at the end, where the last re-noising has scale 0). `x_T` is the draw of line 3; OpenAI passes t_1 z
-    without the shift by y, which is immaterial at t_1 = 80 (y is within [-1, 1]).
-    `clip_denoised` clamps f(x, t) to [-1, 1] as OpenAI's editing loops do. Line 2 (the
-    degraded y) is `degrade`; the loop does not need it, since the replacement reads only
-    the kept part (A y) * (1 - Omega).
+    list, or a scheduler's `sigmas`: t_min at the end, where the last re-noising has scale 0).
+    `x_T` is the draw of line 3; OpenAI passes t_1 z without the shift by y, which is
+    immaterial at t_1 = 80 (y is within [-1, 1]). `clip_denoised` clamps f(x, t) to [-1, 1]
+    as OpenAI's editing loops do. Line 2 (the degraded y) is `degrade`; the loop does not
+    need it, since the replacement reads only the kept part (A y) * (1 - Omega).
     """
     y = _image("y", y)
     x = _image("x_T", x_T)
-    if x.shape != y.shape:
-        raise ValueError(f"`x_T` must have the shape of `y` {y.shape}, got {x.shape}")
-    sigmas = np.asarray(sigmas, dtype=np.float64)
-    if sigmas.ndim != 1 or len(sigmas) < 2:
-        raise ValueError(
-            f"`sigmas` must be 1-D with the evaluation points and an end point, got shape {sigmas.shape}"
-        )
-    # evaluation points strictly decreasing; the end point may equal the last of them when
-    # that is eps (diffusers' num_inference_steps=N evaluates at sigma_min, then ends there)
-    if not (np.all(np.diff(sigmas[:-1]) < 0) and eps <= sigmas[-1] <= sigmas[-2]):
-        raise ValueError(
-            f"`sigmas` must be strictly decreasing evaluation points and an end point at most "
-            f"the last of them, all >= eps={eps}, got {sigmas.tolist()}"
-        )
+    validation.check_shape("x_T", x.shape, "y", y.shape)
+    sigmas = validation.check_time_points(sigmas, eps)
     K = len(sigmas) - 1
-    if len(noises) != K:
-        raise ValueError(f"`noises` must hold one draw per evaluation ({K}), got {len(noises)}")
-    for k, z in enumerate(noises):
-        if np.shape(z) != x.shape:
-            raise ValueError(
-                f"`noises[{k}]` must have the shape of `y` {x.shape}, got {np.shape(z)}"
-            )
+    validation.check_noises(noises, K, "y", x.shape)
     for k in range(K):
         x = formulas.clamp(f(x, sigmas[k]), clip_denoised)  # lines 4 and 8
         x = replacement(y, x, edit)  # lines 5 and 9

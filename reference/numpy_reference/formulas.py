@@ -158,6 +158,13 @@ def clamp(x0: Float, clip_denoised: bool) -> Float:
     return np.clip(x0, -1.0, 1.0) if clip_denoised else x0
 
 
+def tau(sigma_next: ArrayLike, sigma_min: float, sigma_max: float) -> Float:
+    """tau_n of Algorithm 1 (line 5), the time the sample is re-noised to: the next time point
+    clipped to [sigma_min, sigma_max], as OpenAI's sampler and diffusers' `step` clip it (so
+    the step after the last evaluation re-noises to sigma_min, with scale 0)."""
+    return np.clip(np.asarray(sigma_next, dtype=np.float64), sigma_min, sigma_max)
+
+
 def noise_scale(sigma_next: ArrayLike, eps: float) -> Float:
     """The standard deviation of the noise added before the next evaluation,
     sqrt(tau_n^2 - eps^2)  (CM Algorithm 1, line 5). It is 0 at tau_n = eps.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reference.numpy_reference import formulas
+from reference.numpy_reference import formulas, validation
 from reference.numpy_reference.bookkeeping import (
     HostSchedule,
     SchedulerBookkeeping,
@@ -122,7 +122,7 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
         """One pass of Algorithm 1's loop: evaluate f at sigma, then re-noise to the next sigma.
 
         x0 = clamp(c_skip x + c_out F)                     (eq. 5; Algorithm 1 line 2 / 6)
-        x  = x0 + s_noise z sqrt(sigma_next^2 - eps^2)     (Algorithm 1 line 5)
+        x  = x0 + s_noise z sqrt(tau^2 - eps^2)            (Algorithm 1 line 5; `formulas.tau`)
 
         `noise` injects z (a standard-normal array of the sample's shape); otherwise
         `generator` (a `numpy.random.Generator`, a fresh one if None) draws it. With a
@@ -135,12 +135,12 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
                 f"`model_output` and `sample` must have the same shape, got {F.shape} and {x.shape}"
             )
         i, sigma = self._sigma(timestep)
-        sigma_next = np.clip(self._host.sigmas_next[i], self.sigma_min, self.sigma_max)
+        tau = formulas.tau(self._host.sigmas_next[i], self.sigma_min, self.sigma_max)
 
         c_skip, c_out = self.get_scalings_for_boundary_condition(sigma)
         x0 = formulas.clamp(formulas.consistency_function(F, x, c_skip, c_out), self.clip_denoised)
         z = self._standard_normal(x.shape, generator, noise)
-        prev_sample = formulas.renoise(x0, z, self.s_noise, sigma_next, self.sigma_min)
+        prev_sample = formulas.renoise(x0, z, self.s_noise, tau, self.sigma_min)
 
         self._step_index = i + 1
         if not return_dict:
@@ -173,10 +173,7 @@ class CMStochasticIterativeScheduler(SchedulerBookkeeping):
         one (0-dim or one element) for the whole batch, as diffusers broadcasts it."""
         x0 = _as_float_array("original_samples", original_samples)
         z = _as_float_array("noise", noise)
-        if z.shape != x0.shape:
-            raise ValueError(
-                f"`noise` must have the shape of `original_samples` {x0.shape}, got {z.shape}"
-            )
+        validation.check_shape("noise", z.shape, "original_samples", x0.shape)
         indices = self._add_noise_indices(timesteps, x0.shape[0] if x0.ndim else None)
         sigma = self._host.sigmas[indices].reshape((-1,) + (1,) * (x0.ndim - 1))
         return x0 + z * sigma

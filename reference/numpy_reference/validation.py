@@ -1,4 +1,5 @@
-"""Argument checks shared by the numpy and torch schedulers.
+"""Argument checks shared by the numpy and torch schedulers, and by the functional
+Algorithms 1 and 4 (`algorithm1.sample`, `editing.zero_shot_edit`).
 
 Each check raises `TypeError` (wrong kind of value) or `ValueError` (right kind,
 outside what is allowed) with a message that names the argument, the value and
@@ -13,6 +14,7 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 #: sigma_min, sigma_max and sigma_data must lie in this range: their squares stay normal.
 SIGMA_RANGE = (1e-150, 1e150)
@@ -132,3 +134,36 @@ def check_custom_timesteps(timesteps: object, num_train_timesteps: int) -> list[
             )
         out.append(int(t))
     return out
+
+
+def check_shape(name: str, shape: tuple[int, ...], like: str, expected: tuple[int, ...]) -> None:
+    """`name`'s shape is `like`'s (no broadcast)."""
+    if shape != expected:
+        raise ValueError(f"`{name}` must have the shape of `{like}` {expected}, got {shape}")
+
+
+def check_time_points(sigmas: ArrayLike, eps: float) -> NDArray[np.float64]:
+    """The time points of a sampling loop as float64: K >= 1 evaluation points, strictly
+    decreasing, then the end point the last evaluation re-noises to, all >= eps. The end point
+    may equal the last evaluation point only at eps (a scheduler whose last evaluation is at
+    sigma_min itself, re-noised with scale sqrt(eps^2 - eps^2) = 0)."""
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    if sigmas.ndim != 1 or len(sigmas) < 2:
+        raise ValueError(
+            "`sigmas` must be 1-D with the evaluation points and an end point, "
+            f"got shape {sigmas.shape}"
+        )
+    end_ok = eps <= sigmas[-1] and (sigmas[-1] < sigmas[-2] or sigmas[-1] == eps)
+    if not (np.all(np.diff(sigmas[:-1]) < 0) and end_ok):
+        raise ValueError(
+            f"`sigmas` must be strictly decreasing and >= eps={eps}, got {sigmas.tolist()}"
+        )
+    return sigmas
+
+
+def check_noises(noises: Sequence[ArrayLike], K: int, like: str, shape: tuple[int, ...]) -> None:
+    """One standard-normal draw per evaluation (K), each of the sample's shape."""
+    if len(noises) != K:
+        raise ValueError(f"`noises` must hold one draw per evaluation ({K}), got {len(noises)}")
+    for k, z in enumerate(noises):
+        check_shape(f"noises[{k}]", np.shape(z), like, shape)

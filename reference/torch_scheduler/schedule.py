@@ -38,7 +38,7 @@ def step_table(
 ) -> Array:
     """The per-step scalars in float64, one row per evaluation (the module docstring):
     the noise scale is exactly 0 when the next sigma is eps."""
-    tau = np.clip(sigma_next, sigma_min, sigma_max)
+    tau = formulas.tau(sigma_next, sigma_min, sigma_max)
     c_skip, c_out = formulas.boundary_scalings(sigma, sigma_min, sigma_data)
     table = np.empty((len(sigma), 5))
     table[:, SIGMA] = sigma
