@@ -47,6 +47,68 @@ def test_every_clause_is_checked_by_a_test() -> None:
     assert not unchecked, f"clauses of SPEC.md no test checks: {unchecked}"
 
 
+#: A clause's `Test:` line: the line under its heading, naming its tests as
+#: `conformance/test_<area>.py::test_name`, comma-separated.
+TEST_LINE = re.compile(r"^###\s+([A-Z]+-\d+):.*\nTest:(.*)$", re.MULTILINE)
+POINTER = re.compile(r"`conformance/(test_\w+\.py::test_\w+)`")
+
+
+def named_tests(spec_text: str) -> dict[str, list[str]]:
+    """Clause id -> the tests its `Test:` line names (`test_step.py::test_renoise_scale`)."""
+    return {m[1]: POINTER.findall(m[2]) for m in TEST_LINE.finditer(spec_text)}
+
+
+def pointer_errors(spec_text: str, marked: dict[str, list[str]]) -> list[str]:
+    """What is wrong with SPEC.md's `Test:` lines, given each test's clause markers: a clause
+    without the line, a named test that does not exist or does not carry the clause's
+    marker, a test with the marker that the line leaves out."""
+    named = named_tests(spec_text)
+    errors = []
+    for clause in clauses.clauses():
+        if not named.get(clause):
+            errors.append(f"{clause}: no `Test:` line under its heading")
+            continue
+        for test in named[clause]:
+            if test not in marked:
+                errors.append(f"{clause}: names {test}, which does not exist")
+            elif clause not in marked[test]:
+                errors.append(f"{clause}: names {test}, whose marker is {marked[test]}")
+        carrying = sorted(t for t, ids in marked.items() if clause in ids)
+        left_out = [t for t in carrying if t not in named[clause]]
+        if left_out:
+            errors.append(f"{clause}: its `Test:` line leaves out {left_out}")
+    return errors
+
+
+def test_every_clause_names_its_tests() -> None:
+    """SPEC.md's `Test:` lines and the clause markers agree, so a reader goes from a clause
+    to its test in one hop."""
+    errors = pointer_errors(clauses.spec_text(), _clauses_of_tests())
+    assert not errors, "SPEC.md's `Test:` lines are off:\n" + "\n".join(errors)
+
+
+def test_a_wrong_test_pointer_is_caught() -> None:
+    """The check above fails on a renamed test, a test of another clause, a missing line and
+    a test left out (so that it cannot pass on a SPEC.md it does not read)."""
+    text, marked = clauses.spec_text(), _clauses_of_tests()
+    line = "Test: `conformance/test_step.py::test_renoise_scale`"
+    assert line in text and not pointer_errors(text, marked)
+    wrong = {
+        "renamed": line.replace("test_renoise_scale", "test_renoise"),
+        "another clause": line.replace("test_renoise_scale", "test_clamp"),
+        "missing": "",
+    }
+    for case, replacement in wrong.items():
+        errors = pointer_errors(
+            text.replace(line + "\n", replacement + "\n" if replacement else ""), marked
+        )
+        assert errors and all(e.startswith("STEP-3:") for e in errors), (case, errors)
+    marked_twice = {**marked, "test_step.py::test_new": ["STEP-3"]}
+    assert pointer_errors(text, marked_twice) == [
+        "STEP-3: its `Test:` line leaves out ['test_step.py::test_new']"
+    ]
+
+
 def test_every_clause_states_its_rule() -> None:
     text = clauses.spec_text()
     for clause in clauses.clauses():
