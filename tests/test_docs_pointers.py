@@ -70,7 +70,8 @@ def resolves(dotted: str) -> bool:
 def test_the_scan_sees_the_docs() -> None:
     """The scan reaches the files that hold most pointers (else the tests below pass empty)."""
     names = {p.relative_to(ROOT).as_posix() for p in documents()}
-    assert {"README.md", "conformance/SPEC.md", "pyproject.toml", ".ci/run"} <= names, names
+    docs = {"README.md", "CONTRIBUTING.md", "conformance/SPEC.md", "pyproject.toml", ".ci/run"}
+    assert docs <= names, names
     assert exists("conformance/SPEC.md") and not exists("conformance/entry_point.py")
     assert resolves("conformance.functional.FunctionalSampler")
     assert not resolves("conformance.functional.NoSuchThing")
