@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import Phase, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from conformance import __version__
 from conformance.harness import (
@@ -48,6 +48,7 @@ from conformance.harness import timeout as time_limit
 from conformance.harness.activation import SuiteState
 from conformance.harness.fixtures import MEASURE, STATE, coordinates
 from conformance.inputs.strategies import register_profiles
+from conformance.measuring.checks import Measure, collect_violations
 from conformance.protocol import clauses, deviations
 from conformance.protocol.adapter import DTYPES, unmet_requirement
 
@@ -301,9 +302,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 )
             )
             continue
+        with_fixtures(item)
         reason = _skip_reason(state, item)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def with_fixtures(item: pytest.Item) -> None:
+    """Let a clause test's `@given` share its function-scoped fixtures (`measure`: one per
+    test, collecting over all the examples) among its examples: the settings it was decorated
+    with (the profile loaded when its module was imported), plus the health check
+    `function_scoped_fixture` suppressed. A test with its own `@settings` is left as it is."""
+    test = getattr(item, "obj", None)
+    if not hasattr(test, "hypothesis") or hasattr(test, "_hypothesis_internal_settings_applied"):
+        return
+    own = test._hypothesis_internal_use_settings  # set by @given
+    suppressed = [*own.suppress_health_check, HealthCheck.function_scoped_fixture]
+    settings(parent=own, suppress_health_check=suppressed)(test)
 
 
 def _skip_reason(state: SuiteState, item: pytest.Item) -> str | None:
@@ -361,6 +376,18 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         "too slow"
     )
     with time_limit.limit(seconds, message), plain_numbers():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    """Collect the violations of a conformance test over all its checks and examples, and
+    raise them once at the end (`conformance.measuring.checks.collect_violations`)."""
+    __tracebackhide__ = True
+    measure = pyfuncitem.funcargs.get("measure")
+    if not isinstance(measure, Measure) or not activation.in_suite(pyfuncitem.path):
+        return (yield)
+    with collect_violations(measure):
         return (yield)
 
 
