@@ -8,7 +8,10 @@ that does not run the suite. The work is done elsewhere:
 
 - `conformance.harness.activation`: whether the suite runs, loading the implementation, the matrix,
   failing closed on what was asked for and cannot be tested, the claims (`claims`);
-- `conformance.harness.fixtures`: the fixtures of the clause modules;
+- `conformance.harness.fixtures`: the fixtures of the clause modules; this module gives each
+  clause test the rest of what it needs, so that a test is its clause marker, its strategy and
+  its body: `@given`'s settings with the `function_scoped_fixture` health check suppressed
+  (`with_fixtures`), and the collection of its violations (`pytest_pyfunc_call`);
 - `conformance.harness.timeout`: the time limit of each test;
 - `conformance.harness.records`: each test phase classified into one `Outcome` record;
 - `conformance.harness.report`: the table and the JSON report, from the records and the run's
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import InvalidArgument
 
 from conformance import __version__
 from conformance.harness import (
@@ -310,15 +314,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def with_fixtures(item: pytest.Item) -> None:
     """Let a clause test's `@given` share its function-scoped fixtures (`measure`: one per
-    test, collecting over all the examples) among its examples: the settings it was decorated
-    with (the profile loaded when its module was imported), plus the health check
-    `function_scoped_fixture` suppressed. A test with its own `@settings` is left as it is."""
+    test, collecting over all the examples) among its examples: the loaded profile's settings
+    (`--hypothesis-profile`, else the suite's), the health check `function_scoped_fixture`
+    suppressed. A test with settings of its own keeps them (Hypothesis takes one `@settings`
+    per test; so does a parametrized test's second item)."""
     test = getattr(item, "obj", None)
-    if not hasattr(test, "hypothesis") or hasattr(test, "_hypothesis_internal_settings_applied"):
+    if not hasattr(test, "hypothesis"):
         return
-    own = test._hypothesis_internal_use_settings  # set by @given
-    suppressed = [*own.suppress_health_check, HealthCheck.function_scoped_fixture]
-    settings(parent=own, suppress_health_check=suppressed)(test)
+    profile = settings.default
+    suppressed = [*profile.suppress_health_check, HealthCheck.function_scoped_fixture]
+    with contextlib.suppress(InvalidArgument):
+        settings(parent=profile, suppress_health_check=suppressed)(test)
 
 
 def _skip_reason(state: SuiteState, item: pytest.Item) -> str | None:
@@ -385,7 +391,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     raise them once at the end (`conformance.measuring.checks.collect_violations`)."""
     __tracebackhide__ = True
     measure = pyfuncitem.funcargs.get("measure")
-    if not isinstance(measure, Measure) or not activation.in_suite(pyfuncitem.path):
+    active = _active(pyfuncitem.config) is not None and activation.in_suite(pyfuncitem.path)
+    if not active or not isinstance(measure, Measure):
         return (yield)
     with collect_violations(measure):
         return (yield)
