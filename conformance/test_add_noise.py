@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import truth
 from conformance.inputs.cases import Case, cases, default_case
 from conformance.measuring import bounds, drivers, step_checks
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.measuring.drivers import Sample
 from conformance.protocol.adapter import Adapter
-
-fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @st.composite
@@ -86,8 +84,6 @@ def _step(
 
 @pytest.mark.clause("ADD-1")
 @pytest.mark.requires("add_noise")
-@collect_violations
-@fixture_settings
 @given(case_picks=cases_with_picks())
 @example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2, 2)), [0, 1, 2], 0, 0))
 @example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(1, 2)), [2], 0, 0))
@@ -135,8 +131,6 @@ def _fitted_sigma(
 @pytest.mark.clause("ADD-2")
 @pytest.mark.requires("add_noise")
 @pytest.mark.requires("stateful")
-@collect_violations
-@fixture_settings
 @given(case_picks=cases_with_picks())
 @example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 1, 0))
 @example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 0, 1))

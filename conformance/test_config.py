@@ -8,7 +8,7 @@ import math
 import pytest
 
 from conformance.inputs.strategies import DEFAULT_CONFIG
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter
 
 
@@ -21,7 +21,6 @@ def _read(config: object, key: str) -> object:
 
 @pytest.mark.clause("CFG-1")
 @pytest.mark.requires("defaults")
-@collect_violations
 def test_defaults(impl: Adapter, measure: Measure) -> None:
     if not impl.capabilities.stateful:  # a functional sampler: its declared defaults, verified
         declared = measure.call("the declared defaults", impl.default_config)
@@ -93,7 +92,6 @@ INVALID = [
 @pytest.mark.parametrize(
     ("argument", "value", "also"), INVALID, ids=[f"{a}={v!r}" for a, v, _ in INVALID]
 )
-@collect_violations
 def test_invalid_config_rejected(
     impl: Adapter, measure: Measure, argument: str, value: object, also: tuple[str, ...]
 ) -> None:

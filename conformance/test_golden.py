@@ -12,7 +12,7 @@ import pytest
 from conformance import truth
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import bounds, drivers, step_checks
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, StepInputs, TimestepSpec, unmet_requirement
 from conformance.truth import golden, oracle
 
@@ -87,7 +87,6 @@ def cases_of_kind(golden_dir: Path, kind: str) -> list[str]:
 
 @pytest.mark.clause("GOLD-1")
 @pytest.mark.requires("schedule")
-@collect_violations
 def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden_dir: Path) -> None:
     unexpressed: list[str] = []
     compared = 0
@@ -143,7 +142,6 @@ def test_schedule_vs_openai(impl: Adapter, measure: Measure, device: str, golden
 @pytest.mark.clause("GOLD-2")
 @pytest.mark.requires("boundary_scalings", "edm_scalings", "sigma_to_t")
 @pytest.mark.dtypes("float64", "float32")
-@collect_violations
 def test_scalings_vs_openai(
     impl: Adapter, measure: Measure, device: str, dtype: str, golden_dir: Path
 ) -> None:
@@ -360,7 +358,6 @@ def _replay_through_the_sampler(
 
 
 @pytest.mark.clause("GOLD-3")
-@collect_violations
 def test_trajectories_replayed_step_by_step(
     impl: Adapter, measure: Measure, device: str, dtype: str, golden_case: str, golden_dir: Path
 ) -> None:
@@ -557,7 +554,6 @@ def _toy_through_the_sampler(
 
 
 @pytest.mark.clause("GOLD-4")
-@collect_violations
 def test_whole_trajectories_with_the_toy_network(
     impl: Adapter, measure: Measure, device: str, dtype: str, golden_case: str, golden_dir: Path
 ) -> None:

@@ -7,16 +7,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 
 from conformance import truth
 from conformance.inputs.cases import Case, cases, default_case
 from conformance.measuring import bounds, drivers, step_checks
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, prev_sample_of
 
 pytestmark = pytest.mark.requires("stateful")
-fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _ready(
@@ -34,8 +33,6 @@ def _position(measure: Measure, value: object, what: str) -> int:
 
 
 @pytest.mark.clause("INDEX-1")
-@collect_violations
-@fixture_settings
 @given(case=cases())
 @example(case=default_case(timesteps=(39, 22, 0)))
 def test_index_for_timestep(impl: Adapter, measure: Measure, device: str, case: Case) -> None:
@@ -53,7 +50,6 @@ def test_index_for_timestep(impl: Adapter, measure: Measure, device: str, case: 
 
 
 @pytest.mark.clause("INDEX-2")
-@collect_violations
 def test_duplicates_take_the_second_occurrence(
     impl: Adapter, measure: Measure, device: str
 ) -> None:
@@ -87,7 +83,6 @@ def _near_misses(t: float) -> list[float]:
 
 
 @pytest.mark.clause("INDEX-3")
-@collect_violations
 def test_timestep_not_in_schedule_rejected(impl: Adapter, measure: Measure, device: str) -> None:
     case = default_case()
     scheduler = _ready(impl, measure, case, device)
@@ -104,7 +99,6 @@ def test_timestep_not_in_schedule_rejected(impl: Adapter, measure: Measure, devi
 
 
 @pytest.mark.clause("INDEX-5")
-@collect_violations
 def test_set_begin_index_rejects_bad_values(impl: Adapter, measure: Measure, device: str) -> None:
     case = default_case()
     scheduler = _ready(impl, measure, case, device)
@@ -116,8 +110,6 @@ def test_set_begin_index_rejects_bad_values(impl: Adapter, measure: Measure, dev
 
 
 @pytest.mark.clause("INDEX-4")
-@collect_violations
-@fixture_settings
 @given(case=cases(position="inner", min_steps=2))
 @example(case=default_case(timesteps=(39, 22, 0), k=1))
 @example(case=default_case(timesteps=(39, 22, 0), k=0))

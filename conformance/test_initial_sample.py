@@ -8,7 +8,7 @@ import pytest
 
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import bounds, drivers
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, TimestepSpec
 
 #: The first point is sigma_max; then one below it (a sampler taking its first time point as
@@ -18,7 +18,6 @@ SPECS = (TimestepSpec(timesteps=(39, 22, 0)), TimestepSpec(timesteps=(22, 10)))
 
 @pytest.mark.clause("XT-1")
 @pytest.mark.requires("x_T_drawn")
-@collect_violations
 def test_initial_sample_is_sigma_max_z(
     impl: Adapter, measure: Measure, device: str, dtype: str
 ) -> None:

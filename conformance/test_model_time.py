@@ -6,16 +6,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import truth
 from conformance.inputs.strategies import DEFAULT_CONFIG, custom_timesteps, scheduler_configs
 from conformance.measuring import bounds, step_checks
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, TimestepSpec
-
-fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @st.composite
@@ -28,8 +26,6 @@ def configs_with_timesteps(draw: st.DrawFn) -> tuple[dict[str, Any], TimestepSpe
 
 @pytest.mark.clause("TIME-1")
 @pytest.mark.requires("schedule", "model_time")
-@collect_violations
-@fixture_settings
 @given(case=configs_with_timesteps())
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
 @example(case=(dict(DEFAULT_CONFIG, rho=3.0), TimestepSpec(timesteps=(22, 0))))  # rho pinned off 7
@@ -86,8 +82,6 @@ def time_diagnosis(t: np.ndarray, sigmas: np.ndarray, worst: tuple[int, ...]) ->
 
 @pytest.mark.clause("TIME-2")
 @pytest.mark.requires("sigma_to_t")
-@collect_violations
-@fixture_settings
 @given(
     config=scheduler_configs(),
     sigmas=st.lists(st.floats(1e-4, 1e4), min_size=1, max_size=16),

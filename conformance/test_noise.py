@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 
 from conformance import truth
 from conformance.inputs.cases import Case, cases, default_case
 from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
 from conformance.measuring import bounds, drivers, step_checks
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import (
     Adapter,
     StepInputs,
@@ -22,13 +22,9 @@ from conformance.protocol.adapter import (
     unmet_requirement,
 )
 
-fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-
 
 @pytest.mark.clause("NOISE-1")
 @pytest.mark.requires("injected_noise")
-@collect_violations
-@fixture_settings
 @given(
     case=cases(
         configs=scheduler_configs().filter(lambda c: c["s_noise"] >= 0.25),
@@ -107,7 +103,6 @@ def test_injected_noise_used_as_given(
 
 @pytest.mark.clause("NOISE-4")
 @pytest.mark.requires("injected_noise", "stateful")
-@collect_violations
 def test_injected_noise_of_another_shape_rejected(
     impl: Adapter, measure: Measure, device: str, dtype: str
 ) -> None:
@@ -125,8 +120,6 @@ def test_injected_noise_of_another_shape_rejected(
 
 @pytest.mark.clause("NOISE-2")
 @pytest.mark.requires("noise_convention", "per_position_inputs")
-@collect_violations
-@fixture_settings
 @given(case=cases(position="last", min_steps=2))
 @example(case=default_case(timesteps=(39, 22, 0), k=2, clip_denoised=False))
 def test_draws_reproduce_the_declared_convention(
@@ -179,8 +172,6 @@ def test_draws_reproduce_the_declared_convention(
 
 @pytest.mark.clause("NOISE-2")
 @pytest.mark.requires("noise_convention", "stateful")
-@collect_violations
-@fixture_settings
 @given(case=cases(min_steps=2))
 @example(case=default_case(timesteps=(39, 22, 0), shape=(3, 2, 2), clip_denoised=False))
 @example(case=default_case(timesteps=(22, 0), shape=(1, 3)))
@@ -192,8 +183,6 @@ def test_generator_advances_one_draw_per_step(
 
 @pytest.mark.clause("NOISE-2")
 @pytest.mark.requires("generator_list", "stateful")
-@collect_violations
-@fixture_settings
 @given(case=cases(min_steps=2))
 @example(case=default_case(timesteps=(39, 22, 0), shape=(3, 2, 2), clip_denoised=False))
 @example(case=default_case(timesteps=(22, 0), shape=(2, 3)))
@@ -335,7 +324,6 @@ FIVE_SE = 5.0  # five standard errors per moment
 
 @pytest.mark.clause("NOISE-3")
 @pytest.mark.requires("own_draws", "per_position_inputs")
-@collect_violations
 def test_statistical_moments_of_the_draws(
     impl: Adapter, measure: Measure, device: str, dtype: str
 ) -> None:
@@ -414,8 +402,6 @@ def test_statistical_moments_of_the_draws(
 
 @pytest.mark.clause("NOISE-2")
 @pytest.mark.requires("conventions", "known_noise")
-@collect_violations
-@fixture_settings
 @given(case=cases(position="last", min_steps=2))
 @example(case=default_case(timesteps=(39, 22, 0), k=2, clip_denoised=False))
 def test_one_draw_per_step_of_a_functional_sampler(

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 
 from conformance import truth
 from conformance.inputs.cases import Case, cases, default_case
 from conformance.measuring import bounds, drivers, step_checks
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter
 
 
 @pytest.mark.clause("CIN-1")
 @pytest.mark.requires("c_in")
-@collect_violations
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases())
 @example(case=default_case())
 @example(case=default_case(k=1))

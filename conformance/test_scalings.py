@@ -6,17 +6,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import truth
 from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
 from conformance.measuring import bounds
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.measuring.drivers import sample
 from conformance.protocol.adapter import Adapter, TimestepSpec
-
-fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @st.composite
@@ -57,8 +55,6 @@ def _scalings(
 @pytest.mark.clause("SCAL-1")
 @pytest.mark.requires("boundary_scalings")
 @pytest.mark.dtypes("float64", "float32")
-@collect_violations
-@fixture_settings
 @given(case=sigma_grids())
 @example(case=(dict(DEFAULT_CONFIG), np.array([0.002, 80.0, 0.0020001, 0.5, 1.0])))
 def test_boundary_scalings(
@@ -78,8 +74,6 @@ def test_boundary_scalings(
 
 @pytest.mark.clause("SCAL-2")
 @pytest.mark.requires("boundary_scalings")
-@collect_violations
-@fixture_settings
 @given(config=scheduler_configs())
 @example(config=dict(DEFAULT_CONFIG))
 def test_boundary_condition_exact_at_sigma_min(
@@ -112,8 +106,6 @@ def test_boundary_condition_exact_at_sigma_min(
 @pytest.mark.clause("SCAL-3")
 @pytest.mark.requires("edm_scalings")
 @pytest.mark.dtypes("float64", "float32")
-@collect_violations
-@fixture_settings
 @given(case=sigma_grids())
 @example(case=(dict(DEFAULT_CONFIG), np.array([0.002, 80.0, 0.5, 1.0])))
 def test_edm_scalings(

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import truth
@@ -17,11 +17,9 @@ from conformance.inputs.strategies import (
     scheduler_configs,
 )
 from conformance.measuring import bounds, step_checks
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.measuring.drivers import normal, sample
 from conformance.protocol.adapter import Adapter, TimestepSpec, prev_sample_of
-
-fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @st.composite
@@ -104,8 +102,6 @@ def _schedule_diagnosis(sigmas: np.ndarray, exact: truth.ExactSchedule, worst: t
 
 @pytest.mark.clause("SCHED-1")
 @pytest.mark.requires("schedule")
-@collect_violations
-@fixture_settings
 @given(case=configs_with_steps())
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=2)))
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=1)))
@@ -119,8 +115,6 @@ def test_schedule_from_num_inference_steps(
 
 @pytest.mark.clause("SCHED-2")
 @pytest.mark.requires("schedule")
-@collect_violations
-@fixture_settings
 @given(case=configs_with_timesteps())
 @example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
 @example(case=(dict(DEFAULT_CONFIG, rho=3.0), TimestepSpec(timesteps=(22, 0))))  # rho pinned off 7
@@ -155,7 +149,6 @@ INVALID = [
 @pytest.mark.parametrize(
     ("kwargs", "argument", "also"), INVALID, ids=[repr(k) for k, _, _ in INVALID]
 )
-@collect_violations
 def test_set_timesteps_arguments_validated(
     impl: Adapter, measure: Measure, kwargs: dict[str, Any], argument: str, also: tuple[str, ...]
 ) -> None:
@@ -166,7 +159,6 @@ def test_set_timesteps_arguments_validated(
 
 @pytest.mark.clause("SCHED-4")
 @pytest.mark.requires("stateful")
-@collect_violations
 def test_set_timesteps_starts_a_fresh_pass(
     impl: Adapter, measure: Measure, device: str, dtype: str
 ) -> None:

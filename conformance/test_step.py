@@ -6,22 +6,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import truth
 from conformance.inputs.cases import SHAPES, Case, cases, default_case
 from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
 from conformance.measuring import bounds, drivers, step_checks
-from conformance.measuring.checks import Measure, collect_violations
+from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import (
     Adapter,
     StepInputs,
     TimestepSpec,
     unmet_requirement,
 )
-
-fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def with_config(**fixed: Any) -> st.SearchStrategy[dict[str, Any]]:
@@ -31,8 +29,6 @@ def with_config(**fixed: Any) -> st.SearchStrategy[dict[str, Any]]:
 
 @pytest.mark.clause("STEP-1")
 @pytest.mark.requires("denoise")
-@collect_violations
-@fixture_settings
 @given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=False)))
 @example(case=default_case(k=0, s_noise=0.0, clip_denoised=False))
 @example(case=default_case(timesteps=(39, 22, 0), k=1, s_noise=0.0, clip_denoised=False))
@@ -102,8 +98,6 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
 
 @pytest.mark.clause("STEP-2")
 @pytest.mark.requires("denoise", "clip_on")
-@collect_violations
-@fixture_settings
 @given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=True)))
 @example(case=default_case(k=1, s_noise=0.0))
 @example(case=default_case(k=0, s_noise=0.0))
@@ -187,8 +181,6 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
 
 @pytest.mark.clause("STEP-3")
 @pytest.mark.requires("known_noise")
-@collect_violations
-@fixture_settings
 @given(case=cases(position="inner", min_steps=2))
 @example(case=default_case(k=0))
 @example(case=default_case(k=0, s_noise=0.0))
@@ -207,8 +199,6 @@ def test_renoise_scale(
 
 
 @pytest.mark.clause("STEP-4")
-@collect_violations
-@fixture_settings
 @given(
     case=cases(
         configs=scheduler_configs().filter(lambda c: c["s_noise"] >= 0.25),
@@ -300,8 +290,6 @@ def one_step_cases(draw: st.DrawFn) -> Case:
 
 
 @pytest.mark.clause("STEP-5")
-@collect_violations
-@fixture_settings
 @given(case=one_step_cases())
 @example(case=Case(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=1), 0, (2, 3), 7))
 def test_one_step_draws_no_noise(
@@ -425,7 +413,6 @@ def _stateful(impl: Adapter, measure: Measure, device: str, timesteps: list[int]
 
 @pytest.mark.clause("STEP-6")
 @pytest.mark.requires("stateful")
-@collect_violations
 def test_step_index_advances(impl: Adapter, measure: Measure, device: str, dtype: str) -> None:
     scheduler = _stateful(impl, measure, device, [39, 22, 0])
     if scheduler.step_index is not None:
@@ -453,7 +440,6 @@ def test_step_index_advances(impl: Adapter, measure: Measure, device: str, dtype
 
 @pytest.mark.clause("STEP-7")
 @pytest.mark.requires("stateful")
-@collect_violations
 def test_stepping_past_the_end_rejected(impl: Adapter, measure: Measure, device: str) -> None:
     scheduler = _stateful(impl, measure, device, [22, 0])
     x = drivers.sample(impl, drivers.normal(1, (2, 3), 80.0), "float32", device)
@@ -467,8 +453,6 @@ def test_stepping_past_the_end_rejected(impl: Adapter, measure: Measure, device:
 
 
 @pytest.mark.clause("STEP-8")
-@collect_violations
-@fixture_settings
 @given(case=cases(min_steps=2, position="last"))
 @example(case=default_case(k=1))
 def test_inputs_not_modified(
@@ -539,8 +523,6 @@ def _tolerate(fn: Any, *args: Any, **kwargs: Any) -> None:
 
 
 @pytest.mark.clause("STEP-9")
-@collect_violations
-@fixture_settings
 @given(shape=SHAPES, seed=st.integers(0, 2**31 - 1))
 @example(shape=(1,), seed=0)
 @example(shape=(1, 1, 5, 7), seed=0)
@@ -593,7 +575,6 @@ BROADCASTABLE = ((1, 3, 4), (3, 4), (2, 1, 4), ())
 
 @pytest.mark.clause("STEP-11")
 @pytest.mark.requires("stateful")
-@collect_violations
 def test_model_output_of_another_shape_rejected(
     impl: Adapter, measure: Measure, device: str, dtype: str
 ) -> None:
@@ -607,7 +588,6 @@ def test_model_output_of_another_shape_rejected(
 
 @pytest.mark.clause("STEP-10")
 @pytest.mark.requires("own_draws")
-@collect_violations
 def test_reproducible_with_a_seeded_generator(
     impl: Adapter, measure: Measure, device: str, dtype: str
 ) -> None:

@@ -506,7 +506,7 @@ def _test_function(name: str) -> Any:
 
 def _settings_used(test: Any) -> tuple[int, bool, Any]:
     """What of a @given test's settings decides its examples."""
-    used = test.__wrapped__._hypothesis_internal_use_settings  # under collect_violations
+    used = test._hypothesis_internal_use_settings
     return used.max_examples, used.derandomize, used.database
 
 
@@ -519,7 +519,6 @@ def suite_draws(test: Any) -> list[Draw]:
     """The examples `test` runs in the suite, in order: hypothesis runs the test itself (its
     settings, pinned examples and seed: the digest of its own source, as derandomize takes
     it) with a body that records the arguments instead of checking them."""
-    given = test.__wrapped__  # collect_violations wraps the @given test
     handle = test.hypothesis
     original = handle.inner_test
     names = set(handle._given_kwargs)
@@ -534,12 +533,12 @@ def suite_draws(test: Any) -> list[Draw]:
         f"{_settings_used(test)} (max_examples, derandomize, database)"
     )
     handle.inner_test = record
-    given._hypothesis_internal_use_seed = int_from_bytes(function_digest(original))
+    test._hypothesis_internal_use_seed = int_from_bytes(function_digest(original))
     try:
         test(**dict.fromkeys(fixtures))
     finally:
         handle.inner_test = original
-        given._hypothesis_internal_use_seed = None
+        test._hypothesis_internal_use_seed = None
     return drawn
 
 

@@ -8,7 +8,10 @@ that does not run the suite. The work is done elsewhere:
 
 - `conformance.harness.activation`: whether the suite runs, loading the implementation, the matrix,
   failing closed on what was asked for and cannot be tested, the claims (`claims`);
-- `conformance.harness.fixtures`: the fixtures of the clause modules;
+- `conformance.harness.fixtures`: the fixtures of the clause modules; this module gives each
+  clause test the rest of what it needs, so that a test is its clause marker, its strategy and
+  its body: `@given`'s settings with the `function_scoped_fixture` health check suppressed
+  (`with_fixtures`), and the collection of its violations (`pytest_pyfunc_call`);
 - `conformance.harness.timeout`: the time limit of each test;
 - `conformance.harness.records`: each test phase classified into one `Outcome` record;
 - `conformance.harness.report`: the table and the JSON report, from the records and the run's
@@ -32,7 +35,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import Phase, settings
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import InvalidArgument
 
 from conformance import __version__
 from conformance.harness import (
@@ -48,6 +52,7 @@ from conformance.harness import timeout as time_limit
 from conformance.harness.activation import SuiteState
 from conformance.harness.fixtures import MEASURE, STATE, coordinates
 from conformance.inputs.strategies import register_profiles
+from conformance.measuring.checks import Measure, collect_violations
 from conformance.protocol import clauses, deviations
 from conformance.protocol.adapter import DTYPES, unmet_requirement
 
@@ -301,9 +306,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 )
             )
             continue
+        with_fixtures(item)
         reason = _skip_reason(state, item)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def with_fixtures(item: pytest.Item) -> None:
+    """Let a clause test's `@given` share its function-scoped fixtures (`measure`: one per
+    test, collecting over all the examples) among its examples: the loaded profile's settings
+    (`--hypothesis-profile`, else the suite's), the health check `function_scoped_fixture`
+    suppressed. A test with settings of its own keeps them (Hypothesis takes one `@settings`
+    per test; so does a parametrized test's second item)."""
+    test = getattr(item, "obj", None)
+    if not hasattr(test, "hypothesis"):
+        return
+    profile = settings.default
+    suppressed = [*profile.suppress_health_check, HealthCheck.function_scoped_fixture]
+    with contextlib.suppress(InvalidArgument):
+        settings(parent=profile, suppress_health_check=suppressed)(test)
 
 
 def _skip_reason(state: SuiteState, item: pytest.Item) -> str | None:
@@ -361,6 +382,19 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         "too slow"
     )
     with time_limit.limit(seconds, message), plain_numbers():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    """Collect the violations of a conformance test over all its checks and examples, and
+    raise them once at the end (`conformance.measuring.checks.collect_violations`)."""
+    __tracebackhide__ = True
+    measure = pyfuncitem.funcargs.get("measure")
+    active = _active(pyfuncitem.config) is not None and activation.in_suite(pyfuncitem.path)
+    if not active or not isinstance(measure, Measure):
+        return (yield)
+    with collect_violations(measure):
         return (yield)
 
 

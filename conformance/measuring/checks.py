@@ -8,7 +8,7 @@ how close each clause came to its bound.
 
 Worst, not first: a numeric check that fails is *collected*, not raised, so that the test
 goes on with its other checks and hypothesis with its other examples (the pinned ones
-included); `@collect_violations` (on every test of the suite, outside `@given`) raises them
+included); `collect_violations`, which the plugin puts around every clause test, raises them
 all at the end, as one `ClauseViolation` whose `exceptions` are the single ones, worst
 first. A check that cannot go on (an output that is no array, a call that raised, a
 behavioural `fail`) still raises at once, carrying what was collected before it.
@@ -20,9 +20,8 @@ whose values are MUST, say).
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -486,29 +485,19 @@ class Measure:
             raise ClauseViolation.combine([*self.violations, violation]) from exc
 
 
-def collect_violations(test: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a test of the suite (outside `@given`): every check runs, every example
-    (the pinned ones too) is tried, and what failed is raised once at the end, as one
-    violation listing all, the worst first (SPEC.md, "Running")."""
-
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True
-        measure = kwargs.get("measure")
-        if not isinstance(measure, Measure):
-            return test(*args, **kwargs)
-        try:
-            result = test(*args, **kwargs)
-        except BaseException as exc:
-            if not measure.absorb(exc):
-                raise
-        else:
-            measure.raise_collected()
-            return result
-        measure.raise_collected()
-        return None
-
-    return run
+@contextmanager
+def collect_violations(measure: Measure) -> Iterator[None]:
+    """Around one run of a test of the suite (all its hypothesis examples; the plugin puts
+    it around every clause test): every check runs, every example (the pinned ones too) is
+    tried, and what failed is raised once at the end, as one violation listing all, the worst
+    first (SPEC.md, "Running")."""
+    __tracebackhide__ = True
+    try:
+        yield
+    except BaseException as exc:
+        if not measure.absorb(exc):
+            raise
+    measure.raise_collected()
 
 
 def same_device(requested: str, actual: str) -> bool:
