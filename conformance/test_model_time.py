@@ -13,7 +13,8 @@ from conformance import truth
 from conformance.inputs.strategies import DEFAULT_CONFIG, custom_timesteps, scheduler_configs
 from conformance.measuring import bounds, step_checks
 from conformance.measuring.checks import Measure, collect_violations
-from conformance.protocol.adapter import Adapter, TimestepSpec
+from conformance.protocol.adapter import Adapter
+from conformance.protocol.values import TimestepSpec
 
 fixture_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from conformance.harness import records, report
-from conformance.measuring.checks import ClauseViolation, Measure, Worst
+from conformance.measuring.checks import Measure, Worst
 from conformance.protocol import clauses, deviations
 from conformance.protocol.deviations import Deviation
+from conformance.protocol.violation import ClauseViolation
 
 NUMERIC = Deviation("STEP-1", "float32 scalars", "ratio 1e5", max_ratio=1e6)
 BEHAVIOURAL = Deviation("INDEX-3", "indexes an empty result", "IndexError", match="IndexError")
@@ -269,13 +270,6 @@ def test_node_ids_are_the_same_wherever_the_suite_is_installed() -> None:
     b = classify(nodeid="conformance/test_step.py::t[x]")
     ids = [report.build([r], run_info())["clauses"][0]["tests"][0]["nodeid"] for r in (a, b)]
     assert ids == ["conformance/test_step.py::t[x]"] * 2
-
-
-def test_declared_by_takes_over_diffusers_deviations_without_importing_it() -> None:
-    from conformance.implementations.diffusers_deviations import DEVIATIONS
-
-    assert deviations.declared_by("diffusers") == DEVIATIONS
-    assert deviations.declared_by("reference") == ()
 
 
 # -- what a person reads ------------------------------------------------------------------------

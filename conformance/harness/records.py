@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from conformance.harness import failures
-from conformance.measuring.checks import ClauseViolation
 from conformance.protocol import clauses, deviations
 from conformance.protocol.deviations import Deviation
+from conformance.protocol.violation import ClauseViolation
 
 Status = Literal["failed", "error", "warning", "known deviation", "passed", "skipped"]
 #: Worst first: a cell shows the worst status of its tests.

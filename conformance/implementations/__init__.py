@@ -12,3 +12,12 @@ BUILTINS = {
     "torch": "conformance.implementations.torch_adapter:torch_reference_adapter",
     "diffusers": "conformance.implementations.diffusers_adapter:diffusers_adapter",
 }
+
+#: Where each built-in declares its deviations ("module:attr"; None: none), read by
+#: `conformance.harness.loading.declared_by` without importing the implementation (diffusers'
+#: need neither diffusers nor torch to be read).
+DECLARED_DEVIATIONS = {
+    "reference": None,
+    "torch": None,
+    "diffusers": "conformance.implementations.diffusers_deviations:DEVIATIONS",
+}

@@ -39,7 +39,8 @@ from conformance.implementations.torch_adapter import (
     TorchSchedulerAdapter,
     torch_reference_adapter,
 )
-from conformance.protocol.adapter import Adapter, Capabilities
+from conformance.protocol.adapter import Adapter
+from conformance.protocol.values import Capabilities
 from reference import formulas, numpy_scheduler, torch_checks, torch_scheduler
 from reference.bookkeeping import HostSchedule
 from reference.torch_scheduler import C_IN, C_OUT, C_SKIP, NOISE_SCALE, SIGMA
