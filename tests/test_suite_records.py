@@ -13,7 +13,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from conformance.harness import records, report
+from conformance.harness import markdown, records, report
 from conformance.measuring.checks import Measure, Worst
 from conformance.protocol import clauses, deviations
 from conformance.protocol.deviations import Deviation
@@ -263,6 +263,37 @@ def test_table_shows_statuses_and_groups_deviations_by_reason() -> None:
     assert "  INDEX-3 (all dtypes; observed): IndexError. indexes an empty result" in verbose
     at = lines.index("ERROR NOISE-1 cpu/float32:")
     assert lines[at + 1] == "  KeyError: 'sigmas'"
+
+
+def test_a_cell_that_failed_without_going_beyond_a_bound_shows_no_ratio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A behavioural failure (CFG-1's `clip_denoised is False, expected True`, STEP-9's wrong
+    dtype) in a test whose numeric checks held reads `FAIL`, not `FAIL 0` ("failed, worst
+    error 0 of its bound"); a SHOULD one `warn`; a numeric failure keeps its figure."""
+    monkeypatch.setattr(clauses, "level", lambda clause: "SHOULD" if clause == "CFG-2" else "MUST")
+
+    def behavioural(clause: str, worst: Worst) -> records.Outcome:
+        made = ClauseViolation(clause, "cpu", "float32", "config", "clip_denoised is False")
+        return classify(
+            nodeid=f"conformance/test_config.py::t_{clause}",
+            clause=clause,
+            exception=made,
+            worst=worst,
+        )
+
+    data = report.build(
+        [
+            behavioural("CFG-1", Worst(0.0, 0.0, 0.0, "defaults")),  # only `ok` checks
+            behavioural("STEP-9", Worst(0.0, 0.0, 1e-7, "scaled")),  # values exact, dtype wrong
+            behavioural("CFG-2", Worst(0.5, 1e-8, 2e-8, "defaults")),  # SHOULD, held at 0.5
+            classify(exception=violation(ratio=6.5), worst=Worst(6.5, 6.5e-7, 1e-7, "denoised")),
+        ],
+        run_info(),
+    )
+    shown = {c["clause"]: report.cell_text(c) for c in data["clauses"]}
+    assert shown == {"CFG-1": "FAIL", "STEP-9": "FAIL", "CFG-2": "warn", "STEP-1": "FAIL 6.5"}
+    assert "| `CFG-1` | MUST | `FAIL` |" in markdown.render(data)
 
 
 def test_node_ids_are_the_same_wherever_the_suite_is_installed() -> None:

@@ -275,7 +275,10 @@ def at_known_bound(cell: dict[str, Any]) -> bool:
 
 def cell_text(cell: dict[str, Any] | None) -> str:
     """A table cell: the status, and the worst error as a fraction of its bound where one
-    was measured (`*`: at a bound that is a known difference, explained below the table)."""
+    was measured (`*`: at a bound that is a known difference, explained below the table).
+
+    A cell that did not pass shows the figure of the check that went beyond its bound, so
+    none where every numeric check held (a behavioural failure: `FAIL`, never `FAIL 0`)."""
     if cell is None:
         return ""
     status = cell["status"]
@@ -286,8 +289,11 @@ def cell_text(cell: dict[str, Any] | None) -> str:
         return f"{text} {cell['exception'] or ''}".rstrip()
     worst = cell["worst"]
     shown = None
-    if worst is not None and (worst["bound"] or status != "passed"):
-        shown = worst["text"] or None
+    if worst is not None:
+        ratio = worst_ratio(cell)
+        beyond = ratio is None or not ratio <= 1.0  # NaN and inf included
+        if worst["bound"] if status == "passed" else beyond:
+            shown = worst["text"] or None
     if shown and at_known_bound(cell):
         shown += "*"
     return f"{text} {shown}" if shown else text
