@@ -108,7 +108,7 @@ def test_skip_keeps_its_reason_and_bound_note_comes_from_the_worst() -> None:
     worst = Worst(0.5, 1e-7, 2e-7, "final sample", known_difference="OpenAI's own last-step noise")
     out = classify(outcome="passed", clause="GOLD-3", worst=worst)
     assert out.bound_note == "OpenAI's own last-step noise"
-    assert out.worst.note == "OpenAI's own last-step noise"
+    assert out.worst.known_difference == "OpenAI's own last-step noise"
     data = report.build([out], run_info())
     cell = data["clauses"][0]
     assert cell["bound_note"] == cell["worst"]["note"] == "OpenAI's own last-step noise"

@@ -37,30 +37,19 @@ from conformance.protocol.values import same_device
 from conformance.protocol.violation import ClauseViolation
 
 
-@dataclass
+@dataclass(frozen=True)
 class Worst:
-    """The worst comparison seen: error / bound (`ratio`), and the error and bound there."""
+    """The worst comparison of a test: error / bound (`ratio`, 1 = at the bound), the error
+    and the bound there, what was compared, and the part of the bound that is a known
+    difference, not rounding (`known_difference`, for example OpenAI's own last-step noise),
+    when the clause gives one. The one record of these figures: `Measure` keeps it, the
+    harness's outcome records carry it (`conformance.harness.records.Outcome.worst`)."""
 
     ratio: float
     error: float
     bound: float
-    what: str
-    #: A part of the bound that is a known difference, not rounding (item of the report).
+    what: str = ""
     known_difference: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "ratio": _finite(self.ratio),
-            "error": _finite(self.error),
-            "bound": self.bound,
-        }
-        if self.known_difference:
-            out["known_difference"] = self.known_difference
-        return out
-
-
-def _finite(value: float) -> float | str:
-    return value if np.isfinite(value) else str(value)
 
 
 class Measure:
