@@ -1,5 +1,7 @@
 """Adapters of the built-in implementations, and the deviations declared for each.
 
+- `SchedulerAdapter` (`scheduler.py`): the adapter protocol on top of any scheduler class
+  with diffusers' API, the base of the three below;
 - `reference`: the float64 numpy reference (`numpy_adapter.py`);
 - `torch`: the project's torch implementation (`torch_adapter.py`);
 - `diffusers`: diffusers' own class (`diffusers_adapter.py`, deviations in
