@@ -17,8 +17,8 @@ __version__ = "0.1.0"
 # package in every pytest session, loads none of the suite.
 _PUBLIC = {
     "Adapter": "conformance.protocol.adapter",
-    "Capabilities": "conformance.protocol.adapter",
-    "TimestepSpec": "conformance.protocol.adapter",
+    "Capabilities": "conformance.protocol.values",
+    "TimestepSpec": "conformance.protocol.values",
     "Deviation": "conformance.protocol.deviations",
     "ArrayBridge": "conformance.protocol.bridges",
     "TorchBridge": "conformance.protocol.bridges",

@@ -13,7 +13,8 @@ from conformance import truth
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import bounds, drivers, step_checks
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import Adapter, StepInputs, TimestepSpec, unmet_requirement
+from conformance.protocol.adapter import Adapter, unmet_requirement
+from conformance.protocol.values import StepInputs, TimestepSpec
 from conformance.truth import golden, oracle
 
 # The toy network of the golden files (golden/manifest.json, "toy_model"); its parameters

@@ -9,7 +9,8 @@ import pytest
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import bounds, drivers
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import Adapter, TimestepSpec
+from conformance.protocol.adapter import Adapter
+from conformance.protocol.values import TimestepSpec
 
 #: The first point is sigma_max; then one below it (a sampler taking its first time point as
 #: the scale of x_T is caught there).

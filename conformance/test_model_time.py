@@ -13,7 +13,8 @@ from conformance import truth
 from conformance.inputs.strategies import DEFAULT_CONFIG, custom_timesteps, scheduler_configs
 from conformance.measuring import bounds, step_checks
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import Adapter, TimestepSpec
+from conformance.protocol.adapter import Adapter
+from conformance.protocol.values import TimestepSpec
 
 
 @st.composite

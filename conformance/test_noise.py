@@ -14,13 +14,8 @@ from conformance.inputs.cases import Case, cases, default_case
 from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
 from conformance.measuring import bounds, drivers, step_checks
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import (
-    Adapter,
-    StepInputs,
-    TimestepSpec,
-    prev_sample_of,
-    unmet_requirement,
-)
+from conformance.protocol.adapter import Adapter, prev_sample_of, unmet_requirement
+from conformance.protocol.values import StepInputs, TimestepSpec
 
 
 @pytest.mark.clause("NOISE-1")

@@ -14,7 +14,8 @@ from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
 from conformance.measuring import bounds
 from conformance.measuring.checks import Measure
 from conformance.measuring.drivers import sample
-from conformance.protocol.adapter import Adapter, TimestepSpec
+from conformance.protocol.adapter import Adapter
+from conformance.protocol.values import TimestepSpec
 
 
 @st.composite

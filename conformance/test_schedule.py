@@ -19,7 +19,8 @@ from conformance.inputs.strategies import (
 from conformance.measuring import bounds, step_checks
 from conformance.measuring.checks import Measure
 from conformance.measuring.drivers import normal, sample
-from conformance.protocol.adapter import Adapter, TimestepSpec, prev_sample_of
+from conformance.protocol.adapter import Adapter, prev_sample_of
+from conformance.protocol.values import TimestepSpec
 
 
 @st.composite

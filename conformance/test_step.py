@@ -14,12 +14,8 @@ from conformance.inputs.cases import SHAPES, Case, cases, default_case
 from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
 from conformance.measuring import bounds, drivers, step_checks
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import (
-    Adapter,
-    StepInputs,
-    TimestepSpec,
-    unmet_requirement,
-)
+from conformance.protocol.adapter import Adapter, unmet_requirement
+from conformance.protocol.values import StepInputs, TimestepSpec
 
 
 def with_config(**fixed: Any) -> st.SearchStrategy[dict[str, Any]]:

@@ -11,7 +11,7 @@ from conformance import truth
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import drivers, step_checks
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import StepInputs, TimestepSpec
+from conformance.protocol.values import StepInputs, TimestepSpec
 from tests.functional import zoo_generator
 from tests.mutants import runner
 

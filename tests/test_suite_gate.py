@@ -153,7 +153,7 @@ def test_a_run_that_tests_nothing_prints_its_verdict_line() -> None:
 # -- claims checked at start-up -----------------------------------------------------------------
 
 FALSE_CLAIMS = '''
-from conformance.protocol.adapter import Capabilities
+from conformance.protocol.values import Capabilities
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
 from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as NumpyReference
 
@@ -341,7 +341,7 @@ def test_readme_example_with_a_false_injected_noise_claim_stops_at_start_up(
 #: The numpy reference with one declared departure (an IndexError where INDEX-3 asks for a
 #: ValueError), so that a known deviation, passes and a skip all travel from the workers.
 INDEXES = """
-from conformance.protocol.adapter import Capabilities
+from conformance.protocol.values import Capabilities
 from conformance.protocol.deviations import Deviation
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
 from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as Reference

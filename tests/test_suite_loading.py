@@ -1,6 +1,8 @@
 """The conformance suite's plugin mechanics, run as a user runs them (pytester, in a
 subprocess): choosing the implementation with `--impl` (built-in, entry point,
-`module:attr`), an unknown name, the header, and a user's class that passes."""
+`module:attr`), an unknown name, the header, and a user's class that passes; and the loading
+functions called directly (`conformance.harness.loading`: a file path given to `--impl`,
+`declared_by`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from conformance.harness import loading
 
 pytest_plugins = ["pytester"]
 
@@ -59,6 +63,30 @@ def test_module_attr_that_cannot_be_used_is_a_usage_error(
     result.stderr.fnmatch_lines([says])
 
 
+@pytest.mark.parametrize("attr", ["my_adapter", ""])
+def test_a_file_path_gets_the_module_attr_form_with_its_folder_on_the_import_path(
+    tmp_path: Path, attr: str
+) -> None:
+    """What a new user tries first: `--impl=/path/to/adapters.py:NAME`. Not a module that
+    is not on the import path: the form `--impl` takes, with the folder to put on it."""
+    (tmp_path / "adapters.py").write_text("my_adapter = None\n")
+    impl = f"{tmp_path / 'adapters.py'}" + (f":{attr}" if attr else "")
+    with pytest.raises(loading.ImplementationError) as raised:
+        loading.load(impl)
+    message = str(raised.value)
+    assert "--impl takes package.module:attr, not a file path" in message
+    command = f"PYTHONPATH={tmp_path} python -m pytest --pyargs conformance --impl=adapters:"
+    assert command + (attr or "NAME") in message
+    assert "no file" not in message  # the file exists; only the form is wrong
+
+
+def test_declared_by_takes_over_diffusers_deviations_without_importing_it() -> None:
+    from conformance.implementations.diffusers_deviations import DEVIATIONS
+
+    assert loading.declared_by("diffusers") == DEVIATIONS
+    assert loading.declared_by("reference") == ()
+
+
 def test_header_shows_implementation_version_and_matrix(suite) -> None:
     result = suite("--impl=reference", "--collect-only", subset="test_config.py")
     assert result.ret == pytest.ExitCode.OK
@@ -101,7 +129,7 @@ def test_subclass_of_diffusers_class_passes_with_its_deviations(
 
 
 ENTRY_POINT_MODULE = """
-from conformance.protocol.adapter import Capabilities
+from conformance.protocol.values import Capabilities
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
 from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler
 

@@ -13,10 +13,11 @@ import jsonschema
 import numpy as np
 import pytest
 
-from conformance.harness import records, report
-from conformance.measuring.checks import ClauseViolation, Measure, Worst
+from conformance.harness import markdown, records, report
+from conformance.measuring.checks import Measure, Worst
 from conformance.protocol import clauses, deviations
 from conformance.protocol.deviations import Deviation
+from conformance.protocol.violation import ClauseViolation
 
 NUMERIC = Deviation("STEP-1", "float32 scalars", "ratio 1e5", max_ratio=1e6)
 BEHAVIOURAL = Deviation("INDEX-3", "indexes an empty result", "IndexError", match="IndexError")
@@ -107,7 +108,7 @@ def test_skip_keeps_its_reason_and_bound_note_comes_from_the_worst() -> None:
     worst = Worst(0.5, 1e-7, 2e-7, "final sample", known_difference="OpenAI's own last-step noise")
     out = classify(outcome="passed", clause="GOLD-3", worst=worst)
     assert out.bound_note == "OpenAI's own last-step noise"
-    assert out.worst.note == "OpenAI's own last-step noise"
+    assert out.worst.known_difference == "OpenAI's own last-step noise"
     data = report.build([out], run_info())
     cell = data["clauses"][0]
     assert cell["bound_note"] == cell["worst"]["note"] == "OpenAI's own last-step noise"
@@ -264,18 +265,42 @@ def test_table_shows_statuses_and_groups_deviations_by_reason() -> None:
     assert lines[at + 1] == "  KeyError: 'sigmas'"
 
 
+def test_a_cell_that_failed_without_going_beyond_a_bound_shows_no_ratio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A behavioural failure (CFG-1's `clip_denoised is False, expected True`, STEP-9's wrong
+    dtype) in a test whose numeric checks held reads `FAIL`, not `FAIL 0` ("failed, worst
+    error 0 of its bound"); a SHOULD one `warn`; a numeric failure keeps its figure."""
+    monkeypatch.setattr(clauses, "level", lambda clause: "SHOULD" if clause == "CFG-2" else "MUST")
+
+    def behavioural(clause: str, worst: Worst) -> records.Outcome:
+        made = ClauseViolation(clause, "cpu", "float32", "config", "clip_denoised is False")
+        return classify(
+            nodeid=f"conformance/test_config.py::t_{clause}",
+            clause=clause,
+            exception=made,
+            worst=worst,
+        )
+
+    data = report.build(
+        [
+            behavioural("CFG-1", Worst(0.0, 0.0, 0.0, "defaults")),  # only `ok` checks
+            behavioural("STEP-9", Worst(0.0, 0.0, 1e-7, "scaled")),  # values exact, dtype wrong
+            behavioural("CFG-2", Worst(0.5, 1e-8, 2e-8, "defaults")),  # SHOULD, held at 0.5
+            classify(exception=violation(ratio=6.5), worst=Worst(6.5, 6.5e-7, 1e-7, "denoised")),
+        ],
+        run_info(),
+    )
+    shown = {c["clause"]: report.cell_text(c) for c in data["clauses"]}
+    assert shown == {"CFG-1": "FAIL", "STEP-9": "FAIL", "CFG-2": "warn", "STEP-1": "FAIL 6.5"}
+    assert "| `CFG-1` | MUST | `FAIL` |" in markdown.render(data)
+
+
 def test_node_ids_are_the_same_wherever_the_suite_is_installed() -> None:
     a = classify(nodeid="../venv/lib/python3.11/site-packages/conformance/test_step.py::t[x]")
     b = classify(nodeid="conformance/test_step.py::t[x]")
     ids = [report.build([r], run_info())["clauses"][0]["tests"][0]["nodeid"] for r in (a, b)]
     assert ids == ["conformance/test_step.py::t[x]"] * 2
-
-
-def test_declared_by_takes_over_diffusers_deviations_without_importing_it() -> None:
-    from conformance.implementations.diffusers_deviations import DEVIATIONS
-
-    assert deviations.declared_by("diffusers") == DEVIATIONS
-    assert deviations.declared_by("reference") == ()
 
 
 # -- what a person reads ------------------------------------------------------------------------

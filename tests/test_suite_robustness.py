@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from conformance.protocol.adapter import Capabilities
+from conformance.protocol.values import Capabilities
 from conformance.implementations.numpy_adapter import NumpySchedulerAdapter
 from reference.numpy_reference.scheduler import CMStochasticIterativeScheduler as Reference
 

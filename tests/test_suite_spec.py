@@ -15,7 +15,7 @@ from conformance import truth
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import bounds
 from conformance.protocol import clauses
-from conformance.protocol.adapter import TimestepSpec
+from conformance.protocol.values import TimestepSpec
 
 SUITE = Path(__file__).resolve().parents[1] / "conformance"
 

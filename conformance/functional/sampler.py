@@ -85,16 +85,10 @@ from conformance.functional.scripted import (
 )
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import bounds
-from conformance.protocol.adapter import (
-    Adapter,
-    Capabilities,
-    Schedule,
-    StepInputs,
-    StepResult,
-    TimestepSpec,
-)
+from conformance.protocol.adapter import Adapter
 from conformance.protocol.bridges import KEY_SPLITS, ArrayBridge
 from conformance.protocol.deviations import Deviation
+from conformance.protocol.values import Capabilities, Schedule, StepInputs, StepResult, TimestepSpec
 
 CallableKind = Literal["network", "denoiser"]
 TimePoints = Literal["timesteps", "ts", "sigmas", "sigmas_zero", "sigmas_only", "steps"]

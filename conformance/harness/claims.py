@@ -28,7 +28,8 @@ import numpy as np
 
 from conformance.harness import timeout
 from conformance.inputs.strategies import DEFAULT_CONFIG
-from conformance.protocol.adapter import Adapter, StepInputs, TimestepSpec
+from conformance.protocol.adapter import Adapter
+from conformance.protocol.values import StepInputs, TimestepSpec
 
 #: The stateful API's methods the suite calls (besides `step`, `scale_model_input`,
 #: `set_timesteps`, which every scheduler class has).

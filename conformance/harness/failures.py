@@ -15,8 +15,8 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
-from conformance.measuring.checks import ClauseViolation
 from conformance.protocol import clauses
+from conformance.protocol.violation import ClauseViolation
 
 #: The other failed checks of a test listed in its block (the rest are counted).
 OTHERS_SHOWN = 3

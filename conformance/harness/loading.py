@@ -14,16 +14,27 @@ NAME is, in this order:
 The object found may be an `Adapter` instance, an `Adapter` subclass (instantiated
 without arguments), a zero-argument function returning an adapter, or a scheduler
 class with diffusers' API (wrapped as described in the README's adapter protocol).
+
+Taking over another implementation's deviations: an adapter around a class that inherits
+diffusers' behaviour (a subclass, a wrapper, a port) declares diffusers' deviations as its
+own with `declared_by("diffusers")`, and adds its own after them:
+
+    deviations=(*declared_by("diffusers"), Deviation("STEP-4", ...)),
+
+`declared_by` takes any name `--impl` takes (a built-in, an entry point, `module:attr`);
+for the built-ins it reads the declarations without importing the implementation.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+from pathlib import Path, PurePath
 from typing import Any
 
-from conformance.implementations import BUILTINS
+from conformance.implementations import BUILTINS, DECLARED_DEVIATIONS
 from conformance.protocol.adapter import Adapter
+from conformance.protocol.deviations import Deviation
 
 ENTRY_POINT_GROUP = "cm_conformance.implementations"
 
@@ -93,6 +104,28 @@ def _hint(exc: BaseException, module_name: str) -> str:
     return ""
 
 
+def _file_path_hint(spec: str) -> str | None:
+    """For `--impl=path/to/adapters.py:NAME` (a file path, what a new user tries first): how
+    to name the module instead; None for anything that is no file path."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or "/" in attr or "\\" in attr:  # no attr, or a colon of the path only ("C:\\")
+        target, attr = spec, ""
+    if not ("/" in target or "\\" in target or target.endswith(".py")):
+        return None
+    path = PurePath(target)
+    module = path.name.removesuffix(".py")
+    folder = str(path.parent)
+    missing = "" if Path(target).is_file() else f" (there is no file {target!r} here)"
+    return (
+        f"--impl={spec!r}: --impl takes package.module:attr, not a file path{missing}; put the "
+        f"folder that holds the module on the import path and name the module:\n"
+        f"  PYTHONPATH={folder} python -m pytest --pyargs conformance "
+        f"--impl={module}:{attr or 'NAME'}\n"
+        f"(or run python -m pytest --pyargs conformance --impl={module}:{attr or 'NAME'} "
+        "from that folder)"
+    )
+
+
 def load(spec: str) -> Adapter:
     """The adapter for `--impl=spec`; `ImplementationError` with the menu if nothing fits."""
     if spec in BUILTINS:
@@ -108,6 +141,9 @@ def load(spec: str) -> Adapter:
                 f"{ENTRY_POINT_GROUP}) cannot be loaded: {type(exc).__name__}: {exc}"
             ) from exc
         return to_adapter(obj, spec)
+    path_hint = _file_path_hint(spec)
+    if path_hint:
+        raise ImplementationError(path_hint)
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         if not module_name or not attr:
@@ -152,3 +188,14 @@ def to_adapter(obj: Any, name: str, _depth: int = 0) -> Adapter:
         f"{name}: got {type(obj).__name__} {obj!r}; expected a scheduler class with diffusers' "
         "API, a conformance.protocol.adapter.Adapter (class or instance) or a function returning one"
     )
+
+
+def declared_by(impl: str) -> tuple[Deviation, ...]:
+    """The deviations that implementation `impl` declares (any name `--impl` takes), to be
+    taken over by an adapter of something that behaves the same: see the module docstring."""
+    if impl in DECLARED_DEVIATIONS:
+        target = DECLARED_DEVIATIONS[impl]
+        if target is None:
+            return ()
+        return tuple(_import_target(target, f"the deviations of {impl!r}"))
+    return tuple(load(impl).deviations)

@@ -54,7 +54,8 @@ from conformance.harness.fixtures import MEASURE, STATE, coordinates
 from conformance.inputs.strategies import register_profiles
 from conformance.measuring.checks import Measure, collect_violations
 from conformance.protocol import clauses, deviations
-from conformance.protocol.adapter import DTYPES, unmet_requirement
+from conformance.protocol.adapter import unmet_requirement
+from conformance.protocol.values import DTYPES
 
 PLUGIN_NAME = "conformance.harness.plugin"
 #: Seconds a conformance test may run (`--conformance-timeout`) with the default profile's 25

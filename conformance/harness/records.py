@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from conformance.harness import failures
-from conformance.measuring.checks import ClauseViolation
+from conformance.measuring.checks import Worst
 from conformance.protocol import clauses, deviations
 from conformance.protocol.deviations import Deviation
+from conformance.protocol.violation import ClauseViolation
 
 Status = Literal["failed", "error", "warning", "known deviation", "passed", "skipped"]
 #: Worst first: a cell shows the worst status of its tests.
@@ -38,32 +39,6 @@ RANK = {status: len(STATUSES) - i for i, status in enumerate(STATUSES)}
 FAILING = ("failed", "error")
 #: The name of the `user_properties` entry that carries a record.
 PROPERTY = "cm_conformance_outcome"
-
-
-@dataclass(frozen=True)
-class Figures:
-    """The worst comparison of a test: error / bound (`ratio`, 1 = at the bound), the error
-    and the bound there, what was compared, and a note on where the bound comes from (for
-    example "OpenAI's own last-step noise") when the clause gives one."""
-
-    ratio: float
-    error: float
-    bound: float
-    what: str = ""
-    note: str | None = None
-
-    @classmethod
-    def of(cls, worst: Any) -> Figures | None:
-        """From `conformance.measuring.checks.Worst` (or anything with its attributes)."""
-        if worst is None:
-            return None
-        return cls(
-            float(worst.ratio),
-            float(worst.error),
-            float(worst.bound),
-            str(getattr(worst, "what", "") or ""),
-            getattr(worst, "known_difference", None),
-        )
 
 
 @dataclass(frozen=True)
@@ -79,7 +54,7 @@ class Outcome:
     status: str  # one of STATUSES
     message: str | None = None  # first line of the failure, skip reason or note
     exception: str | None = None  # the exception's type, for "error" (and hangs)
-    worst: Figures | None = None
+    worst: Worst | None = None  # the worst comparison of the test (`Measure.worst`)
     # The largest excess over their bounds among the violations (absolute, relative) and their
     # worst ratio, for failures and known deviations.
     max_abs_error: float | None = None
@@ -101,7 +76,7 @@ class Outcome:
         data = dict(data)
         worst = data.pop("worst", None)
         data["noise_layers"] = tuple(data.get("noise_layers") or ())
-        return cls(worst=Figures(**worst) if worst else None, **data)
+        return cls(worst=Worst(**worst) if worst else None, **data)
 
     @property
     def where(self) -> str:
@@ -145,7 +120,7 @@ def classify(
     outcome: str,
     exception: BaseException | None = None,
     text: str = "",
-    worst: Any = None,
+    worst: Worst | None = None,
     noise_layers: Sequence[str] = (),
     absorbed: Sequence[tuple[Deviation, ClauseViolation]] = (),
     declared: Sequence[Deviation] = (),
@@ -162,12 +137,11 @@ def classify(
     declared:  the deviations declared for this clause, device and dtype.
     strict:    a SHOULD clause violated fails like a MUST one.
     """
-    figures = Figures.of(worst)
 
     def make(**fields: Any) -> Outcome:
         made = Outcome(**{**base, **fields})
-        if made.bound_note is None and figures is not None and figures.note:
-            made = replace(made, bound_note=figures.note)
+        if made.bound_note is None and worst is not None and worst.known_difference:
+            made = replace(made, bound_note=worst.known_difference)
         return made
 
     base: dict[str, Any] = dict(
@@ -177,7 +151,7 @@ def classify(
         device=device,
         dtype=dtype,
         phase=phase,
-        worst=figures,
+        worst=worst,
         noise_layers=tuple(sorted(noise_layers)),
     )
     if outcome == "skipped":

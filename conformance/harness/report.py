@@ -24,7 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from conformance.harness.records import FAILING, RANK, STATUSES, Figures, Outcome
+from conformance.harness.records import FAILING, RANK, STATUSES, Outcome
+from conformance.measuring.checks import Worst
 from conformance.protocol import clauses
 
 FORMAT = "cm-conformance-report/3"
@@ -76,7 +77,7 @@ def ratio_text(value: float | None) -> str:
     return f"{value:.2g}"
 
 
-def _worst(figures: Figures | None) -> dict[str, Any] | None:
+def _worst(figures: Worst | None) -> dict[str, Any] | None:
     if figures is None:
         return None
     return {
@@ -85,7 +86,7 @@ def _worst(figures: Figures | None) -> dict[str, Any] | None:
         "bound": number(figures.bound),
         "text": ratio_text(figures.ratio),
         "what": figures.what,
-        "note": figures.note,
+        "note": figures.known_difference,
     }
 
 
@@ -126,7 +127,7 @@ def build(records: Iterable[Outcome], run: RunInfo) -> dict[str, Any]:
     ordered = sorted(records, key=lambda r: (_test_id(r.nodeid), PHASES.get(r.phase, 3)))
     tests: dict[str, str] = {}
     cells: dict[tuple[str, str, str], dict[str, Any]] = {}
-    figures: dict[tuple[str, str, str], Figures | None] = {}
+    figures: dict[tuple[str, str, str], Worst | None] = {}
     for record in ordered:
         test_id = _test_id(record.nodeid)
         if test_id not in tests or RANK[record.status] > RANK[tests[test_id]]:
@@ -275,7 +276,10 @@ def at_known_bound(cell: dict[str, Any]) -> bool:
 
 def cell_text(cell: dict[str, Any] | None) -> str:
     """A table cell: the status, and the worst error as a fraction of its bound where one
-    was measured (`*`: at a bound that is a known difference, explained below the table)."""
+    was measured (`*`: at a bound that is a known difference, explained below the table).
+
+    A cell that did not pass shows the figure of the check that went beyond its bound, so
+    none where every numeric check held (a behavioural failure: `FAIL`, never `FAIL 0`)."""
     if cell is None:
         return ""
     status = cell["status"]
@@ -286,8 +290,11 @@ def cell_text(cell: dict[str, Any] | None) -> str:
         return f"{text} {cell['exception'] or ''}".rstrip()
     worst = cell["worst"]
     shown = None
-    if worst is not None and (worst["bound"] or status != "passed"):
-        shown = worst["text"] or None
+    if worst is not None:
+        ratio = worst_ratio(cell)
+        beyond = ratio is None or not ratio <= 1.0  # NaN and inf included
+        if worst["bound"] if status == "passed" else beyond:
+            shown = worst["text"] or None
     if shown and at_known_bound(cell):
         shown += "*"
     return f"{text} {shown}" if shown else text

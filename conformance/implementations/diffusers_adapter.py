@@ -11,8 +11,9 @@ from __future__ import annotations
 import sys
 
 from conformance.implementations.diffusers_deviations import DEVIATIONS
+from conformance.implementations.scheduler import step_accepts_noise
 from conformance.implementations.torch_adapter import TorchSchedulerAdapter, distribution_version
-from conformance.protocol.adapter import Capabilities, step_accepts_noise
+from conformance.protocol.values import Capabilities
 
 
 def is_diffusers_scheduler(cls: type) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from conformance.protocol.adapter import Capabilities, SchedulerAdapter
+from conformance.implementations.scheduler import SchedulerAdapter
 from conformance.protocol.bridges import NumpyBridge
+from conformance.protocol.values import Capabilities
 
 
 class NumpySchedulerAdapter(SchedulerAdapter):

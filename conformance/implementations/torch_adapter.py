@@ -7,8 +7,9 @@ from typing import Any
 
 import torch
 
-from conformance.protocol.adapter import Capabilities, SchedulerAdapter, step_accepts_noise
+from conformance.implementations.scheduler import SchedulerAdapter, step_accepts_noise
 from conformance.protocol.bridges import TorchBridge
+from conformance.protocol.values import Capabilities
 
 
 class TorchSchedulerAdapter(SchedulerAdapter):

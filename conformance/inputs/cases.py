@@ -18,7 +18,7 @@ from conformance.inputs.strategies import (
     sample_shapes,
     scheduler_configs,
 )
-from conformance.protocol.adapter import TimestepSpec
+from conformance.protocol.values import TimestepSpec
 
 #: Samples stay small: the oracle evaluates each element in mpmath.
 SHAPES = sample_shapes(max_dims=3, max_side=4)

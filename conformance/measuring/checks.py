@@ -1,10 +1,10 @@
 """Comparing what an implementation returned with the truth, clause by clause.
 
 Every test gets a `Measure` (the `measure` fixture) bound to its clause, device and
-dtype. A check that fails makes a `ClauseViolation`, an `AssertionError` whose message names
-the clause, the device and dtype, what was checked, the worst error and its bound, and the
-input where it occurred; passing checks record their worst error too, so the report can say
-how close each clause came to its bound.
+dtype. A check that fails makes a `ClauseViolation` (`conformance.protocol.violation`), an
+`AssertionError` whose message names the clause, the device and dtype, what was checked, the
+worst error and its bound, and the input where it occurred; passing checks record their worst
+error too (`Worst`), so the report can say how close each clause came to its bound.
 
 Worst, not first: a numeric check that fails is *collected*, not raised, so that the test
 goes on with its other checks and hypothesis with its other examples (the pinned ones
@@ -29,120 +29,26 @@ from typing import Any
 import numpy as np
 from hypothesis.errors import UnsatisfiedAssumption
 
-from conformance.protocol import clauses, deviations
+from conformance.protocol import deviations
 from conformance.protocol.adapter import Adapter
 from conformance.protocol.deviations import Deviation
+from conformance.protocol.values import same_device
+from conformance.protocol.violation import ClauseViolation
 
 
-class ClauseViolation(AssertionError):
-    """A clause of SPEC.md not met. `max_abs_error` and `max_rel_error` are the largest
-    excess of an error over its bound in the failing comparison, absolute and relative,
-    `ratio` its worst error as a multiple of its bound (all None for a behavioural one).
-
-    `level` is "MUST" or "SHOULD" (the clause's level unless the check overrides it);
-    `known_difference` names a part of the bound that is a known difference rather than
-    rounding (OpenAI's last-step noise in GOLD-3/GOLD-4), with its size; `exceptions` holds
-    the single violations of a combined one (worst first), as an ExceptionGroup would."""
-
-    def __init__(
-        self,
-        clause: str,
-        device: str | None,
-        dtype: str | None,
-        what: str,
-        detail: str,
-        *,
-        max_abs_error: float | None = None,
-        max_rel_error: float | None = None,
-        bound: float | None = None,
-        ratio: float | None = None,
-        level: str | None = None,
-        known_difference: str | None = None,
-        exceptions: Sequence[ClauseViolation] = (),
-    ) -> None:
-        where = "/".join(x for x in (device, dtype) if x)
-        self.level = level or clauses.level(clause)
-        tag = " (SHOULD)" if self.level == "SHOULD" else ""
-        super().__init__(
-            f"{clause} violated{tag}{' on ' + where if where else ''}: {what}: {detail}"
-        )
-        self.clause = clause
-        self.device = device
-        self.dtype = dtype
-        self.what = what
-        self.detail = detail
-        self.max_abs_error = max_abs_error
-        self.max_rel_error = max_rel_error
-        self.bound = bound
-        self.ratio = ratio
-        self.known_difference = known_difference
-        self.exceptions = tuple(exceptions)
-        #: The figures of a numeric check, as plain text (`Measure.close`), for the block a
-        #: failing clause prints (`conformance.harness.failures`); empty for a behavioural one.
-        self.facts: dict[str, str] = dict(exceptions[0].facts) if exceptions else {}
-
-    @classmethod
-    def combine(cls, violations: Sequence[ClauseViolation]) -> ClauseViolation:
-        """One violation for several of one test: the worst first (numeric before
-        behavioural, then by ratio), its figures the largest, MUST if any is MUST."""
-        unique = list({str(v): v for v in violations}.values())
-        unique.sort(key=_severity, reverse=True)
-        if len(unique) == 1:
-            return unique[0]
-        worst = unique[0]
-        numeric = [v for v in unique if v.max_abs_error is not None]
-        others = [f"[{i + 2}] {v.what}: {v.detail}" for i, v in enumerate(unique[1:])]
-        return cls(
-            worst.clause,
-            worst.device,
-            worst.dtype,
-            worst.what,
-            "\n  ".join(
-                [
-                    worst.detail,
-                    f"[the worst of {len(unique)} failed checks of this test; the others:]",
-                    *others,
-                ]
-            ),
-            max_abs_error=max((v.max_abs_error for v in numeric), default=None),
-            max_rel_error=max((v.max_rel_error for v in numeric), default=None),
-            bound=worst.bound,
-            ratio=max((v.ratio for v in numeric), default=None),
-            level="MUST" if any(v.level == "MUST" for v in unique) else "SHOULD",
-            known_difference=next((v.known_difference for v in unique if v.known_difference), None),
-            exceptions=unique,
-        )
-
-
-def _severity(violation: ClauseViolation) -> tuple[int, int, float]:
-    ratio = violation.ratio if violation.ratio is not None else -1.0
-    return (violation.level == "MUST", violation.ratio is not None, ratio)
-
-
-@dataclass
+@dataclass(frozen=True)
 class Worst:
-    """The worst comparison seen: error / bound (`ratio`), and the error and bound there."""
+    """The worst comparison of a test: error / bound (`ratio`, 1 = at the bound), the error
+    and the bound there, what was compared, and the part of the bound that is a known
+    difference, not rounding (`known_difference`, for example OpenAI's own last-step noise),
+    when the clause gives one. The one record of these figures: `Measure` keeps it, the
+    harness's outcome records carry it (`conformance.harness.records.Outcome.worst`)."""
 
     ratio: float
     error: float
     bound: float
-    what: str
-    #: A part of the bound that is a known difference, not rounding (item of the report).
+    what: str = ""
     known_difference: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "ratio": _finite(self.ratio),
-            "error": _finite(self.error),
-            "bound": self.bound,
-        }
-        if self.known_difference:
-            out["known_difference"] = self.known_difference
-        return out
-
-
-def _finite(value: float) -> float | str:
-    return value if np.isfinite(value) else str(value)
 
 
 class Measure:
@@ -498,19 +404,6 @@ def collect_violations(measure: Measure) -> Iterator[None]:
         if not measure.absorb(exc):
             raise
     measure.raise_collected()
-
-
-def same_device(requested: str, actual: str) -> bool:
-    """ "cuda" matches "cuda:N" (the current device); "cuda:1" only "cuda:1"."""
-    if requested == actual:
-        return True
-    kind, _, index = requested.partition(":")
-    actual_kind, _, actual_index = actual.partition(":")
-    if kind != actual_kind:
-        return False
-    if not index:
-        return True
-    return index == (actual_index or "0")
 
 
 def _index(index: tuple[Any, ...]) -> str:

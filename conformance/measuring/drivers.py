@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import Adapter, StepInputs, TimestepSpec
+from conformance.protocol.adapter import Adapter
+from conformance.protocol.values import StepInputs, TimestepSpec
 
 Array = np.ndarray
 

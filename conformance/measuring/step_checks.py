@@ -22,7 +22,8 @@ from conformance import truth
 from conformance.inputs.cases import Case
 from conformance.measuring import bounds, drivers
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import Adapter, TimestepSpec, unmet_requirement
+from conformance.protocol.adapter import Adapter, unmet_requirement
+from conformance.protocol.values import TimestepSpec
 
 Array = np.ndarray
 

@@ -14,156 +14,31 @@ one suite serves numpy, torch and anything else:
   clauses about its bookkeeping (index lookup, begin index, errors). Only when
   `capabilities.stateful`.
 
-`Capabilities` says what the implementation claims: devices, dtypes, whether `step`
-accepts injected noise (`noise=`), how it draws noise from a seeded generator, and
-whether it has the stateful API. A test of something not claimed is skipped with a
+`Capabilities` (a value type of `conformance.protocol.values`, with `TimestepSpec`,
+`Schedule`, `StepInputs`, `StepResult`) says what the implementation claims: devices, dtypes,
+whether `step` accepts injected noise (`noise=`), how it draws noise from a seeded generator,
+and whether it has the stateful API. A test of something not claimed is skipped with a
 reason; nothing is silently passed.
 
-`SchedulerAdapter` implements the functional primitives on top of any scheduler class
-with diffusers' API (the loop of diffusers' `ConsistencyModelPipeline`); an
-implementation with only functional primitives subclasses `Adapter` directly; research
-code with its own sampling loop is reached through `conformance.functional.FunctionalSampler`,
-which declares the primitives it does not offer (`Adapter.unmet`): their clauses are
-skipped as "not offered".
+A scheduler class with diffusers' API is reached through
+`conformance.implementations.scheduler.SchedulerAdapter` (the loop of diffusers'
+`ConsistencyModelPipeline`); an implementation with only functional primitives subclasses
+`Adapter` directly; research code with its own sampling loop is reached through
+`conformance.functional.FunctionalSampler`, which declares the primitives it does not offer
+(`Adapter.unmet`): their clauses are skipped as "not offered".
 """
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from conformance.protocol.bridges import ArrayBridge, ArrayInfo
 from conformance.protocol.deviations import Deviation
-
-__all__ = ["ArrayInfo"]  # re-exported: it moved to conformance.protocol.bridges
-
-DTYPES = ("float64", "float32", "float16", "bfloat16")
-DEVICES = ("cpu", "cuda")
-
-NoiseConvention = Literal["torch.randn", "numpy.standard_normal", "jax.random.normal"]
-NOISE_CONVENTIONS = ("torch.randn", "numpy.standard_normal", "jax.random.normal")
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What an implementation claims. Every field is checked by some clause of SPEC.md.
-
-    devices:        devices it runs on ("cpu", "cuda", "cuda:1", ...).
-    dtypes:         sample dtypes it supports, from `DTYPES`.
-    injected_noise: `step(..., noise=z)` uses the given standard-normal z.
-    noise_convention: how `step(..., generator=g)` draws z, so that the suite can
-                    draw the same numbers: "torch.randn" (diffusers' `randn_tensor`:
-                    `torch.randn(shape, generator=g, dtype=sample dtype)` on the
-                    generator's device), "numpy.standard_normal"
-                    (`g.standard_normal(shape)` on a `numpy.random.Generator`),
-                    "jax.random.normal" (`jax.random.normal(key_j, shape, dtype)`, key_j
-                    derived from a PRNG key by the bridge's declared splitting), or
-                    None (its own way: only the statistical layer can check it).
-                    "torch.randn" includes `randn_tensor`'s list of generators, one per
-                    batch element: one draw of shape (1, ...) from each, concatenated.
-    stateful:       it has diffusers' stateful scheduler API (`scheduler()`).
-    """
-
-    devices: tuple[str, ...] = ("cpu",)
-    dtypes: tuple[str, ...] = ("float32",)
-    injected_noise: bool = False
-    noise_convention: NoiseConvention | None = None
-    stateful: bool = True
-
-    def __post_init__(self) -> None:
-        unknown = [d for d in self.dtypes if d not in DTYPES]
-        if unknown:
-            raise ValueError(f"`dtypes` must be drawn from {DTYPES}, got {unknown}")
-        if self.noise_convention is not None and self.noise_convention not in NOISE_CONVENTIONS:
-            raise ValueError(
-                f"`noise_convention` must be None or one of {NOISE_CONVENTIONS}, "
-                f"got {self.noise_convention!r}"
-            )
-
-    @property
-    def generator_list(self) -> bool:
-        """`step(..., generator=[g_0, g_1, ...])`, one generator per batch element, draws by
-        the convention: part of "torch.randn" (diffusers' `randn_tensor`)."""
-        return self.noise_convention == "torch.randn"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "devices": list(self.devices),
-            "dtypes": list(self.dtypes),
-            "injected_noise": self.injected_noise,
-            "noise_convention": self.noise_convention,
-            "stateful": self.stateful,
-        }
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """`sigmas` (evaluation points then sigma_min) and `timesteps` (model times), as the
-    implementation stores them (native arrays)."""
-
-    sigmas: Any
-    timesteps: Any
-    #: The relative error with which each sigma is known, where it was read back from a
-    #: model time given in a dtype below float64 (a functional sampler); None: exact.
-    sigma_error: Any = None
-
-
-@dataclass
-class StepInputs:
-    """One call of Algorithm 1's loop body at schedule position k: the raw network output
-    F and the sample x (native arrays), and the injected noise z when there is one."""
-
-    model_output: Any
-    sample: Any
-    noise: Any = None
-
-
-@dataclass
-class StepResult:
-    """What the loop body produced at one position: `scale_model_input(x, t)` and
-    `step(F, t, x).prev_sample` (native arrays; None where the call was not made).
-
-    An implementation that runs its own loop (a functional sampler) chains its samples: it
-    reports the sample it actually used at the position (`sample`, native; None: the one
-    given), the sigma it used there (`sigma`, float64; None: not reported), the sigma it
-    re-noised to (`sigma_next`: the next evaluation point, sigma_min after the last) and the
-    number of noise draws it made between this evaluation and the next (`draws`; None:
-    unknown). `sigma_error`, `sigma_next_error`: the relative error with which `sigma` and
-    `sigma_next` are known (read back from a model time given in float32, say)."""
-
-    scaled: Any
-    prev_sample: Any
-    sample: Any = None
-    sigma: float | None = None
-    sigma_next: float | None = None
-    draws: int | None = None
-    sigma_error: float = 0.0
-    sigma_next_error: float = 0.0
-
-
-@dataclass(frozen=True)
-class TimestepSpec:
-    """Either `num_inference_steps` or custom `timesteps` (indices), as for `set_timesteps`."""
-
-    num_inference_steps: int | None = None
-    timesteps: tuple[int, ...] | None = None
-
-    def kwargs(self) -> dict[str, Any]:
-        if self.timesteps is not None:
-            return {"timesteps": list(self.timesteps)}
-        return {"num_inference_steps": self.num_inference_steps}
-
-    def indices(self, num_train_timesteps: int) -> list[int]:
-        """The descending index list that `set_timesteps` uses (SPEC.md, SCHED-1 and SCHED-2)."""
-        if self.timesteps is not None:
-            return list(self.timesteps)
-        n, N = self.num_inference_steps, num_train_timesteps
-        return [k * (N // n) for k in range(n)][::-1]
+from conformance.protocol.values import Capabilities, Schedule, StepInputs, StepResult, TimestepSpec
 
 
 class Adapter(ABC):
@@ -410,94 +285,6 @@ def unmet_requirement(adapter: Adapter, need: str) -> str | None:
     return None
 
 
-class SchedulerAdapter(Adapter):
-    """The functional primitives of `Adapter`, through a scheduler class with diffusers' API.
-
-    `run_steps` is the loop of diffusers' `ConsistencyModelPipeline`:
-    `set_timesteps`, then for each t in `timesteps`: `scale_model_input(x, t)` and
-    `step(F, t, x, generator=g)` (or `noise=z` when injected noise is claimed).
-    """
-
-    def __init__(
-        self,
-        scheduler_class: type,
-        *,
-        name: str,
-        version: str,
-        capabilities: Capabilities,
-        deviations: Sequence[Deviation] = (),
-        description: str = "",
-        bridge: ArrayBridge | None = None,
-    ) -> None:
-        self.scheduler_class = scheduler_class
-        if bridge is not None:  # else the subclass's (NumpyBridge, TorchBridge, ...)
-            self.bridge = bridge
-        self.name = name
-        self.version = version
-        self.capabilities = capabilities
-        self.deviations = tuple(deviations)
-        self.description = (
-            description or f"{scheduler_class.__module__}.{scheduler_class.__qualname__}"
-        )
-
-    def scheduler(self, **config: Any) -> Any:
-        return self.scheduler_class(**config)
-
-    def _ready(self, config: Mapping[str, Any], spec: TimestepSpec, device: str) -> Any:
-        scheduler = self.scheduler(**config)
-        scheduler.set_timesteps(device=device, **spec.kwargs())
-        return scheduler
-
-    def schedule(self, config: Mapping[str, Any], spec: TimestepSpec, device: str) -> Schedule:
-        scheduler = self._ready(config, spec, device)
-        return Schedule(scheduler.sigmas, scheduler.timesteps)
-
-    def sigma_to_t(self, config: Mapping[str, Any], sigmas: np.ndarray) -> Any:
-        return self.scheduler(**config).sigma_to_t(sigmas)
-
-    def boundary_scalings(self, config: Mapping[str, Any], sigma: Any) -> tuple[Any, Any]:
-        return tuple(self.scheduler(**config).get_scalings_for_boundary_condition(sigma))
-
-    def edm_scalings(self, config: Mapping[str, Any], sigma: Any) -> tuple[Any, Any]:
-        return tuple(self.scheduler(**config).get_scalings(sigma))
-
-    def run_steps(
-        self,
-        config: Mapping[str, Any],
-        spec: TimestepSpec,
-        device: str,
-        inputs: Sequence[StepInputs],
-        *,
-        seed: int | None = None,
-    ) -> list[StepResult]:
-        scheduler = self._ready(config, spec, device)
-        generator = None if seed is None else self.generator(seed, device)
-        results = []
-        for k, step_inputs in enumerate(inputs):
-            t = scheduler.timesteps[k]
-            scaled = scheduler.scale_model_input(step_inputs.sample, t)
-            kwargs: dict[str, Any] = {}
-            if step_inputs.noise is not None:
-                kwargs["noise"] = step_inputs.noise
-            elif generator is not None:
-                kwargs["generator"] = generator
-            output = scheduler.step(step_inputs.model_output, t, step_inputs.sample, **kwargs)
-            results.append(StepResult(scaled, prev_sample_of(output)))
-        return results
-
-    def add_noise(
-        self,
-        config: Mapping[str, Any],
-        spec: TimestepSpec,
-        device: str,
-        original_samples: Any,
-        noise: Any,
-        timesteps: Any,
-    ) -> Any:
-        scheduler = self._ready(config, spec, device)
-        return scheduler.add_noise(original_samples, noise, timesteps)
-
-
 def prev_sample_of(output: Any) -> Any:
     """`output.prev_sample`, as diffusers' `step` returns it (or `output[0]` for a tuple)."""
     if hasattr(output, "prev_sample"):
@@ -505,12 +292,3 @@ def prev_sample_of(output: Any) -> Any:
     if isinstance(output, tuple) and len(output) >= 1:
         return output[0]
     return output  # a bare array: the output contract check names what came back
-
-
-def step_accepts_noise(scheduler_class: type) -> bool:
-    """Whether `scheduler_class.step` has a `noise` parameter."""
-    try:
-        parameters = inspect.signature(scheduler_class.step).parameters
-    except (TypeError, ValueError):
-        return False
-    return "noise" in parameters

@@ -46,7 +46,7 @@ class ArrayInfo:
 class ArrayBridge(ABC):
     """The array operations the suite needs from one framework."""
 
-    #: The noise convention of `draw_noise` (see `conformance.protocol.adapter.Capabilities`).
+    #: The noise convention of `draw_noise` (see `conformance.protocol.values.Capabilities`).
     noise_convention: str | None = None
     #: The frameworks whose global random state a sampler on this bridge may draw from
     #: (`conformance.functional.global_noise`: noise="global").

@@ -20,34 +20,18 @@ so, so that stale declarations are visible.
 Which declared deviation explains a failure is decided here, in `explaining` (one violation)
 and `explain` (a test's failure); nowhere else.
 
-Taking over another implementation's deviations: an adapter around a class that inherits
-diffusers' behaviour (a subclass, a wrapper, a port) declares diffusers' deviations as its
-own with `declared_by("diffusers")`, and adds its own after them:
-
-    deviations=(*declared_by("diffusers"), Deviation("STEP-4", ...)),
-
-`declared_by` takes any name `--impl` takes (a built-in, an entry point, `module:attr`);
-for the built-ins it reads the declarations without importing the implementation.
+Taking over another implementation's deviations (`declared_by("diffusers")`) is done where
+implementations are loaded: `conformance.harness.loading.declared_by`.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from conformance.measuring.checks import ClauseViolation
-
-#: Where the built-in implementations declare their deviations ("module:attr"), read without
-#: importing the implementation (diffusers' needs no diffusers, nor torch, to be read).
-BUILTIN_DECLARATIONS = {
-    "reference": None,
-    "torch": None,
-    "diffusers": "conformance.implementations.diffusers_deviations:DEVIATIONS",
-}
+from conformance.protocol.violation import ClauseViolation
 
 
 @dataclass(frozen=True)
@@ -162,17 +146,3 @@ def explain(
     if any(d is None for d in chosen):
         return None
     return chosen[0]
-
-
-def declared_by(impl: str) -> tuple[Deviation, ...]:
-    """The deviations that implementation `impl` declares (any name `--impl` takes), to be
-    taken over by an adapter of something that behaves the same: see the module docstring."""
-    if impl in BUILTIN_DECLARATIONS:
-        target = BUILTIN_DECLARATIONS[impl]
-        if target is None:
-            return ()
-        module, _, attr = target.partition(":")
-        return tuple(getattr(importlib.import_module(module), attr))
-    from conformance.harness import loading
-
-    return tuple(loading.load(impl).deviations)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from conformance.protocol.adapter import TimestepSpec
+from conformance.protocol.values import TimestepSpec
 from conformance.truth import oracle
 
 Array = NDArray[np.float64]

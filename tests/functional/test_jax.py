@@ -12,8 +12,8 @@ jnp = pytest.importorskip("jax.numpy")
 
 from conformance.functional import ConventionError, FunctionalSampler  # noqa: E402
 from conformance.inputs.strategies import DEFAULT_CONFIG  # noqa: E402
-from conformance.protocol.adapter import StepInputs, TimestepSpec  # noqa: E402
 from conformance.protocol.bridges import JaxBridge  # noqa: E402
+from conformance.protocol.values import StepInputs, TimestepSpec  # noqa: E402
 from tests.functional import jax_samplers, zoo  # noqa: E402
 
 VALUES = np.array([[0.1, -2.5, 80.0], [1e-3, 3.0, -0.75]])

@@ -79,7 +79,7 @@ def test_its_own_float32_grid_fails_the_schedule() -> None:
 
 def test_custom_time_points_are_skipped_with_the_reason() -> None:
     from conformance.inputs.strategies import DEFAULT_CONFIG
-    from conformance.protocol.adapter import StepInputs, TimestepSpec
+    from conformance.protocol.values import StepInputs, TimestepSpec
 
     adapter = own_grid()
     x = adapter.asarray(np.ones((1, 2)), "float64", "cpu")

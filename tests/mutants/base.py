@@ -39,7 +39,8 @@ from conformance.implementations.torch_adapter import (
     TorchSchedulerAdapter,
     torch_reference_adapter,
 )
-from conformance.protocol.adapter import Adapter, Capabilities
+from conformance.protocol.adapter import Adapter
+from conformance.protocol.values import Capabilities
 from reference.numpy_reference import formulas
 from reference.numpy_reference import scheduler as numpy_scheduler
 from reference.numpy_reference.bookkeeping import HostSchedule
