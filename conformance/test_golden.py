@@ -370,8 +370,7 @@ def test_trajectories_replayed_step_by_step(
         return
     config, spec = _sampler(case, golden_case)
     exact = truth.schedule(config, spec)
-    own = drivers.own_sigmas(impl, config, spec, device)
-    own = exact.sigmas if own is None else own
+    own = drivers.schedule_sigmas(impl, config, spec, device, exact)
     K = len(exact)
     layer = drivers.noise_layer(impl) if K > 1 else "injected"
     if layer is None:
@@ -567,8 +566,7 @@ def test_whole_trajectories_with_the_toy_network(
         return
     config, spec = _sampler(case, golden_case)
     exact = truth.schedule(config, spec)
-    own = drivers.own_sigmas(impl, config, spec, device)
-    own = exact.sigmas if own is None else own
+    own = drivers.schedule_sigmas(impl, config, spec, device, exact)
     K = len(exact)
     if K > 1 and not impl.capabilities.injected_noise:
         pytest.skip(

@@ -245,7 +245,7 @@ def test_last_step_adds_no_noise(
         g_hat = step_checks.fitted_scale(d, w, s)
         diagnosis = step_checks.scale_diagnosis(g_hat, case.config, None, place)
         # The results' rounding projected onto w, as a noise scale.
-        slack = float(np.sum(np.abs(w) * rounding) / (s * np.sum(w * w)))
+        slack = step_checks.fitted_scale_bound(rounding, w, s)
         for level, bound, text in (
             ("MUST", g_max + slack, f"a last sigma within SCHED-1 of sigma_min: {g_max:.3g}"),
             (

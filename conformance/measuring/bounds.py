@@ -12,7 +12,8 @@ assumes what SPEC.md requires of an implementation:
 - the arithmetic on the samples is in the sample dtype D (or wider), its result rounded
   to D once.
 
-Each function returns float64 arrays, elementwise; they are pure numpy (no oracle).
+Each function returns float64 arrays, elementwise, in numpy arithmetic: a bound is sized
+from float64 values (the truth and the clamp of tau come from `conformance.truth`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from conformance import truth
 
 #: Unit roundoff (half the machine epsilon) of each sample dtype.
 U: Mapping[str, float] = {
@@ -223,7 +226,7 @@ def noise_term_bound(
     if ramp_next is None:
         return 0.0, np.zeros_like(z)
     nxt = _sigma(config, ramp_next) if sigma_next is None else float(sigma_next)
-    tau = min(max(nxt, eps), float(config["sigma_max"]))
+    tau = truth.tau(config, nxt)
     eta_tau = stored_sigma_rel_bound(config, ramp_next, P) + readback
     g = float(np.sqrt(max(tau**2 - eps**2, 0.0)))
     d_diff = 2 * tau**2 * eta_tau + 2 * eps**2 * eta_eps + 2 * uP * (tau**2 + eps**2)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conformance import truth
 from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, StepInputs, TimestepSpec
 
@@ -226,6 +227,24 @@ def own_sigmas(
     if stored.shape != (len(spec.indices(N)) + 1,) or not np.all(np.isfinite(stored)):
         return None
     return stored
+
+
+def sigmas_or_exact(sigmas: Array | None, exact: truth.ExactSchedule) -> Array:
+    """The sigmas a clause takes its truth at: those the implementation used where known,
+    else the suite's exact ones (a schedule that cannot be read is the schedule clauses'
+    finding, not the caller's)."""
+    return exact.sigmas if sigmas is None else sigmas
+
+
+def schedule_sigmas(
+    impl: Adapter,
+    config: Mapping[str, Any],
+    spec: TimestepSpec,
+    device: str,
+    exact: truth.ExactSchedule,
+) -> Array:
+    """The implementation's stored sigmas (`own_sigmas`), else the exact ones."""
+    return sigmas_or_exact(own_sigmas(impl, config, spec, device), exact)
 
 
 def prev_output(

@@ -23,13 +23,14 @@ from conformance.inputs.cases import Case
 from conformance.measuring import bounds, drivers
 from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, TimestepSpec, unmet_requirement
+from conformance.truth import oracle
 
 Array = np.ndarray
 
 
 def sigmas_used(run: drivers.StepRun, exact: truth.ExactSchedule) -> Array:
     """The implementation's own sigmas where known, else the exact ones."""
-    return exact.sigmas if run.sigmas is None else run.sigmas
+    return drivers.sigmas_or_exact(run.sigmas, exact)
 
 
 def sigma_at(
@@ -244,7 +245,7 @@ def check_renoise(
     )
     bound = bound + delta_bound
     if proportional_only:  # the fitted scale's own error: the bound projected onto w
-        bound = bound + np.abs(w) * float(np.sum(np.abs(w) * bound) / max(np.sum(w * w), 1e-300))
+        bound = bound + np.abs(w) * fitted_scale_bound(bound, w)
     place = where(case.config, case.spec, k)
     measure.close(
         d,
@@ -406,8 +407,7 @@ def renoise_near_zero(config: Mapping[str, Any], sigma_next: float | None) -> bo
     """Whether tau^2 - eps^2 is within float32 rounding of 0 here (tau the next sigma, or
     sigma_min after the last evaluation): where an implementation's square root of it can
     be of a negative number, so that a NaN output is the re-noise's."""
-    eps = float(config["sigma_min"])
-    tau = eps if sigma_next is None else min(max(sigma_next, eps), float(config["sigma_max"]))
+    eps, tau = float(config["sigma_min"]), truth.tau(config, sigma_next)
     return tau**2 - eps**2 <= 8 * bounds.U["float32"] * tau**2
 
 
@@ -420,6 +420,12 @@ def fitted_scale(d: Array, w: Array, s: float) -> float:
     """The noise scale g fitted on d = s g w by least squares: sum(d w) / (s sum w^2)."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         return float(np.sum(d * w) / (s * np.sum(w * w)))
+
+
+def fitted_scale_bound(bound: Array, w: Array, s: float = 1.0) -> float:
+    """How far `fitted_scale` can move for errors within `bound` per element of d: the bound
+    projected onto w, sum(|w| bound) / (s sum w^2) (0 where w is 0)."""
+    return float(np.sum(np.abs(w) * bound) / max(s * np.sum(w * w), 1e-300))
 
 
 def scale_diagnosis(
@@ -444,8 +450,8 @@ def scale_diagnosis(
             f"sigma_min; s_noise {s:.6g} x {g_hat:.6g}, the figure compared, per unit of s_noise), "
             f"expected 0 (tau = sigma_min); worst at {worst}"
         )
-    tau = min(max(sigma_next, eps), float(config["sigma_max"]))
-    g = float(np.sqrt(max(tau**2 - eps**2, 0.0)))
+    tau = truth.tau(config, sigma_next)
+    g = float(oracle.noise_scale(tau, eps))
     if not np.isfinite(fitted):
         return (
             f"re-noise scale: fitted {fitted} (non-finite: the square root of a negative "
