@@ -293,6 +293,86 @@ def one_point(case: Case, k: int) -> Case:
     return Case(case.config, TimestepSpec(timesteps=(ascending[k],)), 0, case.shape, case.seed)
 
 
+# -- deferring to the step clauses ---------------------------------------------------------------
+
+
+def within(actual: Array, expected: Array, bound: Array | float) -> bool:
+    """|actual - expected| <= bound everywhere (a NaN never is): whether `Measure.close` holds,
+    asked before it records anything."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.all(np.abs(np.asarray(actual) - np.asarray(expected)) <= bound))
+
+
+def step_departure(
+    impl: Adapter,
+    config: Mapping[str, Any],
+    exact: truth.ExactSchedule,
+    sigmas: Array,
+    k: int,
+    step: tuple[Array, Array, Array],
+    prev: Array,
+    dtype: str,
+    readback: tuple[float, float] = (0.0, 0.0),
+) -> str | None:
+    """Whether the step at position k, which gave `prev` from `step` = (x, F, z) at the sigmas
+    the implementation used, departs from Algorithm 1 (the oracle there) beyond the step
+    bound: the step clause that finds it and its diagnosis (the re-noise scale: STEP-3, or
+    STEP-4 after the last evaluation; else the denoised value: STEP-1); None where it does
+    not. A clause that compares whole runs with another program's (GOLD-3, GOLD-4) defers
+    to it, as STEP-5, STEP-9 and STEP-10 defer a NaN to its origin: one bug, one failure."""
+    x, F, z = step
+    sigma = float(sigmas[k])
+    last = k + 1 >= len(exact)
+    sigma_next = None if last else float(sigmas[k + 1])
+    expected = truth.step(config, sigma, sigma_next, F, x, z)
+    bound, _ = bounds.step_bound(
+        config,
+        float(exact.ramps[k]),
+        None if last else float(exact.ramps[k + 1]),
+        x,
+        F,
+        z,
+        dtype,
+        sigma=sigma,
+        sigma_next=sigma_next,
+        readback=readback[0],
+        readback_next=readback[1],
+    )
+    if within(prev, expected, bound):
+        return None
+    denoised = truth.step(config, sigma, None, F, x, None)
+    s = float(config["s_noise"])
+    noise_term = expected - denoised
+    if s > 0 and np.any(z != 0):  # the noise term alone, fitted on the draw handed
+        d = prev - denoised
+        g_hat = fitted_scale(d, z, s)
+        if within(d, s * g_hat * z, bound + np.abs(z) * fitted_scale_bound(bound, z)):
+            clause = "STEP-4" if last else "STEP-3"
+            diagnosis = scale_diagnosis(g_hat, config, sigma_next, f"step {k}")
+            return f"{diagnosis}: {clause}'s finding"
+    free = truth.step({**config, "clip_denoised": False}, sigma, None, F, x, None)
+    out = prev - noise_term  # the denoised value, where the noise term is right
+    diagnosis = denoise_diagnosis(impl, config, sigma, sigma_next, out, x, F, free)
+    if not np.any(noise_term != 0) or fits_scalings(out, x, F, free, bound, config):
+        return f"denoised value at step {k}: {diagnosis}: STEP-1's finding"
+    return (
+        f"step {k} departs from Algorithm 1 in its denoised value and its noise term together "
+        f"({diagnosis}): the STEP clauses' finding"
+    )
+
+
+def fits_scalings(
+    out: Array, x: Array, F: Array, free: Array, bound: Array, config: Mapping[str, Any]
+) -> bool:
+    """Whether some (c_skip, c_out) explain `out` as c_skip x + c_out F within `bound`, on the
+    elements a clamp leaves alone (`free`: the true denoised value before the clamp)."""
+    inside = np.abs(free) < 1.0 if config["clip_denoised"] else np.ones(free.shape, dtype=bool)
+    fit = fitted_scalings(out[inside], x[inside], F[inside]) if inside.sum() >= 2 else None
+    if fit is None:
+        return False
+    return within(out[inside], fit[0] * x[inside] + fit[1] * F[inside], bound[inside])
+
+
 # -- diagnoses ----------------------------------------------------------------------------------
 
 
