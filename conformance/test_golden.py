@@ -183,8 +183,8 @@ def test_scalings_vs_openai(
             )
         expected_t = case[f"rescaled_t_{suffix}"].astype(np.float64)
         # OpenAI's model time is computed in the golden dtype: its log and product in it.
-        theirs = bounds.SAFETY * bounds.U[dtype] * (250.0 + 2.0 * np.abs(expected_t))
-        ours = bounds.SAFETY * bounds.U["float64"] * (250.0 + 2.0 * np.abs(expected_t))
+        theirs = bounds.model_time_rounding(expected_t, dtype)
+        ours = bounds.model_time_rounding(expected_t, "float64")
         measure.close(
             np.asarray(t, dtype=np.float64),
             expected_t,
@@ -406,7 +406,6 @@ def _replay_through_the_sampler(
     def departure() -> str | None:
         return _run_departure(impl, config, exact, inputs, results, dtype)
 
-    uD = bounds.U[dtype]
     e = np.zeros(x_t.shape[1:])  # the error bound carried along the trajectory
     for k in range(K):
         place = f"step {k} of case {golden_case}"
@@ -418,7 +417,7 @@ def _replay_through_the_sampler(
                 dtype=None,
                 device=None,
             )
-            read = 2 * bounds.SAFETY * uD * np.abs(x_t[k])
+            read = bounds.rounding_bound(dtype, x_t[k], roundings=2)
             if not _close_or_defer(
                 measure, x_k, x_t[k], e + read, f"the sampler's x_t[{k}] vs OpenAI's", departure,
                 where=place,
@@ -577,6 +576,44 @@ def test_trajectories_replayed_step_by_step(
         )
 
 
+def _toy_step_error(
+    case: golden.GoldenCase,
+    config: dict[str, Any],
+    exact: truth.ExactSchedule,
+    own: np.ndarray,
+    k: int,
+    e: np.ndarray,
+    step: tuple[np.ndarray, np.ndarray, np.ndarray],
+    c_in: float,
+    t: float,
+    times: np.ndarray,
+    p: dict[str, float],
+    dtype: str,
+) -> np.ndarray:
+    """The error bound after step k of a run with the toy network (GOLD-4), from `e` before
+    it: the network's input error (c_in e, its rounding, OpenAI's and the implementation's own
+    sigma in c_in) through the network (`bounds.toy_network_error`, its time `t`, the model
+    time the implementation used `times[k]`), times c_out, plus the step's replay bound, with
+    e contracted by c_skip (the clamp is 1-Lipschitz). `step`: (x, F, z) of the step."""
+    x, F, z = step
+    sigma = float(exact.sigmas[k])
+    sigma_openai = case["sigma"][k].astype(np.float64)
+    c_skip, c_out = (
+        float(v) for v in oracle.boundary_scalings(sigma, config["sigma_min"], config["sigma_data"])
+    )
+    u = c_in * x
+    du = (
+        c_in * e
+        + 2 * bounds.scale_model_input_bound(config, float(exact.ramps[k]), u, dtype)
+        + _c_in_mismatch(config, sigma, sigma_openai, x)
+        + _c_in_mismatch(config, sigma, np.full(len(sigma_openai), own[k]), x)
+    )
+    dt = float(times[k]) - float(exact.timesteps[k])
+    dF = bounds.toy_network_error(p, du, u, t, dt, F, dtype)
+    b_step = _replay_bound(config, exact, own, k, x, F, z, dtype, sigma_openai)
+    return c_skip * e + abs(c_out) * dF + b_step
+
+
 def _toy_through_the_sampler(
     impl: Adapter,
     measure: Measure,
@@ -625,34 +662,17 @@ def _toy_through_the_sampler(
     # The bound along OpenAI's trajectory: each step's replay bound (with the effect of the
     # sigmas the sampler used, SCHED's finding), the network's slope times c_out and c_in (the
     # input error) and its time, contracted by c_skip (clamp 1-Lipschitz).
-    slope = p["A"] + p["D"]
-    uD = bounds.U[dtype]
     e = np.zeros(x_t.shape[1:])
     for k in range(K):
         sigma = float(exact.sigmas[k])
-        sigma_openai = case["sigma"][k].astype(np.float64)
-        c_skip, c_out = (
-            float(v)
-            for v in oracle.boundary_scalings(sigma, config["sigma_min"], config["sigma_data"])
-        )
         c_in = float(truth.c_in(config, sigma))
         u = c_in * x_t[k]
-        F = toy_network(u, float(exact.timesteps[k]), p)
-        du = (
-            c_in * e
-            + 2 * bounds.scale_model_input_bound(config, float(exact.ramps[k]), u, dtype)
-            + _c_in_mismatch(config, sigma, sigma_openai, x_t[k])
-            + _c_in_mismatch(config, sigma, np.full(len(sigma_openai), own[k]), x_t[k])
-        )
-        dF = (
-            slope * du
-            + 2 * 8 * uD * (p["A"] + (p["D"] + p["A"]) * np.abs(u))
-            + uD * np.abs(F)
-            + p["A"] * p["B"] * abs(float(times[k]) - float(exact.timesteps[k])) / p["C"]
-        )
+        t = float(exact.timesteps[k])
         z = noise[k] if K > 1 else np.zeros_like(x_t[k])
-        b_step = _replay_bound(config, exact, own, k, x_t[k], F, z, dtype, sigma_openai)
-        e = c_skip * e + abs(c_out) * dF + b_step
+        F = toy_network(u, t, p)
+        e = _toy_step_error(
+            case, config, exact, own, k, e, (x_t[k], F, z), c_in, t, times, p, dtype
+        )
 
     def departure() -> str | None:  # its steps on OpenAI's inputs, run as GOLD-3 runs them
         inputs = _openai_inputs(impl, case, K, dtype, device)
@@ -685,13 +705,11 @@ def test_whole_trajectories_with_the_toy_network(
         )
     measure.uses_noise_layer("injected" if K > 1 else "none needed")
     p = _toy(golden.load_manifest(golden_dir))
-    slope = p["A"] + p["D"]
     # The network is fed the truth: c_in x and the model time at the sigma the
     # implementation uses (CIN-1, TIME-1, GOLD-2, GOLD-3 check its own), so that this clause
     # measures the chained steps alone.
     times = truth.model_times(own[:-1])
     noise = _openai_noise(case)
-    uD = bounds.U[dtype]
     done: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
     stepped: list[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = []
     x = drivers.sample(impl, case["x_T"].astype(np.float64), dtype, device).exact
@@ -721,32 +739,12 @@ def test_whole_trajectories_with_the_toy_network(
             device=None,
         )
         # Propagate the bound (SPEC.md, GOLD-4).
-        sigma = float(exact.sigmas[k])
-        sigma_openai = case["sigma"][k].astype(np.float64)
-        c_skip, c_out = (
-            float(v)
-            for v in oracle.boundary_scalings(sigma, config["sigma_min"], config["sigma_data"])
-        )
-        du = (
-            c_in * e
-            + 2 * bounds.scale_model_input_bound(config, float(exact.ramps[k]), u, dtype)
-            + _c_in_mismatch(config, sigma, sigma_openai, x)
-            + _c_in_mismatch(config, sigma, np.full(len(sigma_openai), own[k]), x)
-        )
-        t_abs = abs(float(times[k]))
-        dF = (
-            slope * du
-            + 2
-            * 8
-            * uD
-            * (p["A"] + p["D"] * np.abs(u) + p["A"] * (p["B"] * t_abs / p["C"] + np.abs(u)))
-            + uD * np.abs(F)
-            + p["A"] * p["B"] * abs(float(times[k]) - float(exact.timesteps[k])) / p["C"]
-        )
         zk = np.zeros_like(x) if z is None else z
-        b_step = _replay_bound(config, exact, own, k, x, F, zk, dtype, sigma_openai)
-        e = c_skip * e + abs(c_out) * dF + b_step
-        stepped.append(((x, F, zk), prev))
+        step = (x, F, zk)
+        e = _toy_step_error(
+            case, config, exact, own, k, e, step, c_in, float(times[k]), times, p, dtype
+        )
+        stepped.append((step, prev))
         x = drivers.sample(impl, prev, dtype, device).exact
 
     def departure() -> str | None:  # the first of its steps that departs from Algorithm 1

@@ -112,7 +112,7 @@ def test_sigma_to_t(
             out, what="sigma_to_t(...)", shape=values.shape, dtype="float64", device=None
         )
     expected = truth.model_times(values)
-    bound = bounds.SAFETY * bounds.U["float64"] * (250.0 + 2.0 * np.abs(expected))
+    bound = bounds.model_time_rounding(expected, "float64")
     measure.close(
         t,
         expected,

@@ -167,7 +167,7 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
     with np.errstate(invalid="ignore"):
         beyond = np.abs(free) > 1.0
     # Exact where the clamp acts; elsewhere the same arithmetic, within one rounding each.
-    bound = np.where(beyond, 0.0, bounds.SAFETY * bounds.U[dtype] * np.abs(free))
+    bound = np.where(beyond, 0.0, bounds.rounding_bound(dtype, free))
     measure.close(
         clamped,
         np.clip(free, -1.0, 1.0),
@@ -235,7 +235,7 @@ def test_last_step_adds_no_noise(
     delta, delta_bound = step_checks.denoised_difference(case.config, runs, exact, k, dtype)
     d = p1 - p2 - delta  # delta: 0 unless a loop of its own reached x_k differently
     place = step_checks.where(case.config, case.spec, k)
-    rounding = bounds.SAFETY * bounds.U[dtype] * (np.abs(p1) + np.abs(p2)) + delta_bound
+    rounding = bounds.rounding_bound(dtype, p1, p2) + delta_bound
     rounding = np.nan_to_num(rounding, nan=0.0, posinf=0.0)  # a NaN result: the bound stays finite
     # MUST: no more than a last sigma within the SCHED-1 bound of sigma_min can give;
     # SHOULD: exactly 0 (the appended sigma_min is exact, so tau^2 - eps^2 = 0).
@@ -382,7 +382,7 @@ def test_one_step_draws_no_noise(
     g_max = bounds.last_noise_scale_bound(case.config, dtype)
     # |z| < 6 but with probability 2e-9 per element, where the draws are not known
     z_size = np.abs(draws[0]) + np.abs(draws[1]) if draws else 12.0
-    rounding = bounds.SAFETY * bounds.U[dtype] * (np.abs(outputs[0]) + np.abs(outputs[1]))
+    rounding = bounds.rounding_bound(dtype, *outputs)
     measure.close(
         outputs[1],
         outputs[0],

@@ -36,6 +36,7 @@ import math
 import numpy as np
 import torch
 
+from conformance import truth
 from reference import formulas
 
 # Unit roundoff 2^-p, p the significand bits including the implicit one.
@@ -67,8 +68,7 @@ def step_magnitude(
     """S = |c_skip x| + |c_out F| + |s_noise sqrt(tau^2 - eps^2) z|, elementwise, in float64."""
     eps = config["sigma_min"]
     c_skip, c_out = formulas.boundary_scalings(sigma, eps, config["sigma_data"])
-    tau = np.clip(sigma_next, eps, config["sigma_max"])
-    scale = config["s_noise"] * formulas.noise_scale(tau, eps)
+    scale = config["s_noise"] * formulas.noise_scale(truth.tau(config, float(sigma_next)), eps)
     return np.abs(c_skip * x) + np.abs(c_out * F) + np.abs(scale * z)
 
 

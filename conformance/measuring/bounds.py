@@ -97,9 +97,23 @@ def model_time_bound(config: Mapping[str, Any], ramp: ArrayLike, t: ArrayLike) -
     """Absolute error bound of t = 250 ln(sigma + 1e-44) in float64 (SPEC.md, TIME-1).
 
     dt = 250 d(sigma)/sigma + |t| (u for log + u for the product) + 250 u for sigma + 1e-44."""
-    u = U["float64"]
+    return 250.0 * schedule_rel_bound(config, ramp) + model_time_rounding(t, "float64")
+
+
+def model_time_rounding(t: ArrayLike, precision: str) -> Array:
+    """Absolute error bound of t = 250 ln(sigma + 1e-44) computed in `precision` from a given
+    sigma (SPEC.md, TIME-2, GOLD-2): 250 u for sigma + 1e-44, u |t| for the log and u |t| for
+    the product."""
     t = np.abs(np.asarray(t, dtype=np.float64))
-    return 250.0 * schedule_rel_bound(config, ramp) + SAFETY * u * (250.0 + 2.0 * t)
+    return SAFETY * U[precision] * (250.0 + 2.0 * t)
+
+
+def rounding_bound(dtype: str, *values: ArrayLike, roundings: int = 1) -> Array:
+    """`roundings` roundings to `dtype` of each of `values` (their sum of magnitudes): what
+    two results of the same arithmetic on the same inputs may differ by, or a sample read
+    back through another rounding (SPEC.md, STEP-2, STEP-4, STEP-5, GOLD-3)."""
+    total = sum(np.abs(np.asarray(v, dtype=np.float64)) for v in values)
+    return SAFETY * roundings * U[dtype] * total
 
 
 def scale_model_input_bound(
@@ -293,6 +307,31 @@ def add_noise_bound(
     term = z * sigma
     scale = x0 + term
     return SAFETY * (term * (eta + 2 * uD) + uD * scale) + TINY[dtype], scale
+
+
+def toy_network_error(
+    p: Mapping[str, float],
+    du: ArrayLike,
+    u: ArrayLike,
+    t: float,
+    dt: float,
+    F: ArrayLike,
+    dtype: str,
+) -> Array:
+    """Absolute error bound of the golden files' toy network F(u, t) = A tanh(u + B sin(t / C))
+    + D u (parameters `p`) evaluated in `dtype` at an input off by `du` and a time off by `dt`
+    (SPEC.md, GOLD-4): its slope A + D times du; about 8 roundings of each of its terms A,
+    D |u| and A (B |t| / C + |u|) (the argument of tanh and of sin), doubled; F rounded to D;
+    and A B |dt| / C for the time."""
+    uD = U[dtype]
+    u = np.abs(np.asarray(u, dtype=np.float64))
+    slope = p["A"] + p["D"]
+    return (
+        slope * np.asarray(du, dtype=np.float64)
+        + 2 * 8 * uD * (p["A"] + p["D"] * u + p["A"] * (p["B"] * abs(t) / p["C"] + u))
+        + uD * np.abs(np.asarray(F, dtype=np.float64))
+        + p["A"] * p["B"] * abs(dt) / p["C"]
+    )
 
 
 def _sigma(config: Mapping[str, Any], ramp: ArrayLike) -> Array:
