@@ -45,16 +45,8 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
         inputs, case = inputs[case.k : case.k + 1], step_checks.one_point(case, case.k)
     case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
-    run = drivers.run(
-        impl,
-        measure,
-        case.config,
-        case.spec,
-        device,
-        dtype,
-        inputs,
-        seed=case.seed,
-        noise="zero",
+    run = drivers.run_without_noise(
+        impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed
     )
     k = case.k
     prev = step_checks.prev_values(measure, run, k)
@@ -120,7 +112,7 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
     # clamps is checked against the truth alone)
     clips = (True,) if unmet_requirement(impl, "clip_off") else (True, False)
     runs = [
-        drivers.run(
+        drivers.run_without_noise(
             impl,
             measure,
             {**case.config, "clip_denoised": clip},
@@ -129,7 +121,6 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
             dtype,
             inputs,
             seed=case.seed,
-            noise="zero",
         )
         for clip in clips
     ]
@@ -226,9 +217,8 @@ def test_last_step_adds_no_noise(
     case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
     known = drivers.noise_layer(impl) is not None
-    runs = step_checks.two_runs(
-        impl, measure, case, exact, device, dtype, "known" if known else "own"
-    )
+    driver = drivers.run if known else drivers.run_with_own_draws
+    runs = step_checks.two_runs(impl, measure, case, exact, device, dtype, driver)
     k = case.k
     p1, p2 = (step_checks.prev_values(measure, r, k) for r in runs)
     s, eps = float(case.config["s_noise"]), float(case.config["sigma_min"])
@@ -550,16 +540,9 @@ def test_output_contract(
 ) -> None:
     case = Case(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0)), 1, shape, seed)
     exact = truth.schedule(case.config, case.spec)
-    run = drivers.run(
-        impl,
-        measure,
-        case.config,
-        case.spec,
-        device,
-        dtype,
-        step_checks.loop_inputs(case, exact),
-        seed=seed,
-        noise="ignore",
+    inputs = step_checks.loop_inputs(case, exact)
+    run = drivers.run_ignoring_noise(
+        impl, measure, case.config, case.spec, device, dtype, inputs, seed=seed
     )
     for k in range(2):
         for label, native in (

@@ -1,15 +1,17 @@
 """Running the loop body of Algorithm 1 at chosen schedule positions, with known inputs.
 
-`run` builds each position's inputs in the implementation's arrays (dtype, device),
-keeps their exact float64 values for the oracle, and chooses the noise layer
-(SPEC.md, "Noise in three layers"):
+Each driver builds each position's inputs in the implementation's arrays (dtype, device),
+keeps their exact float64 values for the oracle, and chooses the noise layer (SPEC.md,
+"Noise in three layers"):
 
-- "injected":   the suite draws z and passes `step(..., noise=z)`;
-- "reproduced": the suite passes a seeded generator and draws the same z itself, by the
-                implementation's declared noise convention;
-- "own":        the implementation draws as it likes; z is unknown.
-
-`noise="known"` takes the first of injected and reproduced that the implementation claims.
+- `run`:                 known draws: "injected" (the suite draws z and passes
+                         `step(..., noise=z)`) where claimed, else "reproduced" (a seeded
+                         generator, the same z drawn by the declared convention);
+- `run_with_own_draws`:  "own": the implementation draws as it likes; z is unknown;
+- `run_ignoring_noise`:  its own draws, for a test that does not look at the noise (no layer
+                         recorded);
+- `run_without_noise`:   injected zeros where injected noise is claimed, else its own draws
+                         (with s_noise = 0 the noise term is then 0 whatever it does).
 """
 
 from __future__ import annotations
@@ -96,34 +98,98 @@ def run(
     inputs: Sequence[tuple[Array, Array]],
     *,
     seed: int,
-    noise: str = "known",
     same_draws_as: int | None = None,
     until: int = 0,
 ) -> StepRun:
-    """Run positions 0 .. len(inputs) - 1 with the given (F, x) float64 values.
-
-    `noise`: "known" (injected, else reproduced; skip if neither is claimed), "own" (the
-    implementation's own draws), "ignore" (own draws, for a test that does not look at
-    the noise and records no layer), or "zero" (injected zeros where injected noise is
-    claimed, else own draws: with s_noise = 0 the noise term is then 0 whatever the
-    implementation does with s_noise or its draws).
+    """Run positions 0 .. len(inputs) - 1 with the given (F, x) float64 values and known
+    draws: injected, else reproduced (skipped where neither is claimed).
 
     `same_draws_as`, `until`: draws at positions below `until` as a run with seed
     `same_draws_as` has them, so that two runs of a loop of its own (a functional sampler,
     whose x_k follows its earlier draws) reach position `until` with the same sample:
     injected, or, from a functional sampler's own generator, the generator seeded
     `same_draws_as` and restarted from `seed` when evaluation `until` begins."""
+    layer = noise_layer(impl)
+    if layer is None:
+        pytest.skip(f"{impl.name} neither accepts injected noise nor declares a noise convention")
+    measure.uses_noise_layer(layer)
+    return _steps(
+        impl, measure, config, spec, device, dtype, inputs, seed, layer, same_draws_as, until
+    )
+
+
+def run_with_own_draws(
+    impl: Adapter,
+    measure: Measure,
+    config: Mapping[str, Any],
+    spec: TimestepSpec,
+    device: str,
+    dtype: str,
+    inputs: Sequence[tuple[Array, Array]],
+    *,
+    seed: int,
+    same_draws_as: int | None = None,
+    until: int = 0,
+) -> StepRun:
+    """`run` with the implementation's own draws (z unknown; the layer "own" recorded)."""
+    measure.uses_noise_layer("own")
+    return _steps(
+        impl, measure, config, spec, device, dtype, inputs, seed, "own", same_draws_as, until
+    )
+
+
+def run_ignoring_noise(
+    impl: Adapter,
+    measure: Measure,
+    config: Mapping[str, Any],
+    spec: TimestepSpec,
+    device: str,
+    dtype: str,
+    inputs: Sequence[tuple[Array, Array]],
+    *,
+    seed: int,
+) -> StepRun:
+    """`run` with the implementation's own draws, for a test that does not look at the noise
+    (no layer recorded)."""
+    return _steps(impl, measure, config, spec, device, dtype, inputs, seed, "own")
+
+
+def run_without_noise(
+    impl: Adapter,
+    measure: Measure,
+    config: Mapping[str, Any],
+    spec: TimestepSpec,
+    device: str,
+    dtype: str,
+    inputs: Sequence[tuple[Array, Array]],
+    *,
+    seed: int,
+) -> StepRun:
+    """`run` with injected zeros where injected noise is claimed, else the implementation's
+    own draws (no layer recorded): with s_noise = 0 the noise term is then 0 whatever the
+    implementation does with s_noise or its draws."""
+    layer = "zero" if impl.capabilities.injected_noise else "own"
+    return _steps(impl, measure, config, spec, device, dtype, inputs, seed, layer)
+
+
+def _steps(
+    impl: Adapter,
+    measure: Measure,
+    config: Mapping[str, Any],
+    spec: TimestepSpec,
+    device: str,
+    dtype: str,
+    inputs: Sequence[tuple[Array, Array]],
+    seed: int,
+    layer: str,
+    same_draws_as: int | None = None,
+    until: int = 0,
+) -> StepRun:
+    """The drivers' common body: the inputs made, the draws of `layer`, the loop body run."""
     N = int(config["num_train_timesteps"])
     n = len(spec.indices(N))
     F = [sample(impl, f, dtype, device) for f, _ in inputs]
     x = [sample(impl, v, dtype, device) for _, v in inputs]
-    layer = noise_layer(impl) if noise == "known" else "own"
-    if noise == "zero" and impl.capabilities.injected_noise:
-        layer = "zero"
-    if layer is None:
-        pytest.skip(f"{impl.name} neither accepts injected noise nor declares a noise convention")
-    if noise not in ("ignore", "zero"):
-        measure.uses_noise_layer(layer)
     step_inputs = [StepInputs(f.native, v.native) for f, v in zip(F, x, strict=True)]
     z: list[Array | None] = [None] * len(inputs)
     run_seed = None

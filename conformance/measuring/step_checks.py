@@ -12,7 +12,7 @@ output was clamped, which operation made a NaN.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -162,10 +162,11 @@ def two_runs(
     exact: truth.ExactSchedule,
     device: str,
     dtype: str,
-    noise: str = "known",
+    driver: Callable[..., drivers.StepRun] = drivers.run,
 ) -> tuple[drivers.StepRun, drivers.StepRun]:
-    """The same inputs stepped twice with two different draws (injected, two seeds of the
-    declared convention, or with noise="own" the implementation's own): prev_1 - prev_2 =
+    """The same inputs stepped twice with two different draws (`driver`: `drivers.run`,
+    injected or two seeds of the declared convention; `drivers.run_with_own_draws`, the
+    implementation's own): prev_1 - prev_2 =
     s g (z_1 - z_2), whatever the denoised value, which is the same number in both (a loop
     of its own gets the same draws before position k, so that it reaches x_k alike). A
     sampler that takes all its draws from the caller's generator before its first
@@ -175,7 +176,7 @@ def two_runs(
 
     def both(shared: int | None) -> tuple[drivers.StepRun, drivers.StepRun]:
         first, second = (
-            drivers.run(
+            driver(
                 impl,
                 measure,
                 case.config,
@@ -184,7 +185,6 @@ def two_runs(
                 dtype,
                 inputs,
                 seed=seed,
-                noise=noise,
                 same_draws_as=shared,
                 until=case.k if shared is not None else 0,
             )
