@@ -16,7 +16,7 @@ keeps their exact float64 values for the oracle, and chooses the noise layer (SP
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,167 +88,127 @@ def noise_layer(impl: Adapter) -> str | None:
     return None
 
 
-def run(
-    impl: Adapter,
-    measure: Measure,
-    config: Mapping[str, Any],
-    spec: TimestepSpec,
-    device: str,
-    dtype: str,
-    inputs: Sequence[tuple[Array, Array]],
-    *,
-    seed: int,
-    same_draws_as: int | None = None,
-    until: int = 0,
-) -> StepRun:
-    """Run positions 0 .. len(inputs) - 1 with the given (F, x) float64 values and known
-    draws: injected, else reproduced (skipped where neither is claimed).
+class Driver:
+    """A driver of the loop body with one choice of noise layer (the module docstring):
+    `driver(impl, measure, config, spec, device, dtype, inputs, seed=...)` runs positions
+    0 .. len(inputs) - 1 with the given (F, x) float64 values.
 
     `same_draws_as`, `until`: draws at positions below `until` as a run with seed
     `same_draws_as` has them, so that two runs of a loop of its own (a functional sampler,
     whose x_k follows its earlier draws) reach position `until` with the same sample:
     injected, or, from a functional sampler's own generator, the generator seeded
     `same_draws_as` and restarted from `seed` when evaluation `until` begins."""
-    layer = noise_layer(impl)
-    if layer is None:
-        pytest.skip(f"{impl.name} neither accepts injected noise nor declares a noise convention")
-    measure.uses_noise_layer(layer)
-    return _steps(
-        impl, measure, config, spec, device, dtype, inputs, seed, layer, same_draws_as, until
-    )
 
+    def __init__(self, layer_of: Callable[[Adapter], str | None], records: bool, doc: str):
+        self.layer_of, self.records, self.__doc__ = layer_of, records, doc
 
-def run_with_own_draws(
-    impl: Adapter,
-    measure: Measure,
-    config: Mapping[str, Any],
-    spec: TimestepSpec,
-    device: str,
-    dtype: str,
-    inputs: Sequence[tuple[Array, Array]],
-    *,
-    seed: int,
-    same_draws_as: int | None = None,
-    until: int = 0,
-) -> StepRun:
-    """`run` with the implementation's own draws (z unknown; the layer "own" recorded)."""
-    measure.uses_noise_layer("own")
-    return _steps(
-        impl, measure, config, spec, device, dtype, inputs, seed, "own", same_draws_as, until
-    )
-
-
-def run_ignoring_noise(
-    impl: Adapter,
-    measure: Measure,
-    config: Mapping[str, Any],
-    spec: TimestepSpec,
-    device: str,
-    dtype: str,
-    inputs: Sequence[tuple[Array, Array]],
-    *,
-    seed: int,
-) -> StepRun:
-    """`run` with the implementation's own draws, for a test that does not look at the noise
-    (no layer recorded)."""
-    return _steps(impl, measure, config, spec, device, dtype, inputs, seed, "own")
-
-
-def run_without_noise(
-    impl: Adapter,
-    measure: Measure,
-    config: Mapping[str, Any],
-    spec: TimestepSpec,
-    device: str,
-    dtype: str,
-    inputs: Sequence[tuple[Array, Array]],
-    *,
-    seed: int,
-) -> StepRun:
-    """`run` with injected zeros where injected noise is claimed, else the implementation's
-    own draws (no layer recorded): with s_noise = 0 the noise term is then 0 whatever the
-    implementation does with s_noise or its draws."""
-    layer = "zero" if impl.capabilities.injected_noise else "own"
-    return _steps(impl, measure, config, spec, device, dtype, inputs, seed, layer)
-
-
-def _steps(
-    impl: Adapter,
-    measure: Measure,
-    config: Mapping[str, Any],
-    spec: TimestepSpec,
-    device: str,
-    dtype: str,
-    inputs: Sequence[tuple[Array, Array]],
-    seed: int,
-    layer: str,
-    same_draws_as: int | None = None,
-    until: int = 0,
-) -> StepRun:
-    """The drivers' common body: the inputs made, the draws of `layer`, the loop body run."""
-    N = int(config["num_train_timesteps"])
-    n = len(spec.indices(N))
-    F = [sample(impl, f, dtype, device) for f, _ in inputs]
-    x = [sample(impl, v, dtype, device) for _, v in inputs]
-    step_inputs = [StepInputs(f.native, v.native) for f, v in zip(F, x, strict=True)]
-    z: list[Array | None] = [None] * len(inputs)
-    run_seed = None
-    if layer == "zero":
-        for k, step_input in enumerate(step_inputs):
-            step_input.noise = sample(impl, np.zeros(x[k].exact.shape), dtype, device).native
-            z[k] = np.zeros(x[k].exact.shape)
-    elif layer == "injected":
-        for k, step_input in enumerate(step_inputs):
-            base = same_draws_as if same_draws_as is not None and k < until else seed
-            drawn = sample(impl, normal(base + 7919 * (k + 1), x[k].exact.shape), dtype, device)
-            step_input.noise = drawn.native
-            z[k] = drawn.exact if n > 1 else np.zeros_like(drawn.exact)
-    elif layer == "reproduced":
-        run_seed = seed
-        if n > 1:
-            shapes = {v.exact.shape for v in x}
-            if len(shapes) != 1:
-                raise ValueError("reproduced noise needs one sample shape for every position")
-            switch = restart(impl, same_draws_as, until)
-            first = seed if switch is None else switch[0]
-            draws = impl.reproduce_noise(first, x[0].exact.shape, dtype, device, len(inputs))
-            if switch is not None:  # restarted from `seed` at position `until`
-                later = impl.reproduce_noise(seed, x[0].exact.shape, dtype, device, len(inputs))
-                draws = [*draws[:until], *later[: len(inputs) - until]]
-            z = [impl.to_numpy(d) for d in draws]
-        else:
-            z = [np.zeros_like(v.exact) for v in x]  # one-step sampling draws nothing
-    switch = restart(impl, same_draws_as, until) if layer == "reproduced" else None
-    results = measure.call(
-        "the loop body (scale_model_input, step)",
-        impl.run_steps,
-        config,
-        spec,
-        device,
-        step_inputs,
-        seed=run_seed,
-        **({} if switch is None else {"switch": switch}),
-    )
-    if not isinstance(results, list) or len(results) != len(inputs):
-        measure.fail("run_steps", f"returned {results!r}, expected one result per position")
-    for k, result in enumerate(results):
-        if result.sample is not None:  # a chained loop: the sample it actually used
-            x[k] = Sample(result.sample, impl.to_numpy(result.sample))
-    return StepRun(
-        F,
-        x,
-        z,
-        [r.scaled for r in results],
-        [r.prev_sample for r in results],
-        layer,
-        sigmas=used_sigmas(impl, config, spec, device, results),
-        draws=[r.draws for r in results],
-        readback=np.array(
-            [*(getattr(r, "sigma_error", 0.0) for r in results), results[-1].sigma_next_error]
+    def __call__(
+        self,
+        impl: Adapter,
+        measure: Measure,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        device: str,
+        dtype: str,
+        inputs: Sequence[tuple[Array, Array]],
+        *,
+        seed: int,
+        same_draws_as: int | None = None,
+        until: int = 0,
+    ) -> StepRun:
+        layer = self.layer_of(impl)
+        if layer is None:
+            pytest.skip(
+                f"{impl.name} neither accepts injected noise nor declares a noise convention"
+            )
+        if self.records:
+            measure.uses_noise_layer(layer)
+        N = int(config["num_train_timesteps"])
+        n = len(spec.indices(N))
+        F = [sample(impl, f, dtype, device) for f, _ in inputs]
+        x = [sample(impl, v, dtype, device) for _, v in inputs]
+        step_inputs = [StepInputs(f.native, v.native) for f, v in zip(F, x, strict=True)]
+        z: list[Array | None] = [None] * len(inputs)
+        run_seed = None
+        if layer == "zero":
+            for k, step_input in enumerate(step_inputs):
+                step_input.noise = sample(impl, np.zeros(x[k].exact.shape), dtype, device).native
+                z[k] = np.zeros(x[k].exact.shape)
+        elif layer == "injected":
+            for k, step_input in enumerate(step_inputs):
+                base = same_draws_as if same_draws_as is not None and k < until else seed
+                drawn = sample(impl, normal(base + 7919 * (k + 1), x[k].exact.shape), dtype, device)
+                step_input.noise = drawn.native
+                z[k] = drawn.exact if n > 1 else np.zeros_like(drawn.exact)
+        elif layer == "reproduced":
+            run_seed = seed
+            if n > 1:
+                shapes = {v.exact.shape for v in x}
+                if len(shapes) != 1:
+                    raise ValueError("reproduced noise needs one sample shape for every position")
+                switch = restart(impl, same_draws_as, until)
+                first = seed if switch is None else switch[0]
+                draws = impl.reproduce_noise(first, x[0].exact.shape, dtype, device, len(inputs))
+                if switch is not None:  # restarted from `seed` at position `until`
+                    later = impl.reproduce_noise(seed, x[0].exact.shape, dtype, device, len(inputs))
+                    draws = [*draws[:until], *later[: len(inputs) - until]]
+                z = [impl.to_numpy(d) for d in draws]
+            else:
+                z = [np.zeros_like(v.exact) for v in x]  # one-step sampling draws nothing
+        switch = restart(impl, same_draws_as, until) if layer == "reproduced" else None
+        results = measure.call(
+            "the loop body (scale_model_input, step)",
+            impl.run_steps,
+            config,
+            spec,
+            device,
+            step_inputs,
+            seed=run_seed,
+            **({} if switch is None else {"switch": switch}),
         )
-        if results
-        else None,
-    )
+        if not isinstance(results, list) or len(results) != len(inputs):
+            measure.fail("run_steps", f"returned {results!r}, expected one result per position")
+        for k, result in enumerate(results):
+            if result.sample is not None:  # a chained loop: the sample it actually used
+                x[k] = Sample(result.sample, impl.to_numpy(result.sample))
+        return StepRun(
+            F,
+            x,
+            z,
+            [r.scaled for r in results],
+            [r.prev_sample for r in results],
+            layer,
+            sigmas=used_sigmas(impl, config, spec, device, results),
+            draws=[r.draws for r in results],
+            readback=np.array(
+                [*(getattr(r, "sigma_error", 0.0) for r in results), results[-1].sigma_next_error]
+            )
+            if results
+            else None,
+        )
+
+
+run = Driver(
+    noise_layer,
+    True,
+    "Known draws: injected, else reproduced (skipped where neither is claimed).",
+)
+run_with_own_draws = Driver(
+    lambda impl: "own", True, "The implementation's own draws (z unknown; the layer recorded)."
+)
+run_ignoring_noise = Driver(
+    lambda impl: "own",
+    False,
+    "The implementation's own draws, for a test that does not look at the noise (no layer "
+    "recorded).",
+)
+run_without_noise = Driver(
+    lambda impl: "zero" if impl.capabilities.injected_noise else "own",
+    False,
+    "Injected zeros where injected noise is claimed, else the implementation's own draws (no "
+    "layer recorded): with s_noise = 0 the noise term is then 0 whatever the implementation "
+    "does with s_noise or its draws.",
+)
 
 
 def restart(impl: Adapter, same_draws_as: int | None, until: int) -> tuple[int, int] | None:

@@ -92,28 +92,10 @@ def step_at(
 
 
 def step(
-    F: float,
-    x: float,
-    z: float,
-    sigma: float,
-    sigma_next: float,
-    *,
-    sigma_min: float,
-    sigma_max: float,
-    sigma_data: float,
-    s_noise: float = 1.0,
-    clip_denoised: bool = True,
+    F: float, x: float, z: float, sigma: float, sigma_next: float, **config: float
 ) -> mpmath.mpf:
-    """One scheduler step for one element (`step_at`)."""
-    return step_at(
-        sigma,
-        sigma_next,
-        sigma_min=sigma_min,
-        sigma_max=sigma_max,
-        sigma_data=sigma_data,
-        s_noise=s_noise,
-        clip_denoised=clip_denoised,
-    )(F, x, z)
+    """One scheduler step for one element (`step_at`; `config`: its keyword arguments)."""
+    return step_at(sigma, sigma_next, **config)(F, x, z)  # type: ignore[arg-type]
 
 
 def to_float64(value: mpmath.mpf) -> float:
