@@ -317,7 +317,8 @@ def step_departure(
     """Whether the step at position k, which gave `prev` from `step` = (x, F, z) at the sigmas
     the implementation used, departs from Algorithm 1 (the oracle there) beyond the step
     bound: the step clause that finds it and its diagnosis (the re-noise scale: STEP-3, or
-    STEP-4 after the last evaluation; else the denoised value: STEP-1); None where it does
+    STEP-4 after the last evaluation; the clamp missing: STEP-2; else the denoised value:
+    STEP-1); None where it does
     not. A clause that compares whole runs with another program's (GOLD-3, GOLD-4) defers
     to it, as STEP-5, STEP-9 and STEP-10 defer a NaN to its origin: one bug, one failure."""
     x, F, z = step
@@ -352,9 +353,12 @@ def step_departure(
             return f"{diagnosis}: {clause}'s finding"
     free = truth.step({**config, "clip_denoised": False}, sigma, None, F, x, None)
     out = prev - noise_term  # the denoised value, where the noise term is right
+    with np.errstate(invalid="ignore"):  # +-1 within the bound: a clamp, less the rounding
+        out = np.where(np.abs(np.abs(out) - 1.0) <= bound, np.sign(out), out)
     diagnosis = denoise_diagnosis(impl, config, sigma, sigma_next, out, x, F, free)
     if not np.any(noise_term != 0) or fits_scalings(out, x, F, free, bound, config):
-        return f"denoised value at step {k}: {diagnosis}: STEP-1's finding"
+        clause = "STEP-2" if "was not clamped" in diagnosis else "STEP-1"  # the clamp's
+        return f"denoised value at step {k}: {diagnosis}: {clause}'s finding"
     return (
         f"step {k} departs from Algorithm 1 in its denoised value and its noise term together "
         f"({diagnosis}): the STEP clauses' finding"
