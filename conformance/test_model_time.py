@@ -50,12 +50,9 @@ def test_model_times_of_the_schedule(
     # fails here and in SCHED, the schedule's clauses, and nowhere downstream.
     sigmas = exact.sigmas
     expected = exact.timesteps
-    bound = bounds.model_time_bound(config, exact.ramps, expected)
     caps = impl.capabilities
     precision = bounds.schedule_precision(caps.dtypes, caps.stateful)
-    if precision != "float64":  # times at the precision of the dtypes claimed
-        u = bounds.U[precision]  # sigma rounded (250 u) and t rounded (u |t|)
-        bound = bound + bounds.SAFETY * u * (250.0 + np.abs(expected))
+    bound = bounds.model_time_bound(config, exact.ramps, expected, precision)
     measure.close(
         t,
         expected,

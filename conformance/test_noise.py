@@ -392,8 +392,7 @@ def test_statistical_moments_of_the_draws(
         n = w.size
         mean, var = float(np.mean(w)), float(np.var(w))
         inside = float(np.mean(np.abs(w) <= 1.0))
-        # Rounding to D moves each w by at most u_D |w|: the moments move by O(u_D).
-        slack = 4 * bounds.U[dtype]
+        slack = bounds.moment_rounding(dtype)
         for what, value, center, half in (
             ("mean of z", mean, 0.0, FIVE_SE / np.sqrt(n) + slack),
             ("variance of z", var, 1.0, FIVE_SE * np.sqrt(2.0 / n) + slack),

@@ -27,6 +27,13 @@ The Karras schedule (`*_schedule_bound*`): the reference's weighted form and Ope
 diffusers' naive one, in float64 and float32 (derived in tests/test_reference_oracle.py and
 below). The sensitivities of the scalings to sigma (`sensitivity`) turn a difference of
 sigmas into a difference of scalings.
+
+These are derived apart from the suite's bounds (conformance/measuring/bounds.py) on purpose:
+they count the roundings of the project's own kernels (the torch table, the reference's
+formulas, OpenAI's and diffusers' schedule code) to test the reference against them, where
+the suite's bound any implementation against the oracle; a test of the reference sized by
+the suite's bounds would check the suite with itself. Only facts of the algorithm (tau's
+clamp: `conformance.truth.tau`) are shared.
 """
 
 from __future__ import annotations

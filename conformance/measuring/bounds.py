@@ -93,11 +93,18 @@ def stored_sigma_rel_bound(config: Mapping[str, Any], ramp: ArrayLike, precision
     return schedule_rel_bound(config, ramp) + extra
 
 
-def model_time_bound(config: Mapping[str, Any], ramp: ArrayLike, t: ArrayLike) -> Array:
+def model_time_bound(
+    config: Mapping[str, Any], ramp: ArrayLike, t: ArrayLike, precision: str = "float64"
+) -> Array:
     """Absolute error bound of t = 250 ln(sigma + 1e-44) in float64 (SPEC.md, TIME-1).
 
-    dt = 250 d(sigma)/sigma + |t| (u for log + u for the product) + 250 u for sigma + 1e-44."""
-    return 250.0 * schedule_rel_bound(config, ramp) + model_time_rounding(t, "float64")
+    dt = 250 d(sigma)/sigma + |t| (u for log + u for the product) + 250 u for sigma + 1e-44.
+    Times held to a lower `precision` (the dtypes a sampler claims: `schedule_precision`) add
+    sigma rounded to it (250 u_P) and t rounded to it (u_P |t|)."""
+    bound = 250.0 * schedule_rel_bound(config, ramp) + model_time_rounding(t, "float64")
+    if precision != "float64":
+        bound = bound + SAFETY * U[precision] * (250.0 + np.abs(np.asarray(t, dtype=np.float64)))
+    return bound
 
 
 def model_time_rounding(t: ArrayLike, precision: str) -> Array:
@@ -106,6 +113,12 @@ def model_time_rounding(t: ArrayLike, precision: str) -> Array:
     the product."""
     t = np.abs(np.asarray(t, dtype=np.float64))
     return SAFETY * U[precision] * (250.0 + 2.0 * t)
+
+
+def moment_rounding(dtype: str) -> float:
+    """How far rounding draws w to `dtype` can move their mean, variance and the fraction in
+    [-1, 1] (SPEC.md, NOISE-3): each w moves by at most u_D |w|, the moments by O(u_D): 4 u_D."""
+    return 4 * U[dtype]
 
 
 def rounding_bound(dtype: str, *values: ArrayLike, roundings: int = 1) -> Array:
