@@ -98,8 +98,7 @@ def test_add_noise(
     value, x0, z = _add_noise(impl, measure, case, device, dtype, picks, None)
     # The truth at the sigmas the implementation stores (a wrong schedule is SCHED's).
     exact = truth.schedule(case.config, case.spec)
-    sigmas = drivers.own_sigmas(impl, case.config, case.spec, device)
-    sigma = (exact.sigmas if sigmas is None else sigmas)[picks]
+    sigma = drivers.schedule_sigmas(impl, case.config, case.spec, device, exact)[picks]
     expected = truth.add_noise(x0.exact, z.exact, sigma)
     ramps = exact.ramps[picks].reshape((-1,) + (1,) * (len(case.shape) - 1))
     per_batch = sigma.reshape(ramps.shape)
@@ -123,8 +122,7 @@ def _fitted_sigma(
     value: np.ndarray, x0: np.ndarray, z: np.ndarray, b: int, sigma: np.ndarray
 ) -> str:
     """The sigma fitted on batch element b: sum((out - x0) z) / sum(z^2)."""
-    zb = z[b].ravel()
-    fitted = float(np.sum((value[b].ravel() - x0[b].ravel()) * zb) / max(np.sum(zb * zb), 1e-300))
+    fitted = step_checks.fitted_scale(value[b] - x0[b], z[b], 1.0)
     return f"batch element {b}: noise scale fitted {fitted:.9g}, expected sigma {sigma[b]!r}"
 
 
@@ -153,8 +151,8 @@ def test_add_noise_with_a_begin_index(
     exact = truth.schedule(case.config, case.spec)
     ramps = np.full((len(picks),) + (1,) * (len(case.shape) - 1), exact.ramps[index])
     bound, scale = bounds.add_noise_bound(case.config, ramps, x0.exact, z.exact, dtype)
-    sigmas = drivers.own_sigmas(impl, case.config, case.spec, device)
-    sigma = (exact.sigmas if sigmas is None else sigmas)[[index] * len(picks)]
+    sigmas = drivers.schedule_sigmas(impl, case.config, case.spec, device, exact)
+    sigma = sigmas[[index] * len(picks)]
     measure.close(
         value,
         plain,

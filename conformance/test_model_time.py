@@ -47,12 +47,9 @@ def test_model_times_of_the_schedule(
     # fails here and in SCHED, the schedule's clauses, and nowhere downstream.
     sigmas = exact.sigmas
     expected = exact.timesteps
-    bound = bounds.model_time_bound(config, exact.ramps, expected)
     caps = impl.capabilities
     precision = bounds.schedule_precision(caps.dtypes, caps.stateful)
-    if precision != "float64":  # times at the precision of the dtypes claimed
-        u = bounds.U[precision]  # sigma rounded (250 u) and t rounded (u |t|)
-        bound = bound + bounds.SAFETY * u * (250.0 + np.abs(expected))
+    bound = bounds.model_time_bound(config, exact.ramps, expected, precision)
     measure.close(
         t,
         expected,
@@ -107,7 +104,7 @@ def test_sigma_to_t(
             out, what="sigma_to_t(...)", shape=values.shape, dtype="float64", device=None
         )
     expected = truth.model_times(values)
-    bound = bounds.SAFETY * bounds.U["float64"] * (250.0 + 2.0 * np.abs(expected))
+    bound = bounds.model_time_rounding(expected, "float64")
     measure.close(
         t,
         expected,

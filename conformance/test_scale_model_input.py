@@ -31,8 +31,8 @@ def test_scale_model_input(
         )
         for j, s in enumerate(exact.sigmas[: case.k + 1])
     ]
-    run = drivers.run(
-        impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed, noise="ignore"
+    run = drivers.run_ignoring_noise(
+        impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed
     )
     scaled = measure.output(
         run.scaled[case.k],

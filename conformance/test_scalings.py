@@ -30,15 +30,17 @@ def sigma_grids(draw: st.DrawFn) -> tuple[dict[str, Any], np.ndarray]:
     return config, np.array([lo, hi, *near, *inner])
 
 
-def _scalings(
+def check_scalings(
     impl: Adapter,
     measure: Measure,
-    config: dict[str, Any],
-    sigmas: np.ndarray,
+    case: tuple[dict[str, Any], np.ndarray],
     dtype: str,
     device: str,
     boundary: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> None:
+    """c_skip and c_out of CM Appendix C (`boundary`: SCAL-1) or of EDM (SCAL-3) at the case's
+    sigmas against the oracle's, within `bounds.scalings_bound`."""
+    config, sigmas = case
     name = "get_scalings_for_boundary_condition" if boundary else "get_scalings"
     sigma = sample(impl, sigmas, dtype, device)
     fn = impl.boundary_scalings if boundary else impl.edm_scalings
@@ -50,7 +52,17 @@ def _scalings(
         measure.output(c, what=f"{name}: {label}", shape=sigmas.shape, dtype=wider, device=device)
         for c, label in zip(pair, ("c_skip", "c_out"), strict=True)
     )
-    return sigma.exact, c_skip, c_out
+    exact = (truth.boundary_scalings if boundary else truth.edm_scalings)(config, sigma.exact)
+    b_skip, b_out, b_e_skip, b_e_out = bounds.scalings_bound(config, sigma.exact, dtype)
+    clause, suffix = ("SCAL-1", "") if boundary else ("SCAL-3", " (EDM)")
+    for actual, expected, bound, label in zip(
+        (c_skip, c_out),
+        exact,
+        (b_skip, b_out) if boundary else (b_e_skip, b_e_out),
+        ("c_skip", "c_out"),
+        strict=True,
+    ):
+        measure.close(actual, expected, bound, label + suffix, bound_text=f"{clause} {dtype}")
 
 
 @pytest.mark.clause("SCAL-1")
@@ -65,12 +77,7 @@ def test_boundary_scalings(
     dtype: str,
     case: tuple[dict[str, Any], np.ndarray],
 ) -> None:
-    config, sigmas = case
-    sigma, c_skip, c_out = _scalings(impl, measure, config, sigmas, dtype, device, True)
-    exact_skip, exact_out = truth.boundary_scalings(config, sigma)
-    b_skip, b_out, _, _ = bounds.scalings_bound(config, sigma, dtype)
-    measure.close(c_skip, exact_skip, b_skip, "c_skip", bound_text=f"SCAL-1 {dtype}")
-    measure.close(c_out, exact_out, b_out, "c_out", bound_text=f"SCAL-1 {dtype}")
+    check_scalings(impl, measure, case, dtype, device, boundary=True)
 
 
 @pytest.mark.clause("SCAL-2")
@@ -116,9 +123,4 @@ def test_edm_scalings(
     dtype: str,
     case: tuple[dict[str, Any], np.ndarray],
 ) -> None:
-    config, sigmas = case
-    sigma, c_skip, c_out = _scalings(impl, measure, config, sigmas, dtype, device, False)
-    exact_skip, exact_out = truth.edm_scalings(config, sigma)
-    _, _, b_skip, b_out = bounds.scalings_bound(config, sigma, dtype)
-    measure.close(c_skip, exact_skip, b_skip, "c_skip (EDM)", bound_text=f"SCAL-3 {dtype}")
-    measure.close(c_out, exact_out, b_out, "c_out (EDM)", bound_text=f"SCAL-3 {dtype}")
+    check_scalings(impl, measure, case, dtype, device, boundary=False)

@@ -37,16 +37,8 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
         inputs, case = inputs[case.k : case.k + 1], step_checks.one_point(case, case.k)
     case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
-    run = drivers.run(
-        impl,
-        measure,
-        case.config,
-        case.spec,
-        device,
-        dtype,
-        inputs,
-        seed=case.seed,
-        noise="zero",
+    run = drivers.run_without_noise(
+        impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed
     )
     k = case.k
     prev = step_checks.prev_values(measure, run, k)
@@ -110,7 +102,7 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
     # clamps is checked against the truth alone)
     clips = (True,) if unmet_requirement(impl, "clip_off") else (True, False)
     runs = [
-        drivers.run(
+        drivers.run_without_noise(
             impl,
             measure,
             {**case.config, "clip_denoised": clip},
@@ -119,7 +111,6 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
             dtype,
             inputs,
             seed=case.seed,
-            noise="zero",
         )
         for clip in clips
     ]
@@ -157,7 +148,7 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
     with np.errstate(invalid="ignore"):
         beyond = np.abs(free) > 1.0
     # Exact where the clamp acts; elsewhere the same arithmetic, within one rounding each.
-    bound = np.where(beyond, 0.0, bounds.SAFETY * bounds.U[dtype] * np.abs(free))
+    bound = np.where(beyond, 0.0, bounds.rounding_bound(dtype, free))
     measure.close(
         clamped,
         np.clip(free, -1.0, 1.0),
@@ -212,16 +203,15 @@ def test_last_step_adds_no_noise(
     case = step_checks.own_settings(impl, case)
     exact = truth.schedule(case.config, case.spec)
     known = drivers.noise_layer(impl) is not None
-    runs = step_checks.two_runs(
-        impl, measure, case, exact, device, dtype, "known" if known else "own"
-    )
+    driver = drivers.run if known else drivers.run_with_own_draws
+    runs = step_checks.two_runs(impl, measure, case, exact, device, dtype, driver)
     k = case.k
     p1, p2 = (step_checks.prev_values(measure, r, k) for r in runs)
     s, eps = float(case.config["s_noise"]), float(case.config["sigma_min"])
     delta, delta_bound = step_checks.denoised_difference(case.config, runs, exact, k, dtype)
     d = p1 - p2 - delta  # delta: 0 unless a loop of its own reached x_k differently
     place = step_checks.where(case.config, case.spec, k)
-    rounding = bounds.SAFETY * bounds.U[dtype] * (np.abs(p1) + np.abs(p2)) + delta_bound
+    rounding = bounds.rounding_bound(dtype, p1, p2) + delta_bound
     rounding = np.nan_to_num(rounding, nan=0.0, posinf=0.0)  # a NaN result: the bound stays finite
     # MUST: no more than a last sigma within the SCHED-1 bound of sigma_min can give;
     # SHOULD: exactly 0 (the appended sigma_min is exact, so tau^2 - eps^2 = 0).
@@ -231,7 +221,7 @@ def test_last_step_adds_no_noise(
         g_hat = step_checks.fitted_scale(d, w, s)
         diagnosis = step_checks.scale_diagnosis(g_hat, case.config, None, place)
         # The results' rounding projected onto w, as a noise scale.
-        slack = float(np.sum(np.abs(w) * rounding) / (s * np.sum(w * w)))
+        slack = step_checks.fitted_scale_bound(rounding, w, s)
         for level, bound, text in (
             ("MUST", g_max + slack, f"a last sigma within SCHED-1 of sigma_min: {g_max:.3g}"),
             (
@@ -366,7 +356,7 @@ def test_one_step_draws_no_noise(
     g_max = bounds.last_noise_scale_bound(case.config, dtype)
     # |z| < 6 but with probability 2e-9 per element, where the draws are not known
     z_size = np.abs(draws[0]) + np.abs(draws[1]) if draws else 12.0
-    rounding = bounds.SAFETY * bounds.U[dtype] * (np.abs(outputs[0]) + np.abs(outputs[1]))
+    rounding = bounds.rounding_bound(dtype, *outputs)
     measure.close(
         outputs[1],
         outputs[0],
@@ -528,16 +518,9 @@ def test_output_contract(
 ) -> None:
     case = Case(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0)), 1, shape, seed)
     exact = truth.schedule(case.config, case.spec)
-    run = drivers.run(
-        impl,
-        measure,
-        case.config,
-        case.spec,
-        device,
-        dtype,
-        step_checks.loop_inputs(case, exact),
-        seed=seed,
-        noise="ignore",
+    inputs = step_checks.loop_inputs(case, exact)
+    run = drivers.run_ignoring_noise(
+        impl, measure, case.config, case.spec, device, dtype, inputs, seed=seed
     )
     for k in range(2):
         for label, native in (

@@ -27,6 +27,13 @@ The Karras schedule (`*_schedule_bound*`): the reference's weighted form and Ope
 diffusers' naive one, in float64 and float32 (derived in tests/test_reference_oracle.py and
 below). The sensitivities of the scalings to sigma (`sensitivity`) turn a difference of
 sigmas into a difference of scalings.
+
+These are derived apart from the suite's bounds (conformance/measuring/bounds.py) on purpose:
+they count the roundings of the project's own kernels (the torch table, the reference's
+formulas, OpenAI's and diffusers' schedule code) to test the reference against them, where
+the suite's bound any implementation against the oracle; a test of the reference sized by
+the suite's bounds would check the suite with itself. Only facts of the algorithm (tau's
+clamp: `conformance.truth.tau`) are shared.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import math
 import numpy as np
 import torch
 
+from conformance import truth
 from reference.numpy_reference import formulas
 
 # Unit roundoff 2^-p, p the significand bits including the implicit one.
@@ -67,8 +75,7 @@ def step_magnitude(
     """S = |c_skip x| + |c_out F| + |s_noise sqrt(tau^2 - eps^2) z|, elementwise, in float64."""
     eps = config["sigma_min"]
     c_skip, c_out = formulas.boundary_scalings(sigma, eps, config["sigma_data"])
-    tau = np.clip(sigma_next, eps, config["sigma_max"])
-    scale = config["s_noise"] * formulas.noise_scale(tau, eps)
+    scale = config["s_noise"] * formulas.noise_scale(truth.tau(config, float(sigma_next)), eps)
     return np.abs(c_skip * x) + np.abs(c_out * F) + np.abs(scale * z)
 
 

@@ -17,11 +17,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conformance import truth
 from conformance.implementations.numpy_adapter import reference_adapter
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import step_checks
-from tests.mutants import cached
+from conformance.protocol.values import TimestepSpec
+from tests.mutants import cached, runner
 from tests.mutants.base import NumpyBase, adapter_for
+from tests.mutants.registry import impl_option
 
 NUMBER = r"(?:np\.float64\()?(-?(?:\d+\.?\d*(?:e[-+]?\d+)?|nan|inf))\)?"
 #: The messages print fitted values to 9 significant digits (`:.9g`): 1e-8 relative
@@ -276,6 +279,47 @@ def test_denoise_diagnosis_names_the_mutants_scalings(mutant: str, scalings) -> 
     assert np.allclose(expected, boundary(sigma, eps, sd), rtol=CONFIG_PRINTED), text
     # c_skip is ~1e-9 at large sigma: compared to the size of c_out, the pair's scale
     assert np.allclose(fitted, scalings(sigma, eps, sd), rtol=CONFIG_PRINTED, atol=1e-7), text
+
+
+@pytest.mark.parametrize("mutant", ["noise_sigma_next", "c_out_tenth_percent"])
+def test_golden_replay_defers_a_step_departure(mutant: str) -> None:
+    """One bug, one failure: a wrong re-noise scale (STEP-3's) or c_out (STEP-1's) is seen by
+    GOLD-3 and GOLD-4 too, on OpenAI's trajectories; they defer to the step clause (which
+    `tests/test_mutants.py` holds to fail), and are not violated themselves."""
+    result = runner.run(impl_option(mutant), ["GOLD-3", "GOLD-4"], ["float64"])
+    assert not result.violated(), result.cells
+    ran = {c["clause"] for c in result.cells if c["dtype"] == "float64" and c["status"] == "passed"}
+    assert ran == {"GOLD-3", "GOLD-4"}, result.cells
+
+
+def _departure(prev: np.ndarray, x: np.ndarray, F: np.ndarray, z: np.ndarray) -> str | None:
+    """`step_checks.step_departure` at position 0 of the two-point schedule (39, 22) of CONFIG."""
+    config = {**CONFIG, "clip_denoised": False}
+    exact = truth.schedule(config, TimestepSpec(timesteps=(39, 22)))
+    return step_checks.step_departure(
+        reference_adapter(), config, exact, exact.sigmas, 0, (x, F, z), prev, "float64"
+    )
+
+
+def test_step_departure_names_the_clause_and_the_quantity() -> None:
+    """What GOLD-3 and GOLD-4 defer with: nothing for Algorithm 1's step; for a re-noise of
+    s tau, STEP-3 and the scale fitted; for c_out 1.001 times the boundary one, STEP-1 and
+    the scalings fitted (the formulas written out above)."""
+    config = {**CONFIG, "clip_denoised": False}
+    exact = truth.schedule(config, TimestepSpec(timesteps=(39, 22)))
+    sigma, tau = float(exact.sigmas[0]), float(exact.sigmas[1])
+    sd = float(config["sigma_data"])
+    c_skip, c_out = boundary(sigma, EPS, sd)
+    rng = np.random.default_rng(5)
+    x, F, z = (rng.standard_normal((3, 5)) for _ in range(3))
+    right = c_skip * x + c_out * F + S * math.sqrt(tau**2 - EPS**2) * z
+    assert _departure(right, x, F, z) is None
+    text = _departure(c_skip * x + c_out * F + S * tau * z, x, F, z)
+    assert text and "STEP-3's finding" in text and "(= s tau to " in text, text
+    assert close(number(text, "fitted"), S * tau, PRINTED), text
+    text = _departure(right + 0.001 * c_out * F, x, F, z)
+    assert text and "STEP-1's finding" in text, text
+    assert close(number(text, ", c_out"), 1.001 * c_out, 1e-6), text
 
 
 def test_denoise_diagnosis_names_the_clamp_always_applied() -> None:

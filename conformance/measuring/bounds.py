@@ -12,7 +12,8 @@ assumes what SPEC.md requires of an implementation:
 - the arithmetic on the samples is in the sample dtype D (or wider), its result rounded
   to D once.
 
-Each function returns float64 arrays, elementwise; they are pure numpy (no oracle).
+Each function returns float64 arrays, elementwise, in numpy arithmetic: a bound is sized
+from float64 values (the truth and the clamp of tau come from `conformance.truth`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from conformance import truth
 
 #: Unit roundoff (half the machine epsilon) of each sample dtype.
 U: Mapping[str, float] = {
@@ -90,13 +93,40 @@ def stored_sigma_rel_bound(config: Mapping[str, Any], ramp: ArrayLike, precision
     return schedule_rel_bound(config, ramp) + extra
 
 
-def model_time_bound(config: Mapping[str, Any], ramp: ArrayLike, t: ArrayLike) -> Array:
+def model_time_bound(
+    config: Mapping[str, Any], ramp: ArrayLike, t: ArrayLike, precision: str = "float64"
+) -> Array:
     """Absolute error bound of t = 250 ln(sigma + 1e-44) in float64 (SPEC.md, TIME-1).
 
-    dt = 250 d(sigma)/sigma + |t| (u for log + u for the product) + 250 u for sigma + 1e-44."""
-    u = U["float64"]
+    dt = 250 d(sigma)/sigma + |t| (u for log + u for the product) + 250 u for sigma + 1e-44.
+    Times held to a lower `precision` (the dtypes a sampler claims: `schedule_precision`) add
+    sigma rounded to it (250 u_P) and t rounded to it (u_P |t|)."""
+    bound = 250.0 * schedule_rel_bound(config, ramp) + model_time_rounding(t, "float64")
+    if precision != "float64":
+        bound = bound + SAFETY * U[precision] * (250.0 + np.abs(np.asarray(t, dtype=np.float64)))
+    return bound
+
+
+def model_time_rounding(t: ArrayLike, precision: str) -> Array:
+    """Absolute error bound of t = 250 ln(sigma + 1e-44) computed in `precision` from a given
+    sigma (SPEC.md, TIME-2, GOLD-2): 250 u for sigma + 1e-44, u |t| for the log and u |t| for
+    the product."""
     t = np.abs(np.asarray(t, dtype=np.float64))
-    return 250.0 * schedule_rel_bound(config, ramp) + SAFETY * u * (250.0 + 2.0 * t)
+    return SAFETY * U[precision] * (250.0 + 2.0 * t)
+
+
+def moment_rounding(dtype: str) -> float:
+    """How far rounding draws w to `dtype` can move their mean, variance and the fraction in
+    [-1, 1] (SPEC.md, NOISE-3): each w moves by at most u_D |w|, the moments by O(u_D): 4 u_D."""
+    return 4 * U[dtype]
+
+
+def rounding_bound(dtype: str, *values: ArrayLike, roundings: int = 1) -> Array:
+    """`roundings` roundings to `dtype` of each of `values` (their sum of magnitudes): what
+    two results of the same arithmetic on the same inputs may differ by, or a sample read
+    back through another rounding (SPEC.md, STEP-2, STEP-4, STEP-5, GOLD-3)."""
+    total = sum(np.abs(np.asarray(v, dtype=np.float64)) for v in values)
+    return SAFETY * roundings * U[dtype] * total
 
 
 def scale_model_input_bound(
@@ -223,7 +253,7 @@ def noise_term_bound(
     if ramp_next is None:
         return 0.0, np.zeros_like(z)
     nxt = _sigma(config, ramp_next) if sigma_next is None else float(sigma_next)
-    tau = min(max(nxt, eps), float(config["sigma_max"]))
+    tau = truth.tau(config, nxt)
     eta_tau = stored_sigma_rel_bound(config, ramp_next, P) + readback
     g = float(np.sqrt(max(tau**2 - eps**2, 0.0)))
     d_diff = 2 * tau**2 * eta_tau + 2 * eps**2 * eta_eps + 2 * uP * (tau**2 + eps**2)
@@ -290,6 +320,31 @@ def add_noise_bound(
     term = z * sigma
     scale = x0 + term
     return SAFETY * (term * (eta + 2 * uD) + uD * scale) + TINY[dtype], scale
+
+
+def toy_network_error(
+    p: Mapping[str, float],
+    du: ArrayLike,
+    u: ArrayLike,
+    t: float,
+    dt: float,
+    F: ArrayLike,
+    dtype: str,
+) -> Array:
+    """Absolute error bound of the golden files' toy network F(u, t) = A tanh(u + B sin(t / C))
+    + D u (parameters `p`) evaluated in `dtype` at an input off by `du` and a time off by `dt`
+    (SPEC.md, GOLD-4): its slope A + D times du; about 8 roundings of each of its terms A,
+    D |u| and A (B |t| / C + |u|) (the argument of tanh and of sin), doubled; F rounded to D;
+    and A B |dt| / C for the time."""
+    uD = U[dtype]
+    u = np.abs(np.asarray(u, dtype=np.float64))
+    slope = p["A"] + p["D"]
+    return (
+        slope * np.asarray(du, dtype=np.float64)
+        + 2 * 8 * uD * (p["A"] + p["D"] * u + p["A"] * (p["B"] * abs(t) / p["C"] + u))
+        + uD * np.abs(np.asarray(F, dtype=np.float64))
+        + p["A"] * p["B"] * abs(dt) / p["C"]
+    )
 
 
 def _sigma(config: Mapping[str, Any], ramp: ArrayLike) -> Array:

@@ -1,26 +1,29 @@
 """Running the loop body of Algorithm 1 at chosen schedule positions, with known inputs.
 
-`run` builds each position's inputs in the implementation's arrays (dtype, device),
-keeps their exact float64 values for the oracle, and chooses the noise layer
-(SPEC.md, "Noise in three layers"):
+Each driver builds each position's inputs in the implementation's arrays (dtype, device),
+keeps their exact float64 values for the oracle, and chooses the noise layer (SPEC.md,
+"Noise in three layers"):
 
-- "injected":   the suite draws z and passes `step(..., noise=z)`;
-- "reproduced": the suite passes a seeded generator and draws the same z itself, by the
-                implementation's declared noise convention;
-- "own":        the implementation draws as it likes; z is unknown.
-
-`noise="known"` takes the first of injected and reproduced that the implementation claims.
+- `run`:                 known draws: "injected" (the suite draws z and passes
+                         `step(..., noise=z)`) where claimed, else "reproduced" (a seeded
+                         generator, the same z drawn by the declared convention);
+- `run_with_own_draws`:  "own": the implementation draws as it likes; z is unknown;
+- `run_ignoring_noise`:  its own draws, for a test that does not look at the noise (no layer
+                         recorded);
+- `run_without_noise`:   injected zeros where injected noise is claimed, else its own draws
+                         (with s_noise = 0 the noise term is then 0 whatever it does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
+from conformance import truth
 from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter
 from conformance.protocol.values import StepInputs, TimestepSpec
@@ -86,103 +89,127 @@ def noise_layer(impl: Adapter) -> str | None:
     return None
 
 
-def run(
-    impl: Adapter,
-    measure: Measure,
-    config: Mapping[str, Any],
-    spec: TimestepSpec,
-    device: str,
-    dtype: str,
-    inputs: Sequence[tuple[Array, Array]],
-    *,
-    seed: int,
-    noise: str = "known",
-    same_draws_as: int | None = None,
-    until: int = 0,
-) -> StepRun:
-    """Run positions 0 .. len(inputs) - 1 with the given (F, x) float64 values.
-
-    `noise`: "known" (injected, else reproduced; skip if neither is claimed), "own" (the
-    implementation's own draws), "ignore" (own draws, for a test that does not look at
-    the noise and records no layer), or "zero" (injected zeros where injected noise is
-    claimed, else own draws: with s_noise = 0 the noise term is then 0 whatever the
-    implementation does with s_noise or its draws).
+class Driver:
+    """A driver of the loop body with one choice of noise layer (the module docstring):
+    `driver(impl, measure, config, spec, device, dtype, inputs, seed=...)` runs positions
+    0 .. len(inputs) - 1 with the given (F, x) float64 values.
 
     `same_draws_as`, `until`: draws at positions below `until` as a run with seed
     `same_draws_as` has them, so that two runs of a loop of its own (a functional sampler,
     whose x_k follows its earlier draws) reach position `until` with the same sample:
     injected, or, from a functional sampler's own generator, the generator seeded
     `same_draws_as` and restarted from `seed` when evaluation `until` begins."""
-    N = int(config["num_train_timesteps"])
-    n = len(spec.indices(N))
-    F = [sample(impl, f, dtype, device) for f, _ in inputs]
-    x = [sample(impl, v, dtype, device) for _, v in inputs]
-    layer = noise_layer(impl) if noise == "known" else "own"
-    if noise == "zero" and impl.capabilities.injected_noise:
-        layer = "zero"
-    if layer is None:
-        pytest.skip(f"{impl.name} neither accepts injected noise nor declares a noise convention")
-    if noise not in ("ignore", "zero"):
-        measure.uses_noise_layer(layer)
-    step_inputs = [StepInputs(f.native, v.native) for f, v in zip(F, x, strict=True)]
-    z: list[Array | None] = [None] * len(inputs)
-    run_seed = None
-    if layer == "zero":
-        for k, step_input in enumerate(step_inputs):
-            step_input.noise = sample(impl, np.zeros(x[k].exact.shape), dtype, device).native
-            z[k] = np.zeros(x[k].exact.shape)
-    elif layer == "injected":
-        for k, step_input in enumerate(step_inputs):
-            base = same_draws_as if same_draws_as is not None and k < until else seed
-            drawn = sample(impl, normal(base + 7919 * (k + 1), x[k].exact.shape), dtype, device)
-            step_input.noise = drawn.native
-            z[k] = drawn.exact if n > 1 else np.zeros_like(drawn.exact)
-    elif layer == "reproduced":
-        run_seed = seed
-        if n > 1:
-            shapes = {v.exact.shape for v in x}
-            if len(shapes) != 1:
-                raise ValueError("reproduced noise needs one sample shape for every position")
-            switch = restart(impl, same_draws_as, until)
-            first = seed if switch is None else switch[0]
-            draws = impl.reproduce_noise(first, x[0].exact.shape, dtype, device, len(inputs))
-            if switch is not None:  # restarted from `seed` at position `until`
-                later = impl.reproduce_noise(seed, x[0].exact.shape, dtype, device, len(inputs))
-                draws = [*draws[:until], *later[: len(inputs) - until]]
-            z = [impl.to_numpy(d) for d in draws]
-        else:
-            z = [np.zeros_like(v.exact) for v in x]  # one-step sampling draws nothing
-    switch = restart(impl, same_draws_as, until) if layer == "reproduced" else None
-    results = measure.call(
-        "the loop body (scale_model_input, step)",
-        impl.run_steps,
-        config,
-        spec,
-        device,
-        step_inputs,
-        seed=run_seed,
-        **({} if switch is None else {"switch": switch}),
-    )
-    if not isinstance(results, list) or len(results) != len(inputs):
-        measure.fail("run_steps", f"returned {results!r}, expected one result per position")
-    for k, result in enumerate(results):
-        if result.sample is not None:  # a chained loop: the sample it actually used
-            x[k] = Sample(result.sample, impl.to_numpy(result.sample))
-    return StepRun(
-        F,
-        x,
-        z,
-        [r.scaled for r in results],
-        [r.prev_sample for r in results],
-        layer,
-        sigmas=used_sigmas(impl, config, spec, device, results),
-        draws=[r.draws for r in results],
-        readback=np.array(
-            [*(getattr(r, "sigma_error", 0.0) for r in results), results[-1].sigma_next_error]
+
+    def __init__(self, layer_of: Callable[[Adapter], str | None], records: bool, doc: str):
+        self.layer_of, self.records, self.__doc__ = layer_of, records, doc
+
+    def __call__(
+        self,
+        impl: Adapter,
+        measure: Measure,
+        config: Mapping[str, Any],
+        spec: TimestepSpec,
+        device: str,
+        dtype: str,
+        inputs: Sequence[tuple[Array, Array]],
+        *,
+        seed: int,
+        same_draws_as: int | None = None,
+        until: int = 0,
+    ) -> StepRun:
+        layer = self.layer_of(impl)
+        if layer is None:
+            pytest.skip(
+                f"{impl.name} neither accepts injected noise nor declares a noise convention"
+            )
+        if self.records:
+            measure.uses_noise_layer(layer)
+        N = int(config["num_train_timesteps"])
+        n = len(spec.indices(N))
+        F = [sample(impl, f, dtype, device) for f, _ in inputs]
+        x = [sample(impl, v, dtype, device) for _, v in inputs]
+        step_inputs = [StepInputs(f.native, v.native) for f, v in zip(F, x, strict=True)]
+        z: list[Array | None] = [None] * len(inputs)
+        run_seed = None
+        if layer == "zero":
+            for k, step_input in enumerate(step_inputs):
+                step_input.noise = sample(impl, np.zeros(x[k].exact.shape), dtype, device).native
+                z[k] = np.zeros(x[k].exact.shape)
+        elif layer == "injected":
+            for k, step_input in enumerate(step_inputs):
+                base = same_draws_as if same_draws_as is not None and k < until else seed
+                drawn = sample(impl, normal(base + 7919 * (k + 1), x[k].exact.shape), dtype, device)
+                step_input.noise = drawn.native
+                z[k] = drawn.exact if n > 1 else np.zeros_like(drawn.exact)
+        elif layer == "reproduced":
+            run_seed = seed
+            if n > 1:
+                shapes = {v.exact.shape for v in x}
+                if len(shapes) != 1:
+                    raise ValueError("reproduced noise needs one sample shape for every position")
+                switch = restart(impl, same_draws_as, until)
+                first = seed if switch is None else switch[0]
+                draws = impl.reproduce_noise(first, x[0].exact.shape, dtype, device, len(inputs))
+                if switch is not None:  # restarted from `seed` at position `until`
+                    later = impl.reproduce_noise(seed, x[0].exact.shape, dtype, device, len(inputs))
+                    draws = [*draws[:until], *later[: len(inputs) - until]]
+                z = [impl.to_numpy(d) for d in draws]
+            else:
+                z = [np.zeros_like(v.exact) for v in x]  # one-step sampling draws nothing
+        switch = restart(impl, same_draws_as, until) if layer == "reproduced" else None
+        results = measure.call(
+            "the loop body (scale_model_input, step)",
+            impl.run_steps,
+            config,
+            spec,
+            device,
+            step_inputs,
+            seed=run_seed,
+            **({} if switch is None else {"switch": switch}),
         )
-        if results
-        else None,
-    )
+        if not isinstance(results, list) or len(results) != len(inputs):
+            measure.fail("run_steps", f"returned {results!r}, expected one result per position")
+        for k, result in enumerate(results):
+            if result.sample is not None:  # a chained loop: the sample it actually used
+                x[k] = Sample(result.sample, impl.to_numpy(result.sample))
+        return StepRun(
+            F,
+            x,
+            z,
+            [r.scaled for r in results],
+            [r.prev_sample for r in results],
+            layer,
+            sigmas=used_sigmas(impl, config, spec, device, results),
+            draws=[r.draws for r in results],
+            readback=np.array(
+                [*(getattr(r, "sigma_error", 0.0) for r in results), results[-1].sigma_next_error]
+            )
+            if results
+            else None,
+        )
+
+
+run = Driver(
+    noise_layer,
+    True,
+    "Known draws: injected, else reproduced (skipped where neither is claimed).",
+)
+run_with_own_draws = Driver(
+    lambda impl: "own", True, "The implementation's own draws (z unknown; the layer recorded)."
+)
+run_ignoring_noise = Driver(
+    lambda impl: "own",
+    False,
+    "The implementation's own draws, for a test that does not look at the noise (no layer "
+    "recorded).",
+)
+run_without_noise = Driver(
+    lambda impl: "zero" if impl.capabilities.injected_noise else "own",
+    False,
+    "Injected zeros where injected noise is claimed, else the implementation's own draws (no "
+    "layer recorded): with s_noise = 0 the noise term is then 0 whatever the implementation "
+    "does with s_noise or its draws.",
+)
 
 
 def restart(impl: Adapter, same_draws_as: int | None, until: int) -> tuple[int, int] | None:
@@ -227,6 +254,24 @@ def own_sigmas(
     if stored.shape != (len(spec.indices(N)) + 1,) or not np.all(np.isfinite(stored)):
         return None
     return stored
+
+
+def sigmas_or_exact(sigmas: Array | None, exact: truth.ExactSchedule) -> Array:
+    """The sigmas a clause takes its truth at: those the implementation used where known,
+    else the suite's exact ones (a schedule that cannot be read is the schedule clauses'
+    finding, not the caller's)."""
+    return exact.sigmas if sigmas is None else sigmas
+
+
+def schedule_sigmas(
+    impl: Adapter,
+    config: Mapping[str, Any],
+    spec: TimestepSpec,
+    device: str,
+    exact: truth.ExactSchedule,
+) -> Array:
+    """The implementation's stored sigmas (`own_sigmas`), else the exact ones."""
+    return sigmas_or_exact(own_sigmas(impl, config, spec, device), exact)
 
 
 def prev_output(

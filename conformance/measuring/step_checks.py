@@ -12,7 +12,7 @@ output was clamped, which operation made a NaN.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -24,13 +24,14 @@ from conformance.measuring import bounds, drivers
 from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, unmet_requirement
 from conformance.protocol.values import TimestepSpec
+from conformance.truth import oracle
 
 Array = np.ndarray
 
 
 def sigmas_used(run: drivers.StepRun, exact: truth.ExactSchedule) -> Array:
     """The implementation's own sigmas where known, else the exact ones."""
-    return exact.sigmas if run.sigmas is None else run.sigmas
+    return drivers.sigmas_or_exact(run.sigmas, exact)
 
 
 def sigma_at(
@@ -162,10 +163,11 @@ def two_runs(
     exact: truth.ExactSchedule,
     device: str,
     dtype: str,
-    noise: str = "known",
+    driver: Callable[..., drivers.StepRun] = drivers.run,
 ) -> tuple[drivers.StepRun, drivers.StepRun]:
-    """The same inputs stepped twice with two different draws (injected, two seeds of the
-    declared convention, or with noise="own" the implementation's own): prev_1 - prev_2 =
+    """The same inputs stepped twice with two different draws (`driver`: `drivers.run`,
+    injected or two seeds of the declared convention; `drivers.run_with_own_draws`, the
+    implementation's own): prev_1 - prev_2 =
     s g (z_1 - z_2), whatever the denoised value, which is the same number in both (a loop
     of its own gets the same draws before position k, so that it reaches x_k alike). A
     sampler that takes all its draws from the caller's generator before its first
@@ -175,7 +177,7 @@ def two_runs(
 
     def both(shared: int | None) -> tuple[drivers.StepRun, drivers.StepRun]:
         first, second = (
-            drivers.run(
+            driver(
                 impl,
                 measure,
                 case.config,
@@ -184,7 +186,6 @@ def two_runs(
                 dtype,
                 inputs,
                 seed=seed,
-                noise=noise,
                 same_draws_as=shared,
                 until=case.k if shared is not None else 0,
             )
@@ -245,7 +246,7 @@ def check_renoise(
     )
     bound = bound + delta_bound
     if proportional_only:  # the fitted scale's own error: the bound projected onto w
-        bound = bound + np.abs(w) * float(np.sum(np.abs(w) * bound) / max(np.sum(w * w), 1e-300))
+        bound = bound + np.abs(w) * fitted_scale_bound(bound, w)
     place = where(case.config, case.spec, k)
     measure.close(
         d,
@@ -291,6 +292,90 @@ def one_point(case: Case, k: int) -> Case:
     N = int(case.config["num_train_timesteps"])
     ascending = sorted(case.spec.indices(N))
     return Case(case.config, TimestepSpec(timesteps=(ascending[k],)), 0, case.shape, case.seed)
+
+
+# -- deferring to the step clauses ---------------------------------------------------------------
+
+
+def within(actual: Array, expected: Array, bound: Array | float) -> bool:
+    """|actual - expected| <= bound everywhere (a NaN never is): whether `Measure.close` holds,
+    asked before it records anything."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.all(np.abs(np.asarray(actual) - np.asarray(expected)) <= bound))
+
+
+def step_departure(
+    impl: Adapter,
+    config: Mapping[str, Any],
+    exact: truth.ExactSchedule,
+    sigmas: Array,
+    k: int,
+    step: tuple[Array, Array, Array],
+    prev: Array,
+    dtype: str,
+    readback: tuple[float, float] = (0.0, 0.0),
+) -> str | None:
+    """Whether the step at position k, which gave `prev` from `step` = (x, F, z) at the sigmas
+    the implementation used, departs from Algorithm 1 (the oracle there) beyond the step
+    bound: the step clause that finds it and its diagnosis (the re-noise scale: STEP-3, or
+    STEP-4 after the last evaluation; the clamp missing: STEP-2; else the denoised value:
+    STEP-1); None where it does
+    not. A clause that compares whole runs with another program's (GOLD-3, GOLD-4) defers
+    to it, as STEP-5, STEP-9 and STEP-10 defer a NaN to its origin: one bug, one failure."""
+    x, F, z = step
+    sigma = float(sigmas[k])
+    last = k + 1 >= len(exact)
+    sigma_next = None if last else float(sigmas[k + 1])
+    expected = truth.step(config, sigma, sigma_next, F, x, z)
+    bound, _ = bounds.step_bound(
+        config,
+        float(exact.ramps[k]),
+        None if last else float(exact.ramps[k + 1]),
+        x,
+        F,
+        z,
+        dtype,
+        sigma=sigma,
+        sigma_next=sigma_next,
+        readback=readback[0],
+        readback_next=readback[1],
+    )
+    if within(prev, expected, bound):
+        return None
+    denoised = truth.step(config, sigma, None, F, x, None)
+    s = float(config["s_noise"])
+    noise_term = expected - denoised
+    if s > 0 and np.any(z != 0):  # the noise term alone, fitted on the draw handed
+        d = prev - denoised
+        g_hat = fitted_scale(d, z, s)
+        if within(d, s * g_hat * z, bound + np.abs(z) * fitted_scale_bound(bound, z)):
+            clause = "STEP-4" if last else "STEP-3"
+            diagnosis = scale_diagnosis(g_hat, config, sigma_next, f"step {k}")
+            return f"{diagnosis}: {clause}'s finding"
+    free = truth.step({**config, "clip_denoised": False}, sigma, None, F, x, None)
+    out = prev - noise_term  # the denoised value, where the noise term is right
+    with np.errstate(invalid="ignore"):  # +-1 within the bound: a clamp, less the rounding
+        out = np.where(np.abs(np.abs(out) - 1.0) <= bound, np.sign(out), out)
+    diagnosis = denoise_diagnosis(impl, config, sigma, sigma_next, out, x, F, free)
+    if not np.any(noise_term != 0) or fits_scalings(out, x, F, free, bound, config):
+        clause = "STEP-2" if "was not clamped" in diagnosis else "STEP-1"  # the clamp's
+        return f"denoised value at step {k}: {diagnosis}: {clause}'s finding"
+    return (
+        f"step {k} departs from Algorithm 1 in its denoised value and its noise term together "
+        f"({diagnosis}): the STEP clauses' finding"
+    )
+
+
+def fits_scalings(
+    out: Array, x: Array, F: Array, free: Array, bound: Array, config: Mapping[str, Any]
+) -> bool:
+    """Whether some (c_skip, c_out) explain `out` as c_skip x + c_out F within `bound`, on the
+    elements a clamp leaves alone (`free`: the true denoised value before the clamp)."""
+    inside = np.abs(free) < 1.0 if config["clip_denoised"] else np.ones(free.shape, dtype=bool)
+    fit = fitted_scalings(out[inside], x[inside], F[inside]) if inside.sum() >= 2 else None
+    if fit is None:
+        return False
+    return within(out[inside], fit[0] * x[inside] + fit[1] * F[inside], bound[inside])
 
 
 # -- diagnoses ----------------------------------------------------------------------------------
@@ -407,8 +492,7 @@ def renoise_near_zero(config: Mapping[str, Any], sigma_next: float | None) -> bo
     """Whether tau^2 - eps^2 is within float32 rounding of 0 here (tau the next sigma, or
     sigma_min after the last evaluation): where an implementation's square root of it can
     be of a negative number, so that a NaN output is the re-noise's."""
-    eps = float(config["sigma_min"])
-    tau = eps if sigma_next is None else min(max(sigma_next, eps), float(config["sigma_max"]))
+    eps, tau = float(config["sigma_min"]), truth.tau(config, sigma_next)
     return tau**2 - eps**2 <= 8 * bounds.U["float32"] * tau**2
 
 
@@ -421,6 +505,12 @@ def fitted_scale(d: Array, w: Array, s: float) -> float:
     """The noise scale g fitted on d = s g w by least squares: sum(d w) / (s sum w^2)."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         return float(np.sum(d * w) / (s * np.sum(w * w)))
+
+
+def fitted_scale_bound(bound: Array, w: Array, s: float = 1.0) -> float:
+    """How far `fitted_scale` can move for errors within `bound` per element of d: the bound
+    projected onto w, sum(|w| bound) / (s sum w^2) (0 where w is 0)."""
+    return float(np.sum(np.abs(w) * bound) / max(s * np.sum(w * w), 1e-300))
 
 
 def scale_diagnosis(
@@ -445,8 +535,8 @@ def scale_diagnosis(
             f"sigma_min; s_noise {s:.6g} x {g_hat:.6g}, the figure compared, per unit of s_noise), "
             f"expected 0 (tau = sigma_min); worst at {worst}"
         )
-    tau = min(max(sigma_next, eps), float(config["sigma_max"]))
-    g = float(np.sqrt(max(tau**2 - eps**2, 0.0)))
+    tau = truth.tau(config, sigma_next)
+    g = float(oracle.noise_scale(tau, eps))
     if not np.isfinite(fitted):
         return (
             f"re-noise scale: fitted {fitted} (non-finite: the square root of a negative "

@@ -15,6 +15,7 @@ from conformance.truth.expected import (
     schedule,
     sigma,
     step,
+    tau,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "schedule",
     "sigma",
     "step",
+    "tau",
 ]

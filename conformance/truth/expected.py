@@ -100,6 +100,13 @@ def edm_scalings(config: Mapping[str, Any], sigmas: Array) -> tuple[Array, Array
     )
 
 
+def tau(config: Mapping[str, Any], sigma_next: float | None) -> float:
+    """The next sigma clamped to [sigma_min, sigma_max] (`oracle.tau`; exact in float64, a
+    clamp rounds nothing), sigma_min after the last evaluation (None)."""
+    eps = float(config["sigma_min"])
+    return eps if sigma_next is None else float(oracle.tau(sigma_next, eps, config["sigma_max"]))
+
+
 def step(
     config: Mapping[str, Any],
     sigma_value: float,
@@ -108,39 +115,32 @@ def step(
     x: Array,
     z: Array | None,
 ) -> Array:
-    """clamp(c_skip x + c_out F) + s_noise z sqrt(tau^2 - eps^2), tau the next sigma clamped to
-    [sigma_min, sigma_max] (None: sigma_min, the noise term is then exactly 0)."""
-    eps = float(config["sigma_min"])
-    c_skip, c_out = oracle.boundary_scalings(sigma_value, eps, float(config["sigma_data"]))
-    if sigma_next is None or z is None:
-        noise = oracle.mpf(0)
-    else:
-        tau = min(max(sigma_next, eps), float(config["sigma_max"]))
-        noise = oracle.mpf(float(config["s_noise"])) * oracle.noise_scale(tau, eps)
-    one = oracle.mpf(1)
-    clip = bool(config["clip_denoised"])
+    """`oracle.step` elementwise, each element rounded once: clamp(c_skip x + c_out F) +
+    s_noise z sqrt(tau^2 - eps^2) (sigma_next None: after the last evaluation, tau = sigma_min
+    and the noise term is exactly 0; z None: no draw)."""
+    element = oracle.step_at(
+        sigma_value,
+        tau(config, sigma_next),
+        sigma_min=float(config["sigma_min"]),
+        sigma_max=float(config["sigma_max"]),
+        sigma_data=float(config["sigma_data"]),
+        s_noise=float(config["s_noise"]),
+        clip_denoised=bool(config["clip_denoised"]),
+    )
     z = np.zeros_like(x) if z is None else z
-
-    def element(f: float, v: float, w: float) -> float:
-        x0 = c_skip * oracle.mpf(v) + c_out * oracle.mpf(f)
-        if clip:
-            x0 = min(max(x0, -one), one)
-        return oracle.to_float64(x0 + noise * oracle.mpf(w))
-
     F, x, z = np.broadcast_arrays(F, x, z)
     out = np.empty(x.shape)
     for index in np.ndindex(x.shape):
-        out[index] = element(float(F[index]), float(x[index]), float(z[index]))
+        out[index] = oracle.to_float64(element(float(F[index]), float(x[index]), float(z[index])))
     return out
 
 
 def noise_scale(config: Mapping[str, Any], sigma_next: float | None) -> float:
-    """s_noise sqrt(tau^2 - eps^2) to float64 (0 for the last step)."""
-    if sigma_next is None:
-        return 0.0
-    eps = float(config["sigma_min"])
-    tau = min(max(sigma_next, eps), float(config["sigma_max"]))
-    return oracle.to_float64(oracle.mpf(float(config["s_noise"])) * oracle.noise_scale(tau, eps))
+    """s_noise sqrt(tau^2 - eps^2) to float64 (0 after the last evaluation)."""
+    return oracle.to_float64(
+        oracle.mpf(float(config["s_noise"]))
+        * oracle.noise_scale(tau(config, sigma_next), float(config["sigma_min"]))
+    )
 
 
 def add_noise(x0: Array, z: Array, sigma_per_batch: Array) -> Array:

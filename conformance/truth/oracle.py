@@ -54,16 +54,19 @@ def boundary_scalings(sigma: float, eps: float, sigma_data: float) -> tuple[mpma
     return sd**2 / ((s - e) ** 2 + sd**2), (s - e) * sd / _ctx.sqrt(s**2 + sd**2)
 
 
-def noise_scale(sigma_next: float, eps: float) -> mpmath.mpf:
-    """sqrt(tau^2 - eps^2), with tau clamped to >= eps first (it is 0 at tau = eps)."""
-    tau, e = max(_exact(sigma_next), _exact(eps)), _exact(eps)
-    return _ctx.sqrt(tau**2 - e**2)
+def tau(sigma_next: float, sigma_min: float, sigma_max: float = float("inf")) -> mpmath.mpf:
+    """The next sigma clamped to [sigma_min, sigma_max] (Algorithm 1, line 5: tau, the point
+    the sample is re-noised to; sigma_min after the last evaluation)."""
+    return min(max(_exact(sigma_next), _exact(sigma_min)), _exact(sigma_max))
 
 
-def step(
-    F: float,
-    x: float,
-    z: float,
+def noise_scale(sigma_next: float, eps: float, sigma_max: float = float("inf")) -> mpmath.mpf:
+    """sqrt(tau^2 - eps^2), tau the clamped next sigma (`tau`; 0 at tau = eps)."""
+    t, e = tau(sigma_next, eps, sigma_max), _exact(eps)
+    return _ctx.sqrt(t**2 - e**2)
+
+
+def step_at(
     sigma: float,
     sigma_next: float,
     *,
@@ -72,15 +75,28 @@ def step(
     sigma_data: float,
     s_noise: float = 1.0,
     clip_denoised: bool = True,
-) -> mpmath.mpf:
-    """One scheduler step for one element: clamp(c_skip x + c_out F) + s_noise z sqrt(tau^2 - eps^2),
-    tau = sigma_next clamped to [sigma_min, sigma_max]."""
+) -> Callable[[float, float, float], mpmath.mpf]:
+    """One scheduler step at (sigma, sigma_next) as a function of one element's (F, x, z):
+    clamp(c_skip x + c_out F) + s_noise z sqrt(tau^2 - eps^2). The per-step scalars are
+    computed once, so that a caller maps it over the elements of an array."""
     c_skip, c_out = boundary_scalings(sigma, sigma_min, sigma_data)
-    x0 = c_skip * _exact(x) + c_out * _exact(F)
-    if clip_denoised:
-        x0 = min(max(x0, mpf(-1)), mpf(1))
-    tau = min(max(_exact(sigma_next), _exact(sigma_min)), _exact(sigma_max))
-    return x0 + _exact(s_noise) * _exact(z) * noise_scale(float(tau), sigma_min)
+    noise = _exact(s_noise) * noise_scale(sigma_next, sigma_min, sigma_max)
+    one = mpf(1)
+
+    def element(F: float, x: float, z: float) -> mpmath.mpf:
+        x0 = c_skip * _exact(x) + c_out * _exact(F)
+        if clip_denoised:
+            x0 = min(max(x0, -one), one)
+        return x0 + noise * _exact(z)
+
+    return element
+
+
+def step(
+    F: float, x: float, z: float, sigma: float, sigma_next: float, **config: float
+) -> mpmath.mpf:
+    """One scheduler step for one element (`step_at`; `config`: its keyword arguments)."""
+    return step_at(sigma, sigma_next, **config)(F, x, z)  # type: ignore[arg-type]
 
 
 def to_float64(value: mpmath.mpf) -> float:
