@@ -88,14 +88,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "fitted noise scale 6.68e-7 = 3.34e-4 sigma_min; limit 2^-11 = 4.9e-4 sigma_min",
         max_rel_error=2.0**-11,
     ),
-    Deviation(
-        "GOLD-3",
-        LAST_STEP_NOISE,
-        "on OpenAI's float32 trajectories, last-step error 2.65e-6 (6.7e-7 times draws up to "
-        "4); limit 3e-6 = 6.7e-7 x 4.5",
-        max_abs_error=3e-6,
-        dtypes=("float32",),
-    ),
+    # GOLD-3 sees the same noise on OpenAI's float32 trajectories and defers it to STEP-4 (a
+    # departure of the step is the step clauses' finding): no declaration of its own.
     *(
         Deviation(clause, NAN_NOISE_SCALE, "NaN prev_sample", match=r"non-finite")
         for clause in ("STEP-1", "STEP-2", "STEP-3", "STEP-4", "STEP-5", "INDEX-4", "NOISE-2")

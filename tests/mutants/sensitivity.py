@@ -50,11 +50,12 @@ LOW, HIGH, PROBES = -17.0, 0.0, 8
 #: (SPEC.md, "Verdicts"): the step, noise, model-input and add_noise clauses take sigma from
 #: the implementation's own schedule, the re-noise clauses compare two draws (the denoised
 #: value cancels), GOLD-4 feeds the network the truth; so a quantity is probed only where
-#: it is the clause's own.
+#: it is the clause's own. GOLD-3 and GOLD-4 defer a departure of the step (c_skip, c_out, the
+#: noise scale) to the STEP clause it fails, so those are not probed there.
 CLAUSES: dict[str, list[str]] = {
-    "c_skip": ["SCAL-1", "SCAL-3", "STEP-1", "GOLD-2", "GOLD-3", "GOLD-4"],
-    "c_out": ["SCAL-1", "SCAL-3", "STEP-1", "GOLD-2", "GOLD-3", "GOLD-4"],
-    "noise": ["STEP-3", "GOLD-3", "GOLD-4"],
+    "c_skip": ["SCAL-1", "SCAL-3", "STEP-1", "GOLD-2"],
+    "c_out": ["SCAL-1", "SCAL-3", "STEP-1", "GOLD-2"],
+    "noise": ["STEP-3"],
     "c_in": ["CIN-1", "GOLD-3"],
     "schedule": ["SCHED-1", "SCHED-2", "TIME-1", "GOLD-1"],
     "model_time": ["TIME-1", "TIME-2", "GOLD-2"],
