@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,22 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
             np.where(usable, a, b)
             for a, b in ((prev, expected), (expected, expected), (bound, bound), (scale, scale))
         )
+
+    def wider() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # The same step on 12 elements, for a diagnosis that one element cannot give.
+        wide = dataclasses.replace(case, shape=(3, 4))
+        again = drivers.run_without_noise(
+            impl,
+            measure,
+            wide.config,
+            wide.spec,
+            device,
+            dtype,
+            step_checks.loop_inputs(wide, exact),
+            seed=wide.seed,
+        )
+        return step_checks.prev_values(measure, again, k), again.x[k].exact, again.F[k].exact
+
     measure.close(
         prev,
         expected,
@@ -79,7 +96,7 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
         scale=scale,
         where=step_checks.where(case.config, case.spec, k),
         diagnose=lambda worst, bad: step_checks.denoise_diagnosis(
-            impl, case.config, sigma, sigma_next, prev, x, F, expected
+            impl, case.config, sigma, sigma_next, prev, x, F, expected, wider=wider
         ),
     )
 

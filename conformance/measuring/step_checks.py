@@ -400,9 +400,11 @@ def denoise_diagnosis(
     x: Array,
     F: Array,
     unclamped: Array,
+    wider: Callable[[], tuple[Array, Array, Array]] | None = None,
 ) -> str:
     """What a wrong denoised value is: the scalings fitted on it against the truth's at
-    sigma, a clamp where none is asked (or none where one is), a NaN's origin."""
+    sigma, a clamp where none is asked (or none where one is), a NaN's origin. One element
+    fits no two scalings: `wider()` then gives (prev, x, F) of the same step on more."""
     notes = []
     c_skip, c_out = (
         float(v)
@@ -427,6 +429,13 @@ def denoise_diagnosis(
             notes.append("the denoised sample was clamped to [-1, 1] though clip_denoised = False")
     inside = ~beyond if config["clip_denoised"] else np.ones_like(beyond)
     fit = fitted_scalings(prev[inside], x[inside], F[inside]) if inside.sum() >= 2 else None
+    if fit is None and inside.sum() < 2 and wider is not None and not config["clip_denoised"]:
+        prev_w, x_w, F_w = wider()
+        fit = fitted_scalings(prev_w, x_w, F_w)
+        if fit is not None:
+            notes.append(
+                f"one element fits no two scalings: fitted on the same step on {prev_w.size}"
+            )
     if fit is not None:
         notes.append(
             f"scalings fitted on the output: c_skip {fit[0]:.9g}, c_out {fit[1]:.9g}; "
