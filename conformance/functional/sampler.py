@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -223,6 +224,49 @@ def _check_defaults(
         raise ValueError(f"{clash} declared both `required` and with `defaults`")
 
 
+#: The spec's domain of each config value (SPEC.md, CFG-2): (test, what is allowed).
+DOMAIN: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "num_train_timesteps": (lambda v: _integer(v) and v >= 2, "an integer >= 2"),
+    "sigma_min": (lambda v: _real(v) and v > 0, "a finite number > 0"),
+    "sigma_max": (lambda v: _real(v) and v > 0, "a finite number > 0"),
+    "sigma_data": (lambda v: _real(v) and v > 0, "a finite number > 0"),
+    "rho": (lambda v: _real(v) and v > 0, "a finite number > 0"),
+    "s_noise": (lambda v: _real(v) and v >= 0, "a finite number >= 0"),
+    "clip_denoised": (lambda v: isinstance(v, (bool, np.bool_)), "a bool"),
+}
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _real(value: Any) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_))
+        and math.isfinite(value)
+    )
+
+
+def _check_domain(argument: str, values: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    """Each value the declaration's `argument` (`fixed` or `defaults`) gives lies in the
+    spec's domain (CFG-2), and so does the config they make (sigma_min < sigma_max):
+    ValueError naming the argument, the value and what is allowed, at declaration, not a
+    failure deep inside a clause."""
+    for key, value in values.items():
+        holds, allowed = DOMAIN[key]
+        if not holds(value):
+            raise ValueError(
+                f"`{argument}` gives {key} = {value!r}: the spec's {key} is {allowed} "
+                "(SPEC.md, CFG-2)"
+            )
+    if not float(config["sigma_min"]) < float(config["sigma_max"]):
+        raise ValueError(
+            f"`{argument}` gives sigma_min = {config['sigma_min']!r} and sigma_max = "
+            f"{config['sigma_max']!r}: sigma_min must be < sigma_max (SPEC.md, CFG-2)"
+        )
+
+
 class ConventionError(AssertionError):
     """A declared convention that the recording contradicts (CONV-1), or a recording the
     declared conventions cannot read; the message names the convention, expected and seen."""
@@ -313,6 +357,10 @@ class FunctionalSampler(Adapter):
             )
         self.x_T_drawn = x_T == "drawn"
         _check_defaults(self.parameters, defaults, self.required)
+        _check_domain("fixed", fixed or {}, {**DEFAULT_CONFIG, **(fixed or {})})
+        if defaults is not None:
+            config = {**DEFAULT_CONFIG, **(fixed or {}), **defaults}
+            _check_domain("defaults", defaults, config)
         if not isinstance(model_time, (TimeMap, TimeEmbedding)):
             raise TypeError(
                 "`model_time` must be a TimeMap or a TimeEmbedding, got "
