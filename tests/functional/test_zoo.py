@@ -53,6 +53,8 @@ def test_verdict_per_clause(name: str) -> None:
     allowed = {*member.fails, *member.may_fail}
     extra = {c: result.messages(c)[:1] for c in result.failed() if c not in allowed}
     assert not extra, f"{name} ({member.departure or 'conforming'}) also failed {extra}"
+    loud = sorted({c["clause"] for c in result.cells if c["clause"] in member.should and c["status"] == "failed"})  # fmt: skip
+    assert not loud, f"{name}: {loud} failed as MUST, expected a SHOULD warning"
     unchecked = [c for c in member.must_pass if c not in result.passed()]
     assert not unchecked, f"{name}: {unchecked} did not pass (skipped or failed)"
     skipped_as_declared = [c for c in member.skips if c in result.passed() or c in result.failed()]
