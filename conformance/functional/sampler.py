@@ -52,8 +52,12 @@ CONV-1, listed in the report header):
   against the spec's defaults, and against a run of the sampler with no parameters); every
   mapped parameter has one, unless it is `required` (no default: always passed, not
   checked by CFG-1);
-- `x_T`: "given" (the suite hands x_T) or "drawn" (the sampler draws x_T = sigma_max z from
-  its noise hook: it is handed zeros shaped like x_T and z as the first draw; XT-1).
+- `x_T`: "given" (the suite hands x_T), "drawn" (the sampler draws x_T = sigma_max z from
+  its noise hook, whatever its first time point: diffusers' init_noise_sigma) or
+  "drawn_at_first_point" (x_T = sigma_1 z, sigma_1 its first evaluated sigma: Kinyugo's,
+  ECT's); a drawing sampler is handed zeros shaped like x_T and z as the first draw. On
+  a grid that starts at sigma_max both are Algorithm 1's x_T = T z (XT-1); on one that
+  starts below it, the declared scale is a convention (CONV-1).
 
 Primitives a functional sampler does not offer (a stateful scheduler, `add_noise`,
 `sigma_to_t`, the scalings as functions, a schedule function for "sigmas") are declared by
@@ -118,6 +122,11 @@ NOISE_HOOKS = {
     "draws": "a list of draws, one per step",
     "generator": "a seeded generator, drawn by the bridge's convention",
     "global": "the framework's global random state, routed to the suite's draws",
+}
+X_T = {
+    "given": "given by the caller",
+    "drawn": "drawn by the sampler at sigma_max, x_T = sigma_max z whatever its first point",
+    "drawn_at_first_point": "drawn by the sampler at its first time point, x_T = sigma_1 z",
 }
 #: The time-point conventions that hand the sampler its sigmas (no schedule of its own).
 SIGMA_LISTS = ("sigmas", "sigmas_zero", "sigmas_only")
@@ -312,7 +321,7 @@ class FunctionalSampler(Adapter):
         fixed: Mapping[str, Any] | None = None,
         defaults: Mapping[str, Any] | None = None,
         required: Sequence[str] = (),
-        x_T: Literal["given", "drawn"] = "given",
+        x_T: Literal["given", "drawn", "drawn_at_first_point"] = "given",
         version: str = "unknown",
         description: str = "",
         deviations: Sequence[Deviation] = (),
@@ -348,14 +357,15 @@ class FunctionalSampler(Adapter):
                 "route (a JAX sampler draws from a key: noise='generator')"
             )
         self.required = tuple(required)
-        if x_T not in ("given", "drawn"):
-            raise ValueError(f"`x_T` must be 'given' or 'drawn', got {x_T!r}")
-        if x_T == "drawn" and noise == "generator":
+        if x_T not in X_T:
+            raise ValueError(f"`x_T` must be one of {tuple(X_T)}, got {x_T!r}")
+        if x_T != "given" and noise == "generator":
             raise ValueError(
-                "`x_T` 'drawn' with noise='generator': declare a noise hook (randn_like, "
+                f"`x_T` {x_T!r} with noise='generator': declare a noise hook (randn_like, "
                 "function, draws or global) from which the sampler draws x_T"
             )
-        self.x_T_drawn = x_T == "drawn"
+        self.x_T = x_T
+        self.x_T_drawn = x_T != "given"
         _check_defaults(self.parameters, defaults, self.required)
         _check_domain("fixed", fixed or {}, {**DEFAULT_CONFIG, **(fixed or {})})
         if defaults is not None:
@@ -508,8 +518,8 @@ class FunctionalSampler(Adapter):
             lines.append(f"  required (no default): {', '.join(self.required)}")
         if self.x_T_drawn:
             lines.append(
-                "  x_T: drawn by the sampler (x_T = sigma_max z, z the hook's first draw; "
-                "handed an array of zeros shaped like x_T)"
+                f"  x_T: {X_T[self.x_T]}, z the hook's first draw (handed an array of zeros "
+                "shaped like x_T)"
             )
         lines.append(
             "  not offered: stateful scheduler, add_noise, sigma_to_t, scalings functions"
@@ -559,7 +569,7 @@ class FunctionalSampler(Adapter):
         dtype = "float64" if "float64" in self.capabilities.dtypes else self.capabilities.dtypes[0]
         x_T = self.asarray(np.ones((1, 2)), dtype, device)
         run = self._run(config, spec, x_T, [], seed=0)
-        self._readable(config, spec, run, x_T)
+        self._readable(config, spec, run, x_T, count=False)  # its points are SCHED-1's
         sigmas = [*self._sigmas(run.recording), float(config["sigma_min"])]
         times = [self._time(c.time) for c in run.recording.calls]
         return Schedule(
@@ -706,12 +716,18 @@ class FunctionalSampler(Adapter):
         calls = run.recording.calls
         held = []
         n = len(exact)
-        if len(calls) != n:
+        if len(calls) != n and self.time_points != "steps":
             raise ConventionError(
                 f"time points ({self.time_points}, {TIME_POINTS[self.time_points]}): expected "
-                f"{n} evaluations for the points {run.points}, seen {len(calls)}"
+                f"{n} evaluations, one per time point of {run.points}, seen {len(calls)}"
             )
-        held.append(f"time points ({self.time_points}): {n} evaluations")
+        if len(calls) != n:  # its own grid: how many points n steps take is SCHED-1's
+            held.append(
+                f"time points (steps): {len(calls)} evaluations for n = {n} steps (the count "
+                "is the schedule's: SCHED-1)"
+            )
+        else:
+            held.append(f"time points ({self.time_points}): {n} evaluations")
         for k, call in enumerate(calls):
             seen = call.time
             if isinstance(self.model_time, TimeEmbedding):
@@ -742,6 +758,8 @@ class FunctionalSampler(Adapter):
                     f"{1 / math.hypot(80.0, config['sigma_data']):.6g}: the sampler applies c_in)"
                 )
             held.append("c_in inside the network")
+        if self.x_T_drawn and self.unmet("x_T_drawn") is None and self.time_points != "steps":
+            held.append(self._x_T_scale_holds(config, dtype, device))
         if run.escapes:
             raise ConventionError(f"noise (global, {NOISE_HOOKS['global']}): {run.escapes[0]}")
         if self.noise_through_hook:
@@ -754,6 +772,32 @@ class FunctionalSampler(Adapter):
         if run.keys is not None:
             held.append(self._check_keys(run.keys, seed=5))
         return held
+
+    def _x_T_scale_holds(self, config: Mapping[str, Any], dtype: str, device: str) -> str:
+        """CONV-1 for a sampler that draws x_T: on timesteps [22, 10], whose first point
+        sigma_1 is below sigma_max (Algorithm 1 starts at T = sigma_max and says nothing of
+        such a grid), x_T is z times the declared scale: sigma_max ("drawn") or sigma_1
+        ("drawn_at_first_point"). XT-1 holds x_T = sigma_max z on grids that start there."""
+        spec = TimestepSpec(timesteps=(22, 10))
+        z = np.random.default_rng(11).standard_normal((2, 3))
+        x_T, _ = self.initial_sample(config, spec, self.asarray(z, dtype, device))
+        z = self.to_numpy(self.asarray(z, dtype, device))  # as handed, rounded to the dtype
+        seen = float(np.median(self.to_numpy(x_T) / z))
+        scales = {
+            "drawn": float(config["sigma_max"]),
+            "drawn_at_first_point": float(truth.schedule(config, spec).sigmas[0]),
+        }
+        expected = scales[self.x_T]
+        declared = f"x_T {self.x_T!r} ({X_T[self.x_T]})"
+        if abs(seen / expected - 1.0) <= self._map_tolerance(dtype):
+            return f"{declared}: x_T = {expected:.6g} z on timesteps [22, 10]"
+        fits = [k for k, v in scales.items() if abs(seen / v - 1.0) <= self._map_tolerance(dtype)]
+        hint = f": declare x_T={fits[0]!r}" if fits else ""
+        raise ConventionError(
+            f"{declared}: on timesteps [22, 10] (first point sigma_1 = "
+            f"{scales['drawn_at_first_point']:.6g}) expected x_T = {expected:.6g} z, seen "
+            f"{seen:.6g} z{hint}"
+        )
 
     def _embedding_holds(self, k: int, seen: np.ndarray, dtype: str) -> None:
         """CONV-1 for a declared embedding at evaluation k: every embedding of the batch is the
@@ -823,6 +867,13 @@ class FunctionalSampler(Adapter):
             raise ConventionError("x_T drawn: the sampler never evaluated its model")
         return self.initial_from(config, spec, run.recording.calls[0].input), z
 
+    def _x_T_scale(self, config: Mapping[str, Any], spec: TimestepSpec) -> float:
+        """The T of x_T = T z the declaration says the sampler forms on `spec`: sigma_max, or
+        its first evaluated sigma (SCHED-1's, which is sigma_max for a step count)."""
+        if self.x_T == "drawn_at_first_point" and self.time_points != "steps":
+            return float(truth.schedule(config, spec).sigmas[0])
+        return float(config["sigma_max"])
+
     def initial_from(self, config: Mapping[str, Any], spec: TimestepSpec, seen: Any) -> Any:
         """The sample before evaluation 0, from the model's first input `seen`."""
         if self.kind == "denoiser" or not self.applies_c_in:
@@ -850,28 +901,50 @@ class FunctionalSampler(Adapter):
 
     def _calibrate(
         self, config: Mapping[str, Any], spec: TimestepSpec, k: int, dtype: str, device: str
-    ) -> tuple[float | None, float, float]:
-        """One-step sampling at the k-th time point of `spec` from x = 1 with F = 0 and no
-        clamp: (the c_in the sampler applied, None if none; its c_skip, the output; the time
-        its network saw), each read independently of the model time."""
+    ) -> Scalings:
+        """One-step sampling at the k-th time point of `spec` with no clamp, from x = 1 with
+        F = 0 (c_in: the network's input over x; c_skip: the output over x, x the sample the
+        sampler formed, its own x_T where it draws one) and from x = 0 with F = 1 (c_out: the
+        output), and the time its network saw: each read independently of the model time."""
         config = {**config, "clip_denoised": False}
+        point = self._one_point(config, spec, k)
         ones = self.asarray(np.ones((1, 4)), dtype, device)
-        run = self._run(config, self._one_point(config, spec, k), ones, [], seed=0)
+        run = self._run(config, point, ones, [], seed=0)
         call = run.recording.calls[0]
-        c_in = float(np.median(self.to_numpy(call.input))) if self.applies_c_in else None
-        return c_in, float(np.median(self.to_numpy(run.final))), self._time(call.time)
+        seen = self.to_numpy(call.input)
+        # x before the evaluation: seen where the network sees x; else x_T = 1 as handed (a
+        # drawing sampler is handed z = 1 / its declared scale; CONV-1 checks the scale)
+        x = np.ones(seen.shape) if self.applies_c_in else seen
+        c_in = float(np.median(seen)) if self.applies_c_in else None
+        c_skip = float(np.median(self.to_numpy(run.final) / x))
+        zeros = self.asarray(np.zeros((1, 4)), dtype, device)
+        out = self._run(config, point, zeros, [StepInputs(ones, zeros)], seed=0)
+        c_out = float(np.median(self.to_numpy(out.final)))
+        return Scalings(c_in, c_skip, c_out, self._time(call.time))
 
     def _disagreement(
-        self, config: Mapping[str, Any], sigma: float, c_in: float | None, c_skip: float | None
+        self,
+        config: Mapping[str, Any],
+        sigma: float,
+        scalings: Scalings | None,
+        c_in: float | None = None,
     ) -> float:
-        """How far the c_in and c_skip the sampler applied are from those at `sigma` (the
-        smaller relative difference of the two: one wrong scaling is its own clause's)."""
+        """How far the scalings the sampler applied (or `c_in` alone) are from those at
+        `sigma`: the smallest relative difference (c_out's as the relative difference of
+        sigma it implies, c_out being flat in sigma near sigma_max and 0 at sigma_min), so
+        that one wrong scaling is its own clause's (CIN-1, STEP-1)."""
         sd, eps = float(config["sigma_data"]), float(config["sigma_min"])
         gaps = []
+        if scalings is not None:
+            c_in = scalings.c_in
         if c_in is not None:
             gaps.append(abs(c_in * math.hypot(sigma, sd) - 1.0))
-        if c_skip is not None:
-            gaps.append(abs(c_skip * ((sigma - eps) ** 2 + sd**2) / sd**2 - 1.0))
+        if scalings is not None:
+            gaps.append(abs(scalings.c_skip * ((sigma - eps) ** 2 + sd**2) / sd**2 - 1.0))
+            c_out = (sigma - eps) * sd / math.hypot(sigma, sd)
+            if c_out > 0:  # d ln c_out / d ln sigma = slope > 0 above sigma_min
+                slope = sigma * (sd**2 + eps * sigma) / ((sigma - eps) * (sigma**2 + sd**2))
+                gaps.append(abs(scalings.c_out / c_out - 1.0) / slope)
         return min(gaps) if gaps else 0.0
 
     def _map_tolerance(self, dtype: str) -> float:
@@ -886,16 +959,20 @@ class FunctionalSampler(Adapter):
         """CONV-1 at evaluation k: the sigma read back from the time the network saw, through
         the declared map, is the sigma the sampler applied its c_in or c_skip at (read from
         one-step sampling at that point); the schedule itself is SCHED's."""
-        c_in, c_skip, t = self._calibrate(config, spec, k, dtype, device)
+        scalings = self._calibrate(config, spec, k, dtype, device)
+        t = scalings.t
         sigma = float(self._map.sigma(np.array([t]))[0])
-        if self._disagreement(config, sigma, c_in, c_skip) <= self._map_tolerance(dtype):
+        if self._disagreement(config, sigma, scalings) <= self._map_tolerance(dtype):
             return
         sd, eps = float(config["sigma_data"]), float(config["sigma_min"])
         used = []
+        c_in, c_skip, c_out = scalings.c_in, scalings.c_skip, scalings.c_out
         if c_in is not None and 0 < c_in * sd < 1:
             used.append(("c_in", c_in, math.sqrt(1 / c_in**2 - sd**2)))
         if 0 < c_skip < 1:
             used.append(("c_skip", c_skip, eps + sd * math.sqrt(1 / c_skip - 1)))
+        if 0 < c_out < sd:
+            used.append(("c_out", c_out, _sigma_of_c_out(c_out, sd, eps)))
         applied = "; ".join(
             f"its {name} {value:.6g} is that of sigma {at:.6g}, whose t is "
             f"{float(self._map.forward(np.array(at))):.6g}"
@@ -904,18 +981,28 @@ class FunctionalSampler(Adapter):
         raise ConventionError(
             f"model time t = {self.model_time.name}: at evaluation {k} the network saw "
             f"t = {t:.6g} (sigma {sigma:.6g} by the declared map), but "
-            f"{applied or 'neither its c_in nor its c_skip is that of this sigma'}"
+            f"{applied or 'none of its c_in, c_skip and c_out is that of this sigma'}"
         )
 
-    def _readable(self, config: Mapping[str, Any], spec: TimestepSpec, run: Run, x_T: Any) -> None:
+    def _readable(
+        self, config: Mapping[str, Any], spec: TimestepSpec, run: Run, x_T: Any, count: bool = True
+    ) -> None:
         """Skip (the reason: CONV-1's finding) where the recording cannot be read: the network
-        called other than once per time point, or, for a network that applies c_in, a first
-        time that reads back to a sigma neither its c_in nor its c_skip was applied at."""
+        called other than once per time point (unless not `count`ed: the schedule's own
+        points), or, for a network that applies c_in, a first time that reads back to a sigma
+        neither its c_in nor its c_skip was applied at. A sampler on its own grid
+        (time_points="steps") that evaluates other than n points for n steps departs from
+        SCHED-1's grid: the finding is SCHED-1's."""
         n, calls = self._n(config, spec), run.recording.calls
-        if len(calls) != n:
+        if count and len(calls) != n and self.time_points == "steps":
             pytest.skip(
-                f"{self.name} called its network {len(calls)} times for {n} time points: the "
-                "steps cannot be read from the recording (CONV-1's finding)"
+                f"{self.name} evaluated {len(calls)} points for n = {n} steps: the steps cannot "
+                "be read from the recording (SCHED-1's finding: n points for n steps)"
+            )
+        if count and len(calls) != n:
+            pytest.skip(
+                f"{self.name} called its {self.kind} {len(calls)} times for {n} time points: "
+                "the steps cannot be read from the recording (CONV-1's finding)"
             )
         if self.kind != "network" or not self.applies_c_in:
             return
@@ -928,10 +1015,10 @@ class FunctionalSampler(Adapter):
         sigma = float(self._map.sigma(np.array([self._time(calls[0].time)]))[0])
         dtype = self.describe(x_T).dtype
         tol = self._map_tolerance(dtype)
-        if self._disagreement(config, sigma, c_in, None) <= tol:
+        if self._disagreement(config, sigma, None, c_in) <= tol:
             return
-        _, c_skip, _ = self._calibrate(config, spec, 0, dtype, self.describe(x_T).device)
-        if self._disagreement(config, sigma, c_in, c_skip) > tol:
+        scalings = self._calibrate(config, spec, 0, dtype, self.describe(x_T).device)
+        if self._disagreement(config, sigma, scalings) > tol:
             pytest.skip(
                 f"{self.name}'s network saw a time that reads back (t = {self.model_time.name}) "
                 f"to sigma {sigma:.6g}, at which neither its c_in nor its c_skip was applied: "
@@ -1123,7 +1210,8 @@ class FunctionalSampler(Adapter):
         noise="generator" its generator is recorded at each call (`switch`: `run_steps`).
         `conventions`: the run of CONV-1 (the keys of a JAX sampler's draws are recorded and
         an escaped global draw is returned, not skipped). A sampler that draws x_T is handed
-        zeros shaped like `x_T`, and as its first draw `z_T` (default x_T / sigma_max)."""
+        zeros shaped like `x_T`, and as its first draw `z_T` (default x_T over its declared
+        scale, so that it forms `x_T`)."""
         info = self.describe(x_T)
         dtype, device, shape = info.dtype, info.device, info.shape
         recording = Recording()
@@ -1168,7 +1256,7 @@ class FunctionalSampler(Adapter):
 
         def supply(j: int, like: Any) -> Any:
             if self.x_T_drawn and j == 0:  # z_T: given, else the one giving x_T
-                given = self.to_numpy(x_T) / float(config["sigma_max"]) if z_T is None else z_T
+                given = self.to_numpy(x_T) / self._x_T_scale(config, spec) if z_T is None else z_T
                 return self.asarray(given, dtype, device)
             j -= first
             if j not in drawn:
@@ -1227,6 +1315,29 @@ class FunctionalSampler(Adapter):
             escapes=escapes,
             keys=keys,
         )
+
+
+@dataclass(frozen=True)
+class Scalings:
+    """What one-step sampling at one point shows (`FunctionalSampler._calibrate`): the c_in
+    the sampler applied (None: inside the network), its c_skip and c_out, and the time its
+    network saw."""
+
+    c_in: float | None
+    c_skip: float
+    c_out: float
+    t: float
+
+
+def _sigma_of_c_out(c_out: float, sd: float, eps: float) -> float:
+    """The sigma > eps whose boundary c_out is `c_out` (0 < c_out < sd; c_out increases
+    with sigma from 0 at eps towards sd): bisection on log sigma."""
+    lo, hi = math.log(eps), math.log(1e12)
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        sigma = math.exp(mid)
+        lo, hi = (mid, hi) if (sigma - eps) * sd / math.hypot(sigma, sd) < c_out else (lo, mid)
+    return math.exp((lo + hi) / 2)
 
 
 def _set_state(generator: Any, state: Any) -> bool:

@@ -314,3 +314,9 @@ from tests.functional.zoo_breakers import *  # noqa: E402, F403, I001
 from tests.functional.zoo_jax import JAX_ZOO, jax_eager, jax_fori, jax_split  # noqa: E402, F401
 
 ZOO.update(JAX_ZOO)
+
+# The members modelled on public research samplers (tests/functional/zoo_public.py).
+from tests.functional.zoo_public import *  # noqa: E402, F403, I001
+from tests.functional.zoo_public import PUBLIC_ZOO  # noqa: E402
+
+ZOO.update(PUBLIC_ZOO)
