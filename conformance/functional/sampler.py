@@ -96,6 +96,7 @@ from conformance.protocol.adapter import (
     Schedule,
     StepInputs,
     StepResult,
+    Terms,
     TimestepSpec,
 )
 from conformance.protocol.bridges import KEY_SPLITS, ArrayBridge
@@ -393,6 +394,19 @@ class FunctionalSampler(Adapter):
             "(a functional sampler)"
         )
         self.noise_through_hook = noise != "generator"
+        handed = (
+            "draws routed from the global random state to the suite's"
+            if noise == "global"
+            else f"the suite's draws, handed through its noise hook '{noise}'"
+        )
+        self.terms = Terms(
+            run=f"a run of {name} (its own loop, with the suite's scripted {callable})",
+            model_input=f"the {callable}'s input",
+            prev_sample="the sample it stepped to (the next model input, or what it returned)",
+            position="evaluation",
+            handed_noise=handed,
+            points=self._points_text,
+        )
         self.capabilities = Capabilities(
             devices=tuple(devices),
             dtypes=tuple(dtypes),
@@ -1103,6 +1117,15 @@ class FunctionalSampler(Adapter):
         if self.time_points == "sigmas_only":
             return sigmas[:-1]
         return sigmas
+
+    def _points_text(self, config: Mapping[str, Any], spec: TimestepSpec) -> str:
+        """The time points `spec` as the sampler is given them, for a message."""
+        if self.time_points == "steps":
+            n = spec.num_inference_steps or len(spec.timesteps or ())
+            return f"{self.name} with n = {n} steps (time_points='steps')"
+        points = self._points(config, spec)
+        shown = [f"{p:.6g}" if isinstance(p, float) else str(p) for p in points]
+        return f"{self.name} on {self.time_points} [{', '.join(shown)}]"
 
     def _steps(self, config: Mapping[str, Any], spec: TimestepSpec) -> int:
         """The step count of `spec` for a sampler that takes one (time_points="steps"):

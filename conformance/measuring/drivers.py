@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import Adapter, StepInputs, TimestepSpec
+from conformance.protocol.adapter import SCHEDULER_TERMS, Adapter, StepInputs, Terms, TimestepSpec
 
 Array = np.ndarray
 
@@ -73,6 +73,8 @@ class StepRun:
     #: The relative error with which each of `sigmas` is known (read back from a model time
     #: given below float64; 0: exact), where `sigmas` was recorded.
     readback: Array | None = None
+    #: How messages name the implementation's parts (`Adapter.terms`).
+    terms: Terms = SCHEDULER_TERMS
 
 
 def noise_layer(impl: Adapter) -> str | None:
@@ -153,7 +155,7 @@ def run(
             z = [np.zeros_like(v.exact) for v in x]  # one-step sampling draws nothing
     switch = restart(impl, same_draws_as, until) if layer == "reproduced" else None
     results = measure.call(
-        "the loop body (scale_model_input, step)",
+        impl.terms.run,
         impl.run_steps,
         config,
         spec,
@@ -181,6 +183,7 @@ def run(
         )
         if results
         else None,
+        terms=impl.terms,
     )
 
 
@@ -235,7 +238,7 @@ def prev_output(
     and `device` where given (None: not checked here)."""
     return measure.output(
         run.prev[k],
-        what=f"step(...).prev_sample at position {k}",
+        what=f"{run.terms.prev_sample} at {run.terms.position} {k}",
         shape=run.x[k].exact.shape,
         dtype=dtype,
         device=device,

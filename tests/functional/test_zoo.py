@@ -77,3 +77,33 @@ def test_a_wrong_declaration_fails_conv1(factory: str, says: str) -> None:
     )
     messages = result.messages("CONV-1")
     assert "CONV-1" in result.violated() and any(says in m for m in messages), messages
+
+
+#: diffusers' API, which a functional sampler does not have.
+SCHEDULER_WORDS = ("scale_model_input", "step(...)", "set_timesteps", "injected noise")
+
+
+@pytest.mark.parametrize(
+    ("factory", "clause", "dtypes", "says"),
+    [
+        # a float64 result for a float32 sample (as ECT's sampler computes)
+        ("float64_output", "STEP-9", ["float32"], "the sample it stepped to"),
+        ("tau", "STEP-3", ["float64"], "handed through its noise hook 'draws'"),
+    ],
+)
+def test_messages_name_what_a_functional_sampler_has(
+    factory: str, clause: str, dtypes: list[str], says: str
+) -> None:
+    """Its evaluations, its time points in its own convention, its noise hook."""
+    result = runner.run(
+        f"tests.functional.zoo:{factory}",
+        [clause],
+        dtypes,
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+    messages = result.messages(clause)
+    assert messages and all(says in m for m in messages), messages
+    shown = [ln for ln in result.output.splitlines() if "worst input" in ln or "violated" in ln]
+    assert any(" evaluation " in ln for ln in shown), shown
+    said = [w for w in SCHEDULER_WORDS if any(w in ln for ln in shown)]
+    assert not said, f"{factory}'s {clause} messages name {said}: {shown[:2]}"
