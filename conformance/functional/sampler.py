@@ -733,7 +733,8 @@ class FunctionalSampler(Adapter):
         if len(calls) != n and self.time_points != "steps":
             raise ConventionError(
                 f"time points ({self.time_points}, {TIME_POINTS[self.time_points]}): expected "
-                f"{n} evaluations, one per time point of {run.points}, seen {len(calls)}"
+                f"{n} evaluations, one per evaluation point (the sampler was given "
+                f"{run.points}), seen {len(calls)}"
             )
         if len(calls) != n:  # its own grid: how many points n steps take is SCHED-1's
             held.append(

@@ -107,3 +107,17 @@ def test_messages_name_what_a_functional_sampler_has(
     assert any(" evaluation " in ln for ln in shown), shown
     said = [w for w in SCHEDULER_WORDS if any(w in ln for ln in shown)]
     assert not said, f"{factory}'s {clause} messages name {said}: {shown[:2]}"
+
+
+def test_the_count_of_evaluations_is_conv1_s_or_sched1_s() -> None:
+    """Given time points, another count of evaluations is a convention that does not hold
+    (CONV-1 names the count expected and seen); with a step count n, the points it evaluates
+    are its own grid's, held to SCHED-1 (n points), and CONV-1 says so."""
+    from conformance.functional import ConventionError
+    from tests.functional.zoo_generator import generator_denoises_twice
+    from tests.functional.zoo_public import grid_one_too_many
+
+    with pytest.raises(ConventionError, match=r"expected 3 evaluations, one per evaluation point \(the sampler was given \[0, 22, 39, 39\]\), seen 6"):  # fmt: skip
+        generator_denoises_twice().check_conventions("cpu", "float64")
+    held = grid_one_too_many().check_conventions("cpu", "float64")
+    assert "time points (steps): 4 evaluations for n = 3 steps (the count is the schedule's: SCHED-1)" in held  # fmt: skip
