@@ -583,7 +583,8 @@ class FunctionalSampler(Adapter):
         dtype = "float64" if "float64" in self.capabilities.dtypes else self.capabilities.dtypes[0]
         x_T = self.asarray(np.ones((1, 2)), dtype, device)
         run = self._run(config, spec, x_T, [], seed=0)
-        self._readable(config, spec, run, x_T, count=False)  # its points are SCHED-1's
+        # a step count's points are its grid's, SCHED-1's: how many, too
+        self._readable(config, spec, run, x_T, count=self.time_points != "steps")
         sigmas = [*self._sigmas(run.recording), float(config["sigma_min"])]
         times = [self._time(c.time) for c in run.recording.calls]
         return Schedule(
