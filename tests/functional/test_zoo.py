@@ -121,3 +121,11 @@ def test_the_count_of_evaluations_is_conv1_s_or_sched1_s() -> None:
         generator_denoises_twice().check_conventions("cpu", "float64")
     held = grid_one_too_many().check_conventions("cpu", "float64")
     assert "time points (steps): 4 evaluations for n = 3 steps (the count is the schedule's: SCHED-1)" in held  # fmt: skip
+    result = runner.run(
+        "tests.functional.zoo:grid_one_too_many",
+        ["SCHED-1"],
+        ["float64"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+    says = "of grid_one_too_many with n = 2 steps (time_points='steps'): returned a torch.Tensor with shape (4,), expected (3,)"  # fmt: skip
+    assert any(says in m for m in result.messages("SCHED-1")), result.messages("SCHED-1")
