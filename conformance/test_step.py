@@ -316,7 +316,7 @@ def test_one_step_draws_no_noise(
         impl, drivers.normal(case.seed, case.shape, float(exact.sigmas[0])), dtype, device
     )
     F = drivers.sample(impl, drivers.normal(case.seed + 1, case.shape), dtype, device)
-    place = step_checks.where(case.config, case.spec, 0, impl.terms)
+    place = step_checks.where(case.config, case.spec, 0)
     if impl.capabilities.stateful and _has_generator(impl):
         scheduler = measure.call("constructor", impl.scheduler, **case.config)
         measure.call("set_timesteps", scheduler.set_timesteps, device=device, **case.spec.kwargs())
