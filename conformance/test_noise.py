@@ -79,7 +79,7 @@ def test_injected_noise_used_as_given(
         ]
     )
     bound = bound + np.abs(w) * step_checks.fitted_scale_bound(bound, w)
-    place = step_checks.where(case.config, case.spec, k)
+    place = step_checks.where(case.config, case.spec, k, impl.terms)
     measure.close(
         d,
         s * g_hat * w if np.isfinite(g_hat) else np.zeros_like(d),
@@ -148,7 +148,7 @@ def test_draws_reproduce_the_declared_convention(
             case.config, float(exact.ramps[k + 1]), runs[0].z[k], runs[1].z[k], p1, p2, dtype
         )
         bound = bound + np.abs(w) * step_checks.fitted_scale_bound(bound, w)
-        place = step_checks.where(case.config, case.spec, k)
+        place = step_checks.where(case.config, case.spec, k, impl.terms)
         measure.close(
             d,
             s * g_hat * w if np.isfinite(g_hat) else np.zeros_like(d),
@@ -267,7 +267,7 @@ def _whole_loop(
             f"({generators} generator)",
             bound_text=f"two draws, {dtype}",
             scale=np.abs(s * g_hat * w) + np.abs(p1),
-            where=step_checks.where(case.config, case.spec, k),
+            where=step_checks.where(case.config, case.spec, k, impl.terms),
         )
 
 

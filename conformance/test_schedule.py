@@ -47,7 +47,7 @@ def check_schedule(
     n = len(exact)
     sigmas = measure.output(
         schedule.sigmas,
-        what="sigmas",
+        what=f"sigmas (the {n} evaluation points, then sigma_min) of {impl.terms.points(config, spec)}",
         shape=(n + 1,),
         dtype=("float64", "float32"),
         device=None,  # diffusers keeps sigmas on the CPU on purpose

@@ -94,7 +94,7 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
         what,
         bound_text=f"step bound, {dtype}{step_checks.readback_note(run, k, k + 1)}",
         scale=scale,
-        where=step_checks.where(case.config, case.spec, k),
+        where=step_checks.where(case.config, case.spec, k, impl.terms),
         diagnose=lambda worst, bad: step_checks.denoise_diagnosis(
             impl, case.config, sigma, sigma_next, prev, x, F, expected, wider=wider
         ),
@@ -132,7 +132,7 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
         for clip in clips
     ]
     clamped = step_checks.prev_values(measure, runs[0], k)
-    place = step_checks.where(case.config, case.spec, k)
+    place = step_checks.where(case.config, case.spec, k, impl.terms)
     if len(runs) == 1 or step_checks.chained(*runs, k):
         # No run without the clamp on the same inputs: the clamp itself, at the x_k the loop
         # reached (what the denoised value is, is STEP-1's): nothing beyond +-1, and an element
@@ -198,7 +198,7 @@ def test_renoise_scale(
     exact = truth.schedule(case.config, case.spec)
     runs = step_checks.two_runs(impl, measure, case, exact, device, dtype)
     step_checks.check_renoise(
-        measure, case, exact, runs, dtype, f"prev_1 - prev_2 ({runs[0].layer} noise)"
+        measure, case, exact, runs, dtype, f"prev_1 - prev_2 ({step_checks.noise_text(runs[0])})"
     )
 
 
@@ -227,7 +227,7 @@ def test_last_step_adds_no_noise(
     s, eps = float(case.config["s_noise"]), float(case.config["sigma_min"])
     delta, delta_bound = step_checks.denoised_difference(case.config, runs, exact, k, dtype)
     d = p1 - p2 - delta  # delta: 0 unless a loop of its own reached x_k differently
-    place = step_checks.where(case.config, case.spec, k)
+    place = step_checks.where(case.config, case.spec, k, impl.terms)
     rounding = bounds.rounding_bound(dtype, p1, p2) + delta_bound
     rounding = np.nan_to_num(rounding, nan=0.0, posinf=0.0)  # a NaN result: the bound stays finite
     # MUST: no more than a last sigma within the SCHED-1 bound of sigma_min can give;
@@ -540,12 +540,13 @@ def test_output_contract(
         impl, measure, case.config, case.spec, device, dtype, inputs, seed=seed
     )
     for k in range(2):
+        at = f"at {impl.terms.position} {k}"
         for label, native in (
-            ("scale_model_input(...)", run.scaled[k]),
-            ("step(...).prev_sample", run.prev[k]),
+            (impl.terms.model_input, run.scaled[k]),
+            (impl.terms.prev_sample, run.prev[k]),
         ):
             value = measure.output(
-                native, what=f"{label} at position {k}", shape=shape, dtype=dtype, device=device
+                native, what=f"{label} {at}", shape=shape, dtype=dtype, device=device
             )
             bad = int(np.count_nonzero(~np.isfinite(value)))
             sigma_next = float(exact.sigmas[k + 1]) if k + 1 < len(exact) else None
@@ -553,14 +554,14 @@ def test_output_contract(
                 impl, case.config, float(exact.sigmas[k]), sigma_next, value
             )
             if bad and elsewhere:  # NaN everywhere, made by another clause's quantity
-                measure.ok(f"{label} at position {k}: non-finite, {elsewhere}")
+                measure.ok(f"{label} {at}: non-finite, {elsewhere}")
                 continue
             if bad:
                 measure.fail(
-                    f"{label} at position {k}",
+                    f"{label} {at}",
                     f"{bad} of {value.size} elements are NaN or inf for finite inputs",
                 )
-            measure.ok(f"{label} at position {k}")
+            measure.ok(f"{label} {at}")
 
 
 #: Shapes that broadcast to BAD_SHAPE_SAMPLE without being it: one batch element, no batch

@@ -25,7 +25,7 @@ import pytest
 
 from conformance import truth
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import Adapter
+from conformance.protocol.adapter import SCHEDULER_TERMS, Adapter, Terms
 from conformance.protocol.values import StepInputs, TimestepSpec
 
 Array = np.ndarray
@@ -77,6 +77,8 @@ class StepRun:
     #: The relative error with which each of `sigmas` is known (read back from a model time
     #: given below float64; 0: exact), where `sigmas` was recorded.
     readback: Array | None = None
+    #: How messages name the implementation's parts (`Adapter.terms`).
+    terms: Terms = SCHEDULER_TERMS
 
 
 def noise_layer(impl: Adapter) -> str | None:
@@ -158,7 +160,7 @@ class Driver:
                 z = [np.zeros_like(v.exact) for v in x]  # one-step sampling draws nothing
         switch = restart(impl, same_draws_as, until) if layer == "reproduced" else None
         results = measure.call(
-            "the loop body (scale_model_input, step)",
+            impl.terms.run,
             impl.run_steps,
             config,
             spec,
@@ -186,6 +188,7 @@ class Driver:
             )
             if results
             else None,
+            terms=impl.terms,
         )
 
 
@@ -281,7 +284,7 @@ def prev_output(
     and `device` where given (None: not checked here)."""
     return measure.output(
         run.prev[k],
-        what=f"step(...).prev_sample at position {k}",
+        what=f"{run.terms.prev_sample} at {run.terms.position} {k}",
         shape=run.x[k].exact.shape,
         dtype=dtype,
         device=device,

@@ -22,7 +22,7 @@ from conformance import truth
 from conformance.inputs.cases import Case
 from conformance.measuring import bounds, drivers
 from conformance.measuring.checks import Measure
-from conformance.protocol.adapter import Adapter, unmet_requirement
+from conformance.protocol.adapter import SCHEDULER_TERMS, Adapter, Terms, unmet_requirement
 from conformance.protocol.values import TimestepSpec
 from conformance.truth import oracle
 
@@ -69,10 +69,22 @@ def config_text(config: Mapping[str, Any]) -> str:
     )
 
 
-def where(config: Mapping[str, Any], spec: TimestepSpec, k: int | None = None) -> str:
-    """The input, for a message: the config, the timesteps and the position."""
-    position = "" if k is None else f"position {k} of "
-    return f"{position}set_timesteps({spec.kwargs()}) with {config_text(config)}"
+def where(
+    config: Mapping[str, Any],
+    spec: TimestepSpec,
+    k: int | None = None,
+    terms: Terms = SCHEDULER_TERMS,
+) -> str:
+    """The input, for a message: the config, the time points and the position, in the
+    implementation's `terms`."""
+    position = "" if k is None else f"{terms.position} {k} of "
+    return f"{position}{terms.points(config, spec)} with {config_text(config)}"
+
+
+def noise_text(run: drivers.StepRun) -> str:
+    """The noise a run used, for a message: its layer, in the implementation's terms where
+    the draws were handed to it."""
+    return run.terms.handed_noise if run.layer == "injected" else f"{run.layer} noise"
 
 
 def prev_values(measure: Measure, run: drivers.StepRun, k: int) -> Array:
@@ -220,7 +232,7 @@ def check_renoise(
     first, second = runs
     odd = not_one_draw(runs, k)
     if odd:  # the draws used are not the known z: NOISE-2's finding, not the scale's
-        measure.ok(f"re-noise at position {k}: not comparable ({odd}: NOISE-2)")
+        measure.ok(f"re-noise at {first.terms.position} {k}: not comparable ({odd}: NOISE-2)")
         return
     p1, p2 = prev_values(measure, first, k), prev_values(measure, second, k)
     z1, z2 = first.z[k], second.z[k]
@@ -247,7 +259,7 @@ def check_renoise(
     bound = bound + delta_bound
     if proportional_only:  # the fitted scale's own error: the bound projected onto w
         bound = bound + np.abs(w) * fitted_scale_bound(bound, w)
-    place = where(case.config, case.spec, k)
+    place = where(case.config, case.spec, k, first.terms)
     measure.close(
         d,
         expected,

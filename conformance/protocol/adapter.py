@@ -31,7 +31,8 @@ A scheduler class with diffusers' API is reached through
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,33 @@ import numpy as np
 from conformance.protocol.bridges import ArrayBridge, ArrayInfo
 from conformance.protocol.deviations import Deviation
 from conformance.protocol.values import Capabilities, Schedule, StepInputs, StepResult, TimestepSpec
+
+
+def scheduler_points(config: Mapping[str, Any], spec: TimestepSpec) -> str:
+    """Time points as a scheduler with diffusers' API is given them, for a message."""
+    return f"set_timesteps({spec.kwargs()})"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The words a message uses for the parts of an implementation: diffusers' API by default
+    (`SCHEDULER_TERMS`); an adapter of another shape (a functional sampler) names what it
+    has, so that a message never names a method the implementation does not have."""
+
+    #: the call that runs the loop body at chosen positions
+    run: str = "the loop body (scale_model_input, step)"
+    #: what the model is given at a position, and the sample a position steps to
+    model_input: str = "scale_model_input(...)"
+    prev_sample: str = "step(...).prev_sample"
+    #: one pass of the loop body
+    position: str = "position"
+    #: exact draws handed to the implementation (the "injected" noise layer)
+    handed_noise: str = "injected noise"
+    #: (config, spec) -> the time points as the implementation is given them
+    points: Callable[[Mapping[str, Any], TimestepSpec], str] = scheduler_points
+
+
+SCHEDULER_TERMS = Terms()
 
 
 class Adapter(ABC):
@@ -55,6 +83,8 @@ class Adapter(ABC):
     #: The suite hands every draw through the implementation's own noise hook (a functional
     #: sampler): exact noise by another route than `noise=`.
     noise_through_hook: bool = False
+    #: How messages name its parts (`Terms`).
+    terms: Terms = SCHEDULER_TERMS
 
     # -- the array bridge --------------------------------------------------------------------
 

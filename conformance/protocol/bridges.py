@@ -212,12 +212,16 @@ class TorchBridge(ArrayBridge):
 
 #: How a JAX sampler derives the key of its draw j from the key it is given:
 #: "split": `key, sub = jax.random.split(key)` before each draw, drawn from `sub`;
+#: "split_first": `sub, key = jax.random.split(key)` before each draw, drawn from `sub`
+#: (the first key of each split, the second carried);
 #: "fold_in": draw j from `jax.random.fold_in(key, j)`.
 KEY_SPLITS = {
     "split": "key, sub = jax.random.split(key) before each draw; jax.random.normal(sub, shape)",
+    "split_first": "sub, key = jax.random.split(key) before each draw; "
+    "jax.random.normal(sub, shape)",
     "fold_in": "jax.random.normal(jax.random.fold_in(key, j), shape) for draw j",
 }
-KeySplit = Literal["split", "fold_in"]
+KeySplit = Literal["split", "split_first", "fold_in"]
 
 
 class JaxBridge(ArrayBridge):
@@ -350,6 +354,8 @@ class JaxBridge(ArrayBridge):
         out = []
         for _ in range(draws):
             key, sub = random.split(key)
+            if self.keys == "split_first":
+                sub, key = key, sub
             out.append(sub)
         return out
 

@@ -65,15 +65,19 @@ def fori_sampler(apply_fn, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=4
     return lax.fori_loop(0, ts.shape[0] - 1, body, x)
 
 
-def split_sampler(denoiser, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=40, s_noise=1.0):
+def split_sampler(denoiser, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=40, s_noise=1.0,
+                  draw_from_first=False):  # fmt: skip
     """OpenAI's stochastic iterative sampling in JAX: a denoiser D(x, sigma), the key split
-    before each draw. Its grid point is (t_min ** (1 / rho)) ** rho at the end, 0.002000000000000003:
-    noise of scale 1.1e-10 after the last evaluation."""
+    before each draw (`draw_from_first`: drawn from the first key of the split, the second
+    carried, as xax's sampler does). Its grid point is (t_min ** (1 / rho)) ** rho at the end,
+    0.002000000000000003: noise of scale 1.1e-10 after the last evaluation."""
     for i in range(len(ts) - 1):
         t = karras(ts[i] / (steps - 1), t_min, t_max, rho)
         x0 = denoiser(x, t * jnp.ones(x.shape[0], x.dtype))
         next_t = min(max(karras(ts[i + 1] / (steps - 1), t_min, t_max, rho), t_min), t_max)
         key, sub = jax.random.split(key)
+        if draw_from_first:
+            key, sub = sub, key
         z = jax.random.normal(sub, x.shape, x.dtype)
         x = x0 + s_noise * z * (next_t**2 - t_min**2) ** 0.5
     return x

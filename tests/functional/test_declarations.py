@@ -76,3 +76,26 @@ def test_the_report_records_the_declared_conventions_also_under_q() -> None:
     conventions = result.report["implementation"]["conventions"]
     assert "noise hook: randn_like (an object with randn_like(x))" in conventions
     assert "  declared: noise hook: randn_like (an object with randn_like(x))" in result.output
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        # k-diffusion's boundary at sigma = 0 (S6 of the public-sampler run): refused, not a
+        # ZeroDivisionError inside STEP-4
+        ({"fixed": {"sigma_min": 0.0}}, r"`fixed` gives sigma_min = 0.0: .* a finite number > 0"),
+        ({"fixed": {"clip_denoised": 1}}, r"`fixed` gives clip_denoised = 1: .* a bool"),
+        ({"fixed": {"num_train_timesteps": 1}}, r"`fixed` gives num_train_timesteps = 1: .* >= 2"),
+        ({"fixed": {"s_noise": float("nan")}}, r"`fixed` gives s_noise = nan: .* >= 0"),
+        ({"fixed": {"sigma_min": 90.0}}, r"`fixed` gives sigma_min = 90.0 and sigma_max = 80.0"),
+        (
+            {"defaults": {**DEFAULTS, "num_train_timesteps": 40, "rho": -7.0}},
+            r"`defaults` gives rho = -7.0: .* a finite number > 0",
+        ),
+    ],
+)
+def test_a_value_outside_the_spec_s_domain_is_refused_at_declaration(
+    kwargs: dict, says: str
+) -> None:
+    with pytest.raises(ValueError, match=says):
+        _declare(**kwargs)

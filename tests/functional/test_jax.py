@@ -4,6 +4,8 @@ and the error a tracer gets when the sampler was not declared compiled."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -37,7 +39,7 @@ def test_bridge_round_trip_keeps_x64_scoped(dtype: str) -> None:
     assert bridge.describe(np.zeros(2)) is None
 
 
-@pytest.mark.parametrize("keys", ["split", "fold_in"])
+@pytest.mark.parametrize("keys", ["split", "split_first", "fold_in"])
 def test_key_draws_follow_the_declared_splitting(keys: str) -> None:
     bridge = JaxBridge(keys=keys)
     key = jax.random.PRNGKey(7)
@@ -46,6 +48,11 @@ def test_key_draws_follow_the_declared_splitting(keys: str) -> None:
         k1, s1 = jax.random.split(key)
         k2, s2 = jax.random.split(k1)
         _, s3 = jax.random.split(k2)
+        subs = [s1, s2, s3]
+    elif keys == "split_first":  # sub, key = split(key) before each draw
+        s1, k1 = jax.random.split(key)
+        s2, k2 = jax.random.split(k1)
+        s3, _ = jax.random.split(k2)
         subs = [s1, s2, s3]
     else:
         subs = [jax.random.fold_in(key, j) for j in range(3)]
@@ -98,6 +105,18 @@ def test_declared_keys_hold_for_the_zoo() -> None:
     held = zoo.jax_split().check_conventions("cpu", "float64")
     assert "noise keys (split: key, sub = jax.random.split(key) before each draw; " in held[-1]
     assert held[-1].endswith(": 3 draws")  # one after the last evaluation (its departure)
+
+
+def test_keys_split_the_other_way_round_are_declared() -> None:
+    """xax's order (`noise_key, key = split(key)`): declared keys="split_first", it holds;
+    declared "split", CONV-1 names draw 0's key."""
+    adapter = zoo.jax_split()
+    adapter.sample_fn = functools.partial(jax_samplers.split_sampler, draw_from_first=True)
+    with pytest.raises(ConventionError, match=r"noise keys \(split: .*draw 0 expected key"):
+        adapter.check_conventions("cpu", "float64")
+    adapter.bridge = JaxBridge(keys="split_first")
+    held = adapter.check_conventions("cpu", "float64")
+    assert held[-1].startswith("noise keys (split_first: sub, key = jax.random.split(key)")
 
 
 def test_a_compiled_sampler_is_recorded_through_io_callback() -> None:

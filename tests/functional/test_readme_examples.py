@@ -22,6 +22,7 @@ EXAMPLES = {
         ["SCHED-1", "GOLD-1", "CONV-1"],
     ),  # its grid; the step clauses draw custom lists
     "drawn": (None, ["XT-1", "STEP-3", "CONV-1"]),
+    "first_point": (None, ["XT-1", "STEP-3", "CONV-1"]),
     "required": (None, ["CFG-1", "STEP-3", "CONV-1"]),
     "sigmas_zero": (None, ["STEP-3", "STEP-4", "CONV-1"]),
 }

@@ -74,5 +74,7 @@ def test_a_sigma_list_without_sigma_min_is_gated(factory: str) -> None:
 
 
 def test_a_sigma_list_declared_the_wrong_way_fails_conv1() -> None:
-    with pytest.raises(ConventionError, match="expected 3 evaluations .* seen 4"):
+    with pytest.raises(
+        ConventionError, match="expected 3 evaluations, one per evaluation point .* seen 4"
+    ):
         _declare(open_ended_sampler, "sigmas").check_conventions("cpu", "float64")

@@ -205,6 +205,9 @@ class Member:
     clauses: tuple[str, ...] = ()
     #: Options of the suite's run (a compiling framework's longer time limit, say).
     options: tuple[str, ...] = ()
+    #: Clauses of `fails` whose failure is a SHOULD warning, never a MUST failure (CFG-1 of a
+    #: sampler that does not clamp: Algorithm 1 has no clamp).
+    should: tuple[str, ...] = ()
 
     @property
     def checked(self) -> tuple[str, ...]:
@@ -261,7 +264,9 @@ ZOO: dict[str, Member] = {
         {"STEP-4": ("float32",)},
         may_fail=("STEP-3", "STEP-5", "STEP-9", "NOISE-2"),  # NaN where sqrt(tau^2 - eps^2) < 0
     ),
-    "clip_off": Member(clip_off, "clamping off by default", HOOK, {"CFG-1": ("-",)}),
+    "clip_off": Member(
+        clip_off, "clamping off by default", HOOK, {"CFG-1": ("-",)}, should=("CFG-1",)
+    ),
     "no_cin": Member(no_cin, "no c_in", (*HOOK, *GIVEN_SIGMAS, "CFG-1"), {"CIN-1": BOTH}),
     "edm_cout": Member(
         edm_cout,
@@ -309,3 +314,9 @@ from tests.functional.zoo_breakers import *  # noqa: E402, F403, I001
 from tests.functional.zoo_jax import JAX_ZOO, jax_eager, jax_fori, jax_split  # noqa: E402, F401
 
 ZOO.update(JAX_ZOO)
+
+# The members modelled on public research samplers (tests/functional/zoo_public.py).
+from tests.functional.zoo_public import *  # noqa: E402, F403, I001
+from tests.functional.zoo_public import PUBLIC_ZOO  # noqa: E402
+
+ZOO.update(PUBLIC_ZOO)
