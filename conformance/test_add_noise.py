@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import truth
 from conformance.inputs.cases import Case, cases, default_case
+from conformance.inputs.strategies import pinned
 from conformance.measuring import bounds, drivers, step_checks
 from conformance.measuring.checks import Measure
 from conformance.measuring.drivers import Sample
@@ -85,8 +86,12 @@ def _step(
 @pytest.mark.clause("ADD-1")
 @pytest.mark.requires("add_noise")
 @given(case_picks=cases_with_picks())
-@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2, 2)), [0, 1, 2], 0, 0))
-@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(1, 2)), [2], 0, 0))
+@pinned(
+    case_picks=[
+        (default_case(timesteps=(39, 22, 0), shape=(3, 2, 2)), [0, 1, 2], 0, 0),
+        (default_case(timesteps=(39, 22, 0), shape=(1, 2)), [2], 0, 0),
+    ]
+)
 def test_add_noise(
     impl: Adapter,
     measure: Measure,
@@ -130,9 +135,13 @@ def _fitted_sigma(
 @pytest.mark.requires("add_noise")
 @pytest.mark.requires("stateful")
 @given(case_picks=cases_with_picks())
-@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 1, 0))
-@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 0, 1))
-@example(case_picks=(default_case(timesteps=(39, 22, 0), shape=(3, 2)), [2, 2, 0], 0, 2))
+@pinned(
+    case_picks=[
+        (default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 1, 0),
+        (default_case(timesteps=(39, 22, 0), shape=(3, 2)), [0, 1, 2], 0, 1),
+        (default_case(timesteps=(39, 22, 0), shape=(3, 2)), [2, 2, 0], 0, 2),
+    ]
+)
 def test_add_noise_with_a_begin_index(
     impl: Adapter,
     measure: Measure,

@@ -6,11 +6,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import truth
-from conformance.inputs.strategies import DEFAULT_CONFIG, custom_timesteps, scheduler_configs
+from conformance.inputs.strategies import (
+    DEFAULT_CONFIG,
+    custom_timesteps,
+    pinned,
+    scheduler_configs,
+)
 from conformance.measuring import bounds, step_checks
 from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter
@@ -28,9 +33,13 @@ def configs_with_timesteps(draw: st.DrawFn) -> tuple[dict[str, Any], TimestepSpe
 @pytest.mark.clause("TIME-1")
 @pytest.mark.requires("schedule", "model_time")
 @given(case=configs_with_timesteps())
-@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
-@example(case=(dict(DEFAULT_CONFIG, rho=3.0), TimestepSpec(timesteps=(22, 0))))  # rho pinned off 7
-@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39, 0))))
+@pinned(
+    case=[
+        (dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))),
+        (dict(DEFAULT_CONFIG, rho=3.0), TimestepSpec(timesteps=(22, 0))),  # rho pinned off 7
+        (dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39, 0))),
+    ]
+)
 def test_model_times_of_the_schedule(
     impl: Adapter, measure: Measure, device: str, case: tuple[dict[str, Any], TimestepSpec]
 ) -> None:
@@ -84,7 +93,7 @@ def time_diagnosis(t: np.ndarray, sigmas: np.ndarray, worst: tuple[int, ...]) ->
     config=scheduler_configs(),
     sigmas=st.lists(st.floats(1e-4, 1e4), min_size=1, max_size=16),
 )
-@example(config=dict(DEFAULT_CONFIG), sigmas=[0.002, 80.0, 1.0])
+@pinned(config=[dict(DEFAULT_CONFIG)], sigmas=[[0.002, 80.0, 1.0]])
 def test_sigma_to_t(
     impl: Adapter, measure: Measure, config: dict[str, Any], sigmas: list[float]
 ) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 
 from conformance import truth
 from conformance.inputs.cases import Case, cases, default_case
+from conformance.inputs.strategies import pinned
 from conformance.measuring import bounds, drivers, step_checks
 from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter
@@ -16,9 +17,7 @@ from conformance.protocol.adapter import Adapter
 @pytest.mark.clause("CIN-1")
 @pytest.mark.requires("c_in")
 @given(case=cases())
-@example(case=default_case())
-@example(case=default_case(k=1))
-@example(case=default_case(timesteps=(39, 0), k=1, shape=(1,)))
+@pinned(case=[default_case(), default_case(k=1), default_case(timesteps=(39, 0), k=1, shape=(1,))])
 def test_scale_model_input(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:

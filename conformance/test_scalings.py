@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import truth
-from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
+from conformance.inputs.strategies import DEFAULT_CONFIG, pinned, scheduler_configs
 from conformance.measuring import bounds
 from conformance.measuring.checks import Measure
 from conformance.measuring.drivers import sample
@@ -69,7 +69,7 @@ def check_scalings(
 @pytest.mark.requires("boundary_scalings")
 @pytest.mark.dtypes("float64", "float32")
 @given(case=sigma_grids())
-@example(case=(dict(DEFAULT_CONFIG), np.array([0.002, 80.0, 0.0020001, 0.5, 1.0])))
+@pinned(case=[(dict(DEFAULT_CONFIG), np.array([0.002, 80.0, 0.0020001, 0.5, 1.0]))])
 def test_boundary_scalings(
     impl: Adapter,
     measure: Measure,
@@ -83,7 +83,7 @@ def test_boundary_scalings(
 @pytest.mark.clause("SCAL-2")
 @pytest.mark.requires("boundary_scalings")
 @given(config=scheduler_configs())
-@example(config=dict(DEFAULT_CONFIG))
+@pinned(config=[dict(DEFAULT_CONFIG)])
 def test_boundary_condition_exact_at_sigma_min(
     impl: Adapter, measure: Measure, device: str, config: dict[str, Any]
 ) -> None:
@@ -115,7 +115,7 @@ def test_boundary_condition_exact_at_sigma_min(
 @pytest.mark.requires("edm_scalings")
 @pytest.mark.dtypes("float64", "float32")
 @given(case=sigma_grids())
-@example(case=(dict(DEFAULT_CONFIG), np.array([0.002, 80.0, 0.5, 1.0])))
+@pinned(case=[(dict(DEFAULT_CONFIG), np.array([0.002, 80.0, 0.5, 1.0]))])
 def test_edm_scalings(
     impl: Adapter,
     measure: Measure,

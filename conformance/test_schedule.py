@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import truth
@@ -14,6 +14,7 @@ from conformance.inputs.strategies import (
     DEFAULT_CONFIG,
     custom_timesteps,
     inference_steps,
+    pinned,
     scheduler_configs,
 )
 from conformance.measuring import bounds, step_checks
@@ -104,10 +105,14 @@ def _schedule_diagnosis(sigmas: np.ndarray, exact: truth.ExactSchedule, worst: t
 @pytest.mark.clause("SCHED-1")
 @pytest.mark.requires("schedule")
 @given(case=configs_with_steps())
-@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=2)))
-@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=1)))
-@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=40)))
-@example(case=(dict(DEFAULT_CONFIG, num_train_timesteps=201), TimestepSpec(num_inference_steps=3)))
+@pinned(
+    case=[
+        (dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=2)),
+        (dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=1)),
+        (dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=40)),
+        (dict(DEFAULT_CONFIG, num_train_timesteps=201), TimestepSpec(num_inference_steps=3)),
+    ]
+)
 def test_schedule_from_num_inference_steps(
     impl: Adapter, measure: Measure, device: str, case: tuple[dict[str, Any], TimestepSpec]
 ) -> None:
@@ -117,11 +122,16 @@ def test_schedule_from_num_inference_steps(
 @pytest.mark.clause("SCHED-2")
 @pytest.mark.requires("schedule")
 @given(case=configs_with_timesteps())
-@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))))
-@example(case=(dict(DEFAULT_CONFIG, rho=3.0), TimestepSpec(timesteps=(22, 0))))  # rho pinned off 7
-@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39, 0))))
-@example(case=(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39,))))
-@example(case=(dict(DEFAULT_CONFIG, num_train_timesteps=2), TimestepSpec(timesteps=(1, 0))))
+@pinned(
+    case=[
+        (dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22, 0))),
+        (dict(DEFAULT_CONFIG, rho=3.0), TimestepSpec(timesteps=(22, 0))),  # rho pinned off 7
+        (dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39, 0))),
+        (dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39,))),
+        (dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(22,))),
+        (dict(DEFAULT_CONFIG, num_train_timesteps=2), TimestepSpec(timesteps=(1, 0))),
+    ]
+)
 def test_schedule_from_custom_timesteps(
     impl: Adapter, measure: Measure, device: str, case: tuple[dict[str, Any], TimestepSpec]
 ) -> None:

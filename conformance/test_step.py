@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import truth
 from conformance.inputs.cases import SHAPES, Case, cases, default_case
-from conformance.inputs.strategies import DEFAULT_CONFIG, scheduler_configs
+from conformance.inputs.strategies import DEFAULT_CONFIG, pinned, scheduler_configs
 from conformance.measuring import bounds, drivers, step_checks
 from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, unmet_requirement
@@ -27,11 +27,15 @@ def with_config(**fixed: Any) -> st.SearchStrategy[dict[str, Any]]:
 @pytest.mark.clause("STEP-1")
 @pytest.mark.requires("denoise")
 @given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=False)))
-@example(case=default_case(k=0, s_noise=0.0, clip_denoised=False))
-@example(case=default_case(timesteps=(39, 22, 0), k=1, s_noise=0.0, clip_denoised=False))
-@example(case=default_case(timesteps=(39, 22, 0), k=2, s_noise=0.0, clip_denoised=False))
-@example(case=default_case(timesteps=(0,), k=0, s_noise=0.0, clip_denoised=False))
-@example(case=default_case(timesteps=(39, 0), k=0, s_noise=0.0, clip_denoised=False, shape=(1,)))
+@pinned(
+    case=[
+        default_case(k=0, s_noise=0.0, clip_denoised=False),
+        default_case(timesteps=(39, 22, 0), k=1, s_noise=0.0, clip_denoised=False),
+        default_case(timesteps=(39, 22, 0), k=2, s_noise=0.0, clip_denoised=False),
+        default_case(timesteps=(0,), k=0, s_noise=0.0, clip_denoised=False),
+        default_case(timesteps=(39, 0), k=0, s_noise=0.0, clip_denoised=False, shape=(1,)),
+    ]
+)
 def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case: Case) -> None:
     inputs = step_checks.loop_inputs(case, truth.schedule(case.config, case.spec))
     if not impl.capabilities.stateful:  # a loop of its own: position k alone, from its x
@@ -104,8 +108,7 @@ def test_denoise(impl: Adapter, measure: Measure, device: str, dtype: str, case:
 @pytest.mark.clause("STEP-2")
 @pytest.mark.requires("denoise", "clip_on")
 @given(case=cases(configs=with_config(s_noise=0.0, clip_denoised=True)))
-@example(case=default_case(k=1, s_noise=0.0))
-@example(case=default_case(k=0, s_noise=0.0))
+@pinned(case=[default_case(k=1, s_noise=0.0), default_case(k=0, s_noise=0.0)])
 def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: Case) -> None:
     # The same inputs with clip_denoised True and False: the first must be the second
     # clamped to [-1, 1], whatever the denoised value is (STEP-1's).
@@ -186,11 +189,15 @@ def test_clamp(impl: Adapter, measure: Measure, device: str, dtype: str, case: C
 @pytest.mark.clause("STEP-3")
 @pytest.mark.requires("known_noise")
 @given(case=cases(position="inner", min_steps=2))
-@example(case=default_case(k=0))
-@example(case=default_case(k=0, s_noise=0.0))
-@example(case=default_case(k=0, s_noise=1.011, clip_denoised=False))
-@example(case=default_case(timesteps=(39, 22, 0), k=1))
-@example(case=default_case(timesteps=(39, 0), k=0))
+@pinned(
+    case=[
+        default_case(k=0),
+        default_case(k=0, s_noise=0.0),
+        default_case(k=0, s_noise=1.011, clip_denoised=False),
+        default_case(timesteps=(39, 22, 0), k=1),
+        default_case(timesteps=(39, 0), k=0),
+    ]
+)
 def test_renoise_scale(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
@@ -210,8 +217,7 @@ def test_renoise_scale(
         min_steps=2,
     )
 )
-@example(case=default_case(k=1))
-@example(case=default_case(k=1, clip_denoised=False))
+@pinned(case=[default_case(k=1), default_case(k=1, clip_denoised=False)])
 def test_last_step_adds_no_noise(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
@@ -294,7 +300,12 @@ def one_step_cases(draw: st.DrawFn) -> Case:
 
 @pytest.mark.clause("STEP-5")
 @given(case=one_step_cases())
-@example(case=Case(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=1), 0, (2, 3), 7))
+@pinned(
+    case=[
+        Case(dict(DEFAULT_CONFIG), TimestepSpec(num_inference_steps=1), 0, (2, 3), 7),
+        Case(dict(DEFAULT_CONFIG), TimestepSpec(timesteps=(39,)), 0, (2, 3), 7),
+    ]
+)
 def test_one_step_draws_no_noise(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
@@ -457,7 +468,7 @@ def test_stepping_past_the_end_rejected(impl: Adapter, measure: Measure, device:
 
 @pytest.mark.clause("STEP-8")
 @given(case=cases(min_steps=2, position="last"))
-@example(case=default_case(k=1))
+@pinned(case=[default_case(k=1)])
 def test_inputs_not_modified(
     impl: Adapter, measure: Measure, device: str, dtype: str, case: Case
 ) -> None:
@@ -527,9 +538,7 @@ def _tolerate(fn: Any, *args: Any, **kwargs: Any) -> None:
 
 @pytest.mark.clause("STEP-9")
 @given(shape=SHAPES, seed=st.integers(0, 2**31 - 1))
-@example(shape=(1,), seed=0)
-@example(shape=(1, 1, 5, 7), seed=0)
-@example(shape=(4,), seed=0)
+@pinned(shape=[(1,), (1, 1, 5, 7), (4,)], seed=[0, 0, 0])
 def test_output_contract(
     impl: Adapter, measure: Measure, device: str, dtype: str, shape: tuple[int, ...], seed: int
 ) -> None:

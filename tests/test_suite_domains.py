@@ -435,7 +435,6 @@ DOMAINS: dict[str, tuple[str, dict[str, dict[str, Predicate] | Covered]]] = {
 #: example in conformance/ closes each). Held here so that the test still fails on any other
 #: case lost, and on these once reached (then they leave this list).
 UNREACHED = {
-    ("SCHED-2", "one index between"): "no pinned single index between 0 and N - 1, none drawn",
 }
 
 #: Clauses whose tests draw nothing: their Domain cases are the inputs the test enumerates.

@@ -11,6 +11,7 @@ finding, never a bad draw.
     custom_timesteps(N)           `set_timesteps(timesteps=...)` lists: strictly descending in [0, N-1]
     inference_steps(N)            `set_timesteps(num_inference_steps=...)` values in [1, N]
     sample_shapes()               shapes of sample tensors (batch first)
+    pinned(case=[...])            a clause test's pinned examples, in one decorator
 
 Load a profile with `pytest --hypothesis-profile=thorough` or `HYPOTHESIS_PROFILE=thorough`
 (the project's tests load "ci" unless told otherwise).
@@ -19,17 +20,21 @@ Load a profile with `pytest --hypothesis-profile=thorough` or `HYPOTHESIS_PROFIL
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, example, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
+
+T = TypeVar("T")
 
 __all__ = [
     "DEFAULT_CONFIG",
     "MAX_TRAIN_TIMESTEPS",
     "custom_timesteps",
     "inference_steps",
+    "pinned",
     "register_profiles",
     "sample_shapes",
     "scheduler_configs",
@@ -65,6 +70,23 @@ def register_profiles() -> None:
         "ci", max_examples=25, derandomize=True, database=None, print_blob=True, **common
     )
     settings.register_profile("thorough", max_examples=1000, **common)
+
+
+def pinned(**values: list[Any]) -> Callable[[T], T]:
+    """Hypothesis's `@example`, once per pinned input, in one decorator: each keyword is an
+    argument of the test and gives its value in every example, in order
+    (`@pinned(case=[a, b])` is `@example(case=a)` then `@example(case=b)`)."""
+    counts = {name: len(given) for name, given in values.items()}
+    if len(set(counts.values())) > 1:
+        raise ValueError(f"pinned: each argument needs one value per example, got {counts}")
+    rows = [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]
+
+    def apply(test: T) -> T:
+        for row in reversed(rows):  # the last decorator applied first: the order as written
+            test = example(**row)(test)
+        return test
+
+    return apply
 
 
 def _without_local_constants() -> None:
