@@ -434,8 +434,7 @@ DOMAINS: dict[str, tuple[str, dict[str, dict[str, Predicate] | Covered]]] = {
 #: Domain cases the suite's examples do not reach today (gaps of the suite, reported: a pinned
 #: example in conformance/ closes each). Held here so that the test still fails on any other
 #: case lost, and on these once reached (then they leave this list).
-UNREACHED = {
-}
+UNREACHED = {}
 
 #: Clauses whose tests draw nothing: their Domain cases are the inputs the test enumerates.
 ENUMERATED = {

@@ -52,7 +52,7 @@ def golden_dir(request: pytest.FixtureRequest) -> Path:
 def measure(request: pytest.FixtureRequest, impl: Adapter) -> Measure:
     """The checks of this test, bound to its clause, device and dtype."""
     clause, device, dtype = coordinates(request.node)
-    declared = deviations.find(impl.deviations, clause, device, dtype)
+    declared = deviations.applicable(impl.deviations, clause, device, dtype)
     checks = Measure(impl, clause, device, dtype, declared)
     request.node.stash[MEASURE] = checks
     return checks

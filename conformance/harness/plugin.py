@@ -443,7 +443,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         worst=checks.worst if checks is not None else None,
         noise_layers=sorted(checks.noise_layers) if checks is not None else (),
         absorbed=checks.deviations_seen if checks is not None else (),
-        declared=deviations.find(state.adapter.deviations, clause, device, dtype),
+        declared=deviations.applicable(state.adapter.deviations, clause, device, dtype),
         strict=item.config.getoption("conformance_strict"),
     )
     if outcome.status == "known deviation":

@@ -171,7 +171,7 @@ def classify(
         return make(status="passed", message=note)
     found = list(violations_in(exception))
     message = first_line(str(found[0]) if found else _exception_text(exception, text))
-    explained = deviations.explain(declared, found, _exception_text(exception, text))
+    explained = deviations.covering_all(declared, found, _exception_text(exception, text))
     if explained is not None and phase == "call":
         return make(
             status="known deviation",
@@ -187,7 +187,7 @@ def classify(
             message=message,
             exception=type(exception).__name__ if exception is not None else None,
         )
-    unexplained = [v for v in found if deviations.explaining(declared, v) is None]
+    unexplained = [v for v in found if deviations.covering(declared, v) is None]
     should_only = all(level_of(v) == "SHOULD" for v in unexplained)
     status = "warning" if should_only and not strict else "failed"
     if should_only:

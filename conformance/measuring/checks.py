@@ -75,10 +75,10 @@ class Measure:
         #: Violations no declared deviation explains, collected until the test ends.
         self.violations: list[ClauseViolation] = []
 
-    def _raise_unless_declared(self, violation: ClauseViolation) -> None:
+    def _record_violation(self, violation: ClauseViolation) -> None:
         """Record a violation: as a deviation seen if one declared explains it, else as a
         violation to raise when the test ends (`raise_collected`)."""
-        deviation = deviations.explaining(self.declared, violation)
+        deviation = deviations.covering(self.declared, violation)
         if deviation is not None:
             if not any(str(v) == str(violation) for _, v in self.deviations_seen):
                 self.deviations_seen.append((deviation, violation))
@@ -153,7 +153,7 @@ class Measure:
 
     def note(self, what: str, detail: str, *, level: str | None = None) -> None:
         """A behavioural violation after which the test goes on (collected)."""
-        self._raise_unless_declared(self.violation(what, detail, level=level))
+        self._record_violation(self.violation(what, detail, level=level))
 
     def _record(
         self, ratio: float, error: float, bound: float, what: str, known: str | None = None
@@ -323,7 +323,7 @@ class Measure:
             "input": f"index {_index(worst)} of {where}" if where else "",
             "known": known_note or "",
         }
-        self._raise_unless_declared(violation)
+        self._record_violation(violation)
         return False
 
     def exact(
@@ -356,7 +356,7 @@ class Measure:
         except (ValueError, TypeError) as exc:
             message = str(exc)
             if not any(re.search(rf"\b{re.escape(n)}\b", message) for n in names):
-                self._raise_unless_declared(
+                self._record_violation(
                     self.violation(
                         what,
                         f"raised {type(exc).__name__}({message!r}), whose message does not name "
@@ -366,7 +366,7 @@ class Measure:
             else:
                 self.ok(what)
         except Exception as exc:  # what the implementation raised is the finding
-            self._raise_unless_declared(
+            self._record_violation(
                 self.violation(
                     what,
                     f"raised {type(exc).__name__}: {exc} (expected ValueError or TypeError "
@@ -374,7 +374,7 @@ class Measure:
                 )
             )
         else:
-            self._raise_unless_declared(
+            self._record_violation(
                 self.violation(what, "was accepted silently (expected ValueError or TypeError)")
             )
 

@@ -17,8 +17,8 @@ only if it is the declared one:
 A declared deviation that is not observed leaves the test passed, and the report says
 so, so that stale declarations are visible.
 
-Which declared deviation explains a failure is decided here, in `explaining` (one violation)
-and `explain` (a test's failure); nowhere else.
+Which declared deviation covers a failure is decided here, in `covering` (one violation)
+and `covering_all` (a test's failure); nowhere else.
 
 Taking over another implementation's deviations (`declared_by("diffusers")`) is done where
 implementations are loaded: `conformance.harness.loading.declared_by`.
@@ -79,7 +79,7 @@ class Deviation:
                 return False
         return True
 
-    def explains(
+    def covers(
         self,
         message: str,
         ratio: float | None = None,
@@ -112,37 +112,37 @@ class Deviation:
         }
 
 
-def find(
+def applicable(
     deviations: Sequence[Deviation], clause: str, device: str | None, dtype: str | None
 ) -> list[Deviation]:
     """The declared deviations that apply to one clause on one device and dtype."""
     return [d for d in deviations if d.applies(clause, device, dtype)]
 
 
-def explaining(declared: Sequence[Deviation], violation: ClauseViolation) -> Deviation | None:
-    """The first declared deviation that explains one clause violation (its message and
+def covering(declared: Sequence[Deviation], violation: ClauseViolation) -> Deviation | None:
+    """The first declared deviation that covers one clause violation (its message and
     figures), or None."""
     text = str(violation)
     for deviation in declared:
-        if deviation.explains(
+        if deviation.covers(
             text, violation.ratio, violation.max_rel_error, violation.max_abs_error
         ):
             return deviation
     return None
 
 
-def explain(
+def covering_all(
     declared: Sequence[Deviation], found: Sequence[ClauseViolation], message: str
 ) -> Deviation | None:
-    """The declared deviation that explains a failed test: every clause violation in it (a
+    """The declared deviation that covers a failed test: every clause violation in it (a
     hypothesis failure may hold several) explained by a declared deviation (the first one's
     is returned), or, for a failure that is no clause violation (the implementation raised),
     a behavioural deviation matching the whole message."""
     if not declared:
         return None
     if not found:
-        return next((d for d in declared if d.match and d.explains(message)), None)
-    chosen = [explaining(declared, violation) for violation in found]
+        return next((d for d in declared if d.match and d.covers(message)), None)
+    chosen = [covering(declared, violation) for violation in found]
     if any(d is None for d in chosen):
         return None
     return chosen[0]
