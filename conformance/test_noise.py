@@ -74,10 +74,11 @@ def test_injected_noise_used_as_given(
     w = np.stack([zs[1], zs[2]])
     g_hat = step_checks.fitted_scale(d, w, s)
     ramp_next = float(exact.ramps[k + 1])
+    observed = bounds.at_observed_scale(case.config, float(exact.sigmas[k + 1]), g_hat)
     bound = np.stack(
         [
             bounds.renoise_difference_bound(
-                case.config, ramp_next, zs[i], zs[0], prevs[i], prevs[0], dtype
+                observed, ramp_next, zs[i], zs[0], prevs[i], prevs[0], dtype
             )
             for i in (1, 2)
         ]
@@ -148,8 +149,9 @@ def test_draws_reproduce_the_declared_convention(
         w = runs[0].z[k] - runs[1].z[k]
         d = p1 - p2
         g_hat = step_checks.fitted_scale(d, w, s)
+        observed = bounds.at_observed_scale(case.config, float(exact.sigmas[k + 1]), g_hat)
         bound = bounds.renoise_difference_bound(
-            case.config, float(exact.ramps[k + 1]), runs[0].z[k], runs[1].z[k], p1, p2, dtype
+            observed, float(exact.ramps[k + 1]), runs[0].z[k], runs[1].z[k], p1, p2, dtype
         )
         bound = bound + np.abs(w) * step_checks.fitted_scale_bound(bound, w)
         place = step_checks.where(case.config, case.spec, k, impl.terms)
@@ -267,8 +269,9 @@ def _whole_loop(
         (p1, z1), (p2, z2) = ((p[k], z[k]) for p, z in passes)
         d, w = p1 - p2, z1 - z2
         g_hat = step_checks.fitted_scale(d, w, s)
+        observed = bounds.at_observed_scale(case.config, float(exact.sigmas[k + 1]), g_hat)
         bound = bounds.renoise_difference_bound(
-            case.config, float(exact.ramps[k + 1]), z1, z2, p1, p2, dtype
+            observed, float(exact.ramps[k + 1]), z1, z2, p1, p2, dtype
         )
         bound = bound + np.abs(w) * step_checks.fitted_scale_bound(bound, w)
         measure.close(

@@ -245,8 +245,9 @@ def check_renoise(
     g = truth.noise_scale(case.config, sigma_next) / s if s > 0 else 0.0
     scale = g_hat if proportional_only and np.isfinite(g_hat) else g
     expected = s * scale * w
+    observed = bounds.at_observed_scale(case.config, sigma_next, g_hat)
     bound = bounds.renoise_difference_bound(
-        case.config,
+        observed if proportional_only else case.config,
         ramp_next,
         z1,
         z2,
