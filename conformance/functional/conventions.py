@@ -244,8 +244,9 @@ class ConventionChecks:
     ) -> None:
         """Skip (the reason: CONV-1's finding) where the recording cannot be read: the network
         called other than once per time point (unless not `count`ed: the schedule's own
-        points), or, for a network that applies c_in, a first time that reads back to a sigma
-        neither its c_in nor its c_skip was applied at. A sampler on its own grid
+        points), or, for a network whose sigmas are read from its times (it applies c_in, or
+        it takes a step count), a first time that reads back to a sigma none of its scalings
+        was applied at. A sampler on its own grid
         (time_points="steps") that evaluates other than n points for n steps departs from
         SCHED-1's grid: the finding is SCHED-1's."""
         n, calls = self._n(config, spec), run.recording.calls
@@ -259,25 +260,29 @@ class ConventionChecks:
                 f"{self.name} called its {self.kind} {len(calls)} times for {n} time points: "
                 "the steps cannot be read from the recording (CONV-1's finding)"
             )
-        if self.kind != "network" or not self.applies_c_in:
+        # Its sigmas are read from the times seen where it takes a step count, and where it
+        # applies c_in (then also read back from c_in): those must agree with its scalings.
+        own_grid = self.time_points == "steps"
+        if self.kind != "network" or not (self.applies_c_in or own_grid):
             return
-        x = self.to_numpy(x_T)
-        seen = self.to_numpy(calls[0].input)
-        usable = np.abs(x) > 0
-        if not usable.any():
-            return
-        c_in = float(np.median(seen[usable] / x[usable]))
         sigma = float(self._map.sigma(np.array([self._time(calls[0].time)]))[0])
         dtype = self.describe(x_T).dtype
         tol = self._map_tolerance(dtype)
-        if self._disagreement(config, sigma, None, c_in) <= tol:
-            return
+        if self.applies_c_in:
+            x = self.to_numpy(x_T)
+            seen = self.to_numpy(calls[0].input)
+            usable = np.abs(x) > 0
+            if not usable.any():
+                return
+            c_in = float(np.median(seen[usable] / x[usable]))
+            if self._disagreement(config, sigma, None, c_in) <= tol:
+                return
         scalings = self._calibrate(config, spec, 0, dtype, self.describe(x_T).device)
         if self._disagreement(config, sigma, scalings) > tol:
             pytest.skip(
                 f"{self.name}'s network saw a time that reads back (t = {self.model_time.name}) "
-                f"to sigma {sigma:.6g}, at which neither its c_in nor its c_skip was applied: "
-                "the sigmas it used cannot be read (CONV-1's finding)"
+                f"to sigma {sigma:.6g}, at which none of its scalings was applied: the sigmas "
+                "it used cannot be read (CONV-1's finding)"
             )
 
     def _one_point(self, config: Mapping[str, Any], spec: TimestepSpec, k: int) -> TimestepSpec:
@@ -293,6 +298,8 @@ class ConventionChecks:
         sampler formed, its own x_T where it draws one) and from x = 0 with F = 1 (c_out: the
         output), and the time its network saw: each read independently of the model time."""
         config = {**config, "clip_denoised": False}
+        if self.time_points == "steps":  # no one-step run at its k-th point can be asked
+            return self._calibrate_loop(config, spec, k, dtype, device)
         point = self._one_point(config, spec, k)
         ones = self.asarray(np.ones((1, 4)), dtype, device)
         run = self._run(config, point, ones, [], seed=0)
@@ -307,6 +314,38 @@ class ConventionChecks:
         out = self._run(config, point, zeros, [StepInputs(ones, zeros)], seed=0)
         c_out = float(np.median(self.to_numpy(out.final)))
         return Scalings(c_in, c_skip, c_out, self._time(call.time))
+
+    def _calibrate_loop(
+        self, config: Mapping[str, Any], spec: TimestepSpec, k: int, dtype: str, device: str
+    ) -> Scalings:
+        """The scalings at evaluation k of a sampler on its own grid (time_points="steps": it
+        cannot be started at its k-th point), read through whole runs with no clamp and no
+        noise (zero draws where a hook hands them; else one seed for every run, cancelled by
+        differences to the run from x_T = 0 with F = 0): the network sees x itself
+        (c_in=False), so c_skip_k is the input of evaluation k + 1 over that of k in a run
+        that reaches k with a nonzero x (from x_T = 1, or F = 1 at evaluation k - 1 alone),
+        and c_out_k the input of evaluation k + 1 with F = 1 at evaluation k alone. Each is
+        read at its own size: a product of c_skips underflows float32 within ten steps."""
+        shape = (1, 4)
+        zero = self.asarray(np.zeros(shape), dtype, device)
+        budget = 4 * self._n(config, spec) + 8  # more evaluations than it makes (SCHED-1's)
+
+        def states(x_T: float, hot: int | None) -> tuple[list[np.ndarray], list[Any]]:
+            """The input of each evaluation, then the final sample; and the calls."""
+            F = [
+                self.asarray(np.full(shape, float(i == hot)), dtype, device) for i in range(budget)
+            ]
+            start = self.asarray(np.full(shape, x_T), dtype, device)
+            run = self._run(config, spec, start, [StepInputs(f, zero, zero) for f in F], seed=0)
+            calls = run.recording.calls
+            return [*(self.to_numpy(c.input) for c in calls), self.to_numpy(run.final)], calls
+
+        base, calls = states(0.0, None)
+        before, _ = states(1.0, None) if k == 0 else states(0.0, k - 1)
+        after, _ = states(0.0, k)
+        c_skip = np.median((before[k + 1] - base[k + 1]) / (before[k] - base[k]))
+        c_out = np.median(after[k + 1] - base[k + 1])
+        return Scalings(None, float(c_skip), float(c_out), self._time(calls[k].time))
 
     def _disagreement(
         self,

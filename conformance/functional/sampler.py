@@ -25,10 +25,12 @@ CONV-1, listed in the report header):
   end point N - 1 included), or "sigmas" (an explicit list: the evaluation sigmas then
   sigma_min; the caller computes them, so the sampler offers no schedule of its own), or
   one ending in 0.0 ("sigmas_zero", k-diffusion's) or without an end point
-  ("sigmas_only"), sigma_min then a parameter (or fixed); or "steps" (a denoiser sampler
-  takes the number of steps n and computes its own grid, read from the recording and held to
-  SCHED-1 and GOLD-1; custom time points other than SCHED-1's indices are not expressible:
-  those examples are rejected, and a test that draws only them is skipped with the reason);
+  ("sigmas_only"), sigma_min then a parameter (or fixed); or "steps" (the sampler takes the
+  number of steps n and computes its own grid, read from the recording and held to SCHED-1
+  and GOLD-1; a network's sigma is read from the time it saw through the declared model
+  time, and its scalings through the recorded loop, so it must see x itself: `c_in=False`;
+  custom time points other than SCHED-1's indices are not expressible: those examples are
+  rejected, and a test that draws only them is skipped with the reason);
 - `model_time` (network): the map t(sigma) the network sees, a `TimeMap`
   (default 250 log(sigma + 1e-44)), or a `TimeEmbedding` for a time that is a vector (a
   sinusoidal embedding the sampler computes from sigma): sigma is read back through its
@@ -150,11 +152,11 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         ):
             if value not in allowed:
                 raise ValueError(f"`{argument}` must be one of {allowed}, got {value!r}")
-        if time_points == "steps" and callable != "denoiser":
+        if time_points == "steps" and callable == "network" and c_in:
             raise ValueError(
-                "`time_points` 'steps' is supported for callable='denoiser' only: a network's "
-                "sigma is read through one-step runs at chosen time points, which a sampler "
-                "taking a step count cannot be given"
+                "`time_points` 'steps' with callable='network' needs c_in=False (the network "
+                "sees x itself): a sampler on its own grid cannot be started at its k-th "
+                "point, so the x a network sees only as c_in x cannot be read apart from c_in"
             )
         self.parameters = dict(parameters or {})
         unknown = [k for k in self.parameters if k not in DEFAULT_CONFIG]

@@ -1,6 +1,7 @@
 """Samplers modelled on behaviours seen when public consistency-model samplers were gated
 (the first time point as x_T's scale, the boundary condition applied inside a network's
-loop with c_in in the network, a step count whose own grid has one point too many), each
+loop with c_in in the network, a step count whose own grid has one point too many, a
+network sampler on its own grid with a c_out that lacks the boundary shift), each
 written here from the behaviour, with the departures the zoo names. Algorithm 1 of Song et
 al. 2023 with the boundary scalings c_skip = sd^2 / ((sigma - eps)^2 + sd^2),
 c_out = (sigma - eps) sd / sqrt(sigma^2 + sd^2)."""
@@ -67,4 +68,25 @@ def grid_one_too_many(denoise, x, n, noise, num_train_timesteps=40, sigma_min=EP
     for sigma, tau in zip(sigmas, [*sigmas[1:], sigma_min], strict=True):
         x = denoise(x, sigma)
         x = x + noise(x) * math.sqrt(max(tau**2 - sigma_min**2, 0.0))
+    return x
+
+
+def network_steps(model, x, n, noise, num_train_timesteps=40, sigma_min=EPS, sigma_max=80.0,
+                  rho=7.0, clip_denoised=True, shift=True):  # fmt: skip
+    """Takes a step count n, computes its own Karras grid (the indices k (N // n), k = 0..n-1,
+    from the top) and calls a network F(x, sigma) with c_in inside it: the loop applies
+    c_skip, c_out and the clamp (unless not `clip_denoised`), and re-noises to the next point
+    with sqrt(tau^2 - eps^2). Without `shift`, c_out = sd sigma / sqrt(sigma^2 + sd^2) lacks the boundary shift
+    (sigma - eps), so f(x, eps) is not x: a departure seen in a public sampler."""
+    N, eps = num_train_timesteps, sigma_min
+    lo, hi = eps ** (1 / rho), sigma_max ** (1 / rho)
+    sigmas = [(hi + k * (N // n) / (N - 1) * (lo - hi)) ** rho for k in range(n)]
+    for i, sigma in enumerate(sigmas):
+        if i:
+            x = x + noise(x) * math.sqrt(max(sigma**2 - eps**2, 0.0))
+        t = torch.full((x.shape[0],), sigma, dtype=x.dtype)
+        skip = SIGMA_DATA**2 / ((sigma - eps) ** 2 + SIGMA_DATA**2)
+        out = (sigma - eps * shift) * SIGMA_DATA / math.hypot(sigma, SIGMA_DATA)
+        x = skip * x + out * model(x, t)
+        x = x.clamp(-1.0, 1.0) if clip_denoised else x
     return x

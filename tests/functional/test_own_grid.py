@@ -89,8 +89,8 @@ def test_custom_time_points_are_skipped_with_the_reason() -> None:
         )
 
 
-def test_a_network_taking_a_step_count_is_refused_naming_it() -> None:
-    with pytest.raises(ValueError, match="'steps' is supported for callable='denoiser' only"):
+def test_a_network_taking_a_step_count_needs_to_see_x_itself() -> None:
+    with pytest.raises(ValueError, match="'steps' with callable='network' needs c_in=False"):
         FunctionalSampler(
             steps_sampler,
             name="x",
@@ -99,3 +99,41 @@ def test_a_network_taking_a_step_count_is_refused_naming_it() -> None:
             noise="function",
             bridge=TorchBridge(),
         )
+
+
+def network_steps_log_time() -> FunctionalSampler:
+    """The zoo's network on its own grid (it hands the network t = sigma), declared with the
+    spec's model time 250 log(sigma + 1e-44) instead."""
+    from tests.functional import public_samplers as ps
+
+    return FunctionalSampler(
+        ps.network_steps,
+        name="network own grid, t misdeclared",
+        callable="network",
+        time_points="steps",
+        noise="function",
+        c_in=False,
+        bridge=TorchBridge(),
+        dtypes=("float32",),
+        parameters=NAMES,
+        defaults={"num_train_timesteps": 40, "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0},
+    )
+
+
+def test_a_network_on_its_own_grid_has_its_model_time_read_through_the_loop() -> None:
+    """Its scalings cannot be read from one-step runs at chosen points (it takes only n):
+    CONV-1 reads them through whole runs, so a model time declared wrong is CONV-1's, with
+    the sigma its scalings were applied at (the time read back through the declared map
+    would be sigma = e^(t / 250): 80 reads as 1.38)."""
+    result = runner.run(
+        "tests.functional.test_own_grid:network_steps_log_time",
+        ["CONV-1", "SCHED-1", "STEP-1"],
+        ["float32"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+    assert set(result.failed()) == {"CONV-1"}, {c: result.messages(c) for c in result.failed()}
+    # the clauses that read sigmas from the recording skip with CONV-1's finding as reason
+    assert not {"SCHED-1", "STEP-1"} & set(result.passed()), result.passed()
+    message = result.messages("CONV-1")[0]
+    assert "model time t = 250 log(sigma + 1e-44): at evaluation 0" in message, message
+    assert "its c_skip" in message and "is that of sigma 80" in message, message

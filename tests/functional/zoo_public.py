@@ -19,6 +19,8 @@ __all__ = [
     "network_edm_c_skip",
     "network_first_point",
     "network_first_point_undeclared",
+    "network_steps",
+    "network_steps_c_out",
 ]
 
 DIFFUSERS_NAMES = {k: k for k in ("num_train_timesteps", "sigma_min", "sigma_max", "rho")}
@@ -67,8 +69,25 @@ def grid_one_too_many() -> FunctionalSampler:
     )  # fmt: skip
 
 
+def network_steps(shift: bool = True) -> FunctionalSampler:
+    return FunctionalSampler(
+        partial(ps.network_steps, shift=shift), name="network_steps" + "_c_out" * (not shift),
+        callable="network", time_points="steps", noise="function", model_time=RAW_SIGMA,
+        c_in=False, bridge=TorchBridge(), dtypes=BOTH,
+        parameters={**DIFFUSERS_NAMES, "clip_denoised": "clip_denoised"},
+        defaults={"num_train_timesteps": 40, "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0,
+                  "clip_denoised": True},
+    )  # fmt: skip
+
+
+def network_steps_c_out() -> FunctionalSampler:
+    return network_steps(shift=False)
+
+
 DENOISER = (*HOOK, *GIVEN_SIGMAS, *INSIDE_DENOISER)
 NETWORK = (*HOOK, *GIVEN_SIGMAS, "CIN-1")
+# t = sigma is declared (TIME-1); STEP-9 draws custom time points only (skipped, the reason)
+OWN_GRID = (*HOOK, "CIN-1", "TIME-1", "STEP-9")
 UNDECLARED = "x_T drawn at the first time point, declared at sigma_max"
 PUBLIC_ZOO = {
     # S2: x_T = sigma_1 z is a convention (declared), Algorithm 1's on a grid from sigma_max
@@ -93,4 +112,13 @@ PUBLIC_ZOO = {
         {"SCHED-1": ("-",)},
         may_fail=("SCHED-2", "GOLD-1"),
     ),
+    # G1: a network sampler on its own grid (a step count): its sigmas read from the model
+    # time it saw, its scalings through the recorded loop (STEP-1), its grid SCHED's
+    "network_steps": Member(network_steps, None, OWN_GRID),
+    "network_steps_c_out": Member(
+        network_steps_c_out,
+        "c_out without the boundary shift",
+        OWN_GRID,
+        {"STEP-1": BOTH},
+    ),  # fmt: skip
 }
