@@ -85,15 +85,11 @@ from conformance.functional.conventions import ConventionChecks
 from conformance.functional.declaration import (
     EDM_TIME,
     NOISE_HOOKS,
-    QUARTER_LOG,
-    RAW_SIGMA,
     SCHEDULE_KEYS,
     SIGMA_LISTS,
-    THOUSAND_QUARTER_LOG,
     TIME_POINTS,
     X_T,
     CallableKind,
-    ConventionError,
     NoiseHook,
     TimeEmbedding,
     TimeMap,
@@ -107,17 +103,6 @@ from conformance.protocol.adapter import Adapter, Terms
 from conformance.protocol.bridges import KEY_SPLITS, ArrayBridge
 from conformance.protocol.deviations import Deviation
 from conformance.protocol.values import Capabilities, Schedule, StepInputs, StepResult, TimestepSpec
-
-__all__ = [
-    "EDM_TIME",
-    "QUARTER_LOG",
-    "RAW_SIGMA",
-    "THOUSAND_QUARTER_LOG",
-    "ConventionError",
-    "FunctionalSampler",
-    "TimeEmbedding",
-    "TimeMap",
-]
 
 
 class FunctionalSampler(ConventionChecks, Running, Adapter):
