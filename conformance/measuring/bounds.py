@@ -267,8 +267,8 @@ def at_observed_scale(
 ) -> Mapping[str, Any]:
     """`config` with s_noise raised to the scale the draws were added with, s g_hat / g (g =
     sqrt(tau^2 - eps^2)), where that is larger: the noise terms of a comparison at a fitted
-    scale (NOISE-1, NOISE-2) round at what was added. A wrong scale is STEP-3's and is fitted
-    away there; a larger one than s g (s_noise ignored at s < 1) rounds more."""
+    scale (NOISE-1, NOISE-2) round at what was added. A wrong scale is STEP-3's, fitted away
+    in those comparisons; but a larger one than s g (s_noise ignored at s < 1) rounds more."""
     s = float(config["s_noise"])
     g = truth.noise_scale({**config, "s_noise": 1.0}, sigma_next)
     if not (np.isfinite(g_hat) and g > 0 and abs(s * g_hat) > s * g):
