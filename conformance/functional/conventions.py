@@ -328,12 +328,16 @@ class ConventionChecks:
     ) -> Scalings:
         """The scalings at evaluation k of a sampler on its own grid (time_points="steps": it
         cannot be started at its k-th point), read through whole runs with no clamp and no
-        noise (zero draws where a hook hands them; else one seed for every run, cancelled by
-        differences to the run from x_T = 0 with F = 0): the network sees x itself
+        noise (zero draws where a hook hands them; else s_noise = 0 and one seed for every
+        run, whatever noise is left cancelled by differences to the run from x_T = 0 with
+        F = 0; an x_T drawn from the generator is another seed's for "x_T = 1"; in float32 a
+        draw of scale sigma would swamp c_skip x): the network sees x itself
         (c_in=False), so c_skip_k is the input of evaluation k + 1 over that of k in a run
         that reaches k with a nonzero x (from x_T = 1, or F = 1 at evaluation k - 1 alone),
         and c_out_k the input of evaluation k + 1 with F = 1 at evaluation k alone. Each is
         read at its own size: a product of c_skips underflows float32 within ten steps."""
+        if not self.noise_through_hook:
+            config = {**config, "s_noise": 0.0}
         shape = (1, 4)
         zero = self.asarray(np.zeros(shape), dtype, device)
         budget = 4 * self._n(config, spec) + 8  # more evaluations than it makes (SCHED-1's)
@@ -344,7 +348,11 @@ class ConventionChecks:
                 self.asarray(np.full(shape, float(i == hot)), dtype, device) for i in range(budget)
             ]
             start = self.asarray(np.full(shape, x_T), dtype, device)
-            run = self._run(config, spec, start, [StepInputs(f, zero, zero) for f in F], seed=0)
+            given = [StepInputs(f, zero, zero) for f in F]
+            # x_T drawn from its generator: another x_T is another seed's (x_T = 1: seed 1),
+            # the steps' draws seed 0's in every run (restarted there at evaluation 0)
+            own = {"switch": (int(x_T != 0.0), 0)} if self.draws_before_loop else {}
+            run = self._run(config, spec, start, given, seed=0, **own)
             calls = run.recording.calls
             return [*(self.to_numpy(c.input) for c in calls), self.to_numpy(run.final)], calls
 

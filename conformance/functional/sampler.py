@@ -61,10 +61,9 @@ CONV-1, listed in the report header):
   hook; with noise="generator", z is the generator's first draw of the convention, x_T is
   read from the recording, and the steps' draws are the convention's from the second on
   (`draws_before_loop`); refused there: a network that sees only c_in x_T (x_T cannot be
-  read), a grid of its own ("steps": its scalings are read from runs from a chosen x_T)
-  and a JAX key (no split is declared for x_T's draw). On a grid that starts at sigma_max
-  both are Algorithm 1's x_T = T z (XT-1); on one that starts below it, the declared scale
-  is a convention (CONV-1).
+  read) and a JAX key (no split is declared for x_T's draw). On a grid that starts at
+  sigma_max both are Algorithm 1's x_T = T z (XT-1); on one that starts below it, the
+  declared scale is a convention (CONV-1).
 
 The class is assembled from its concerns: the declaration's vocabulary, maps and checks
 (`conformance.functional.declaration`), running the sampler and reading its recording
@@ -169,7 +168,7 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         if x_T not in X_T:
             raise ValueError(f"`x_T` must be one of {tuple(X_T)}, got {x_T!r}")
         if x_T != "given" and noise == "generator":
-            _check_x_T_from_generator(x_T, callable, time_points, c_in, bridge)
+            _check_x_T_from_generator(x_T, callable, c_in, bridge)
         self.x_T = x_T
         self.x_T_drawn = x_T != "given"
         # x_T's draw, the generator's first (`Adapter.draws_before_loop`)
@@ -483,9 +482,7 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         return run.final, np.array([*self._sigmas(run.recording), float(config["sigma_min"])])
 
 
-def _check_x_T_from_generator(
-    x_T: str, kind: str, time_points: str, c_in: bool, bridge: ArrayBridge
-) -> None:
+def _check_x_T_from_generator(x_T: str, kind: str, c_in: bool, bridge: ArrayBridge) -> None:
     """A sampler that draws x_T from its own generator (its first draw, x_T = scale z): the
     suite cannot choose z, so it reads x_T from the recording and z from the convention. What
     that cannot reach is refused (ValueError naming the arguments and what is allowed)."""
@@ -500,10 +497,4 @@ def _check_x_T_from_generator(
             f"`x_T` {x_T!r} with noise='generator' and c_in=True: a network that sees only "
             "c_in x_T hides the x_T it drew (allowed: c_in=False, callable='denoiser', or "
             "x_T='given')"
-        )
-    if time_points == "steps":
-        raise ValueError(
-            f"`x_T` {x_T!r} with noise='generator' and time_points='steps': its scalings are "
-            "read from runs that start from a chosen x_T (allowed: time points it is given, "
-            "or x_T='given')"
         )

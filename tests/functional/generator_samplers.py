@@ -313,3 +313,12 @@ class XTDrawnTwice(DrawsXT):
         z = self.draw(x, generator)
         self.draw(x, generator)
         return t_max * z
+
+
+class DrawsXTOwnGrid(DrawsXT):
+    """Conforming: takes the number of steps n and computes its own grid (SCHED-1's indices
+    into its `steps`-point grid, the end point included), x_T drawn as `DrawsXT`."""
+
+    def __call__(self, model, x, n, generator, steps=40, **config):
+        ts = [*sorted(k * (steps // n) for k in range(n)), steps - 1]
+        return super().__call__(model, x, ts, generator, steps=steps, **config)

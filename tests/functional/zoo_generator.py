@@ -38,6 +38,7 @@ OWN_SETTINGS: dict[type, dict] = {
     },
     # x_T drawn from the generator (and by its subclasses): its network sees x (c_in inside)
     gs.DrawsXT: {"x_T": "drawn", "c_in": False},
+    gs.DrawsXTOwnGrid: {"x_T": "drawn", "c_in": False, "time_points": "steps"},
 }
 
 
@@ -57,7 +58,7 @@ def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], Funct
             sampler(),
             name=name,
             callable="network",
-            time_points="ts",
+            time_points=own.get("time_points", "ts"),
             noise="generator",
             bridge=TorchBridge(),
             dtypes=dtypes,
@@ -114,6 +115,12 @@ SAMPLERS: dict[
     # x_T drawn from the generator (its first draw; XT-1 checked too: `WITH_XT1`)
     # (c_in inside the network: CIN-1 is not offered; CONV-1 checks the declaration)
     "generator_draws_x_T": (gs.DrawsXT, {}, ("CIN-1",)),
+    # its own grid takes no custom time points: XT-1's [39, 22, 0], STEP-9's, STEP-10's
+    "generator_draws_x_T_own_grid": (
+        gs.DrawsXTOwnGrid,
+        {},
+        ("CIN-1", "XT-1", "STEP-9", "STEP-10"),
+    ),
     "generator_x_T_unscaled": (gs.XTUnscaled, {"XT-1": BOTH, "CONV-1": BOTH}, ("CIN-1",)),
     "generator_x_T_drawn_twice": (
         gs.XTDrawnTwice,
@@ -122,7 +129,8 @@ SAMPLERS: dict[
     ),
 }
 #: Members that draw x_T, checked on XT-1 as well.
-WITH_XT1 = ("generator_draws_x_T", "generator_x_T_unscaled", "generator_x_T_drawn_twice")
+WITH_XT1 = ("generator_draws_x_T", "generator_draws_x_T_own_grid", "generator_x_T_unscaled",
+            "generator_x_T_drawn_twice")  # fmt: skip
 #: Members whose failure of a clause is a SHOULD warning (`zoo.Member.should`): no clamp is
 #: Algorithm 1's (CFG-1); sigma_min 0.003 (generator_other_defaults) stays a MUST.
 SHOULD_ONLY = {"generator_never_clamps_tau": ("CFG-1",)}
