@@ -274,7 +274,8 @@ def _case_through_the_sampler(
 ) -> tuple[dict[str, Any], TimestepSpec, truth.ExactSchedule]:
     """A golden case's config, time points and exact schedule for a run through a functional
     sampler (GOLD-3, GOLD-4); skipped where the sampler fixes another value than the case's,
-    or draws from the caller's generator (OpenAI's recorded draws cannot be handed to it)."""
+    or draws from the caller's generator (OpenAI's recorded draws cannot be handed to it, nor
+    OpenAI's x_T to one that draws its x_T there)."""
     config, spec = _sampler(case, golden_case)
     own_values = {k: v for k, v in impl.settings(config, spec).items() if v != config[k]}
     if own_values:
@@ -284,6 +285,11 @@ def _case_through_the_sampler(
         pytest.skip(
             f"{golden_case}: {impl.name} draws from the caller's generator: OpenAI's recorded "
             "draws cannot be handed to it"
+        )
+    if impl.draws_before_loop:
+        pytest.skip(
+            f"{golden_case}: {impl.name} draws x_T from the caller's generator: OpenAI's x_T "
+            "cannot be handed to it"
         )
     measure.uses_noise_layer("injected" if len(exact) > 1 else "none needed")
     return config, spec, exact

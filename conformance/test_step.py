@@ -336,6 +336,9 @@ def test_one_step_draws_no_noise(
         else:
             measure.ok("the generator keeps its state")
     outputs, draws, counts = [], [], []
+    # A loop that draws x_T from the caller's generator draws it alike in both runs (seeded
+    # case.seed), then goes on from the seed of the run (`run_steps(switch=...)`).
+    shared = {"switch": (case.seed, 0)} if impl.draws_before_loop else {}
     for seed in (case.seed, case.seed + 17):
         noise = None
         if impl.capabilities.injected_noise:
@@ -350,6 +353,7 @@ def test_one_step_draws_no_noise(
             device,
             [StepInputs(impl.copy(F.native), impl.copy(x.native), noise)],
             seed=None if noise is not None or not _has_generator(impl) else seed,
+            **shared,
         )
         outputs.append(
             measure.output(

@@ -133,7 +133,9 @@ class ConventionChecks:
                 )
         if self.kind == "network":
             held.append(f"model time t = {self.model_time.name}")
-        if self.kind == "network" and not self.applies_c_in:
+        # An x_T drawn from its generator is known only through its declared scale (checked
+        # below), which x_T times c_in would also fit on this grid: not comparable here.
+        if self.kind == "network" and not self.applies_c_in and not self.draws_before_loop:
             model_in = self.to_numpy(calls[0].input)
             x = self.to_numpy(x_T)
             if not np.array_equal(model_in, x):
@@ -163,11 +165,13 @@ class ConventionChecks:
         """CONV-1 for a sampler that draws x_T: on timesteps [22, 10], whose first point
         sigma_1 is below sigma_max (Algorithm 1 starts at T = sigma_max and says nothing of
         such a grid), x_T is z times the declared scale: sigma_max ("drawn") or sigma_1
-        ("drawn_at_first_point"). XT-1 holds x_T = sigma_max z on grids that start there."""
+        ("drawn_at_first_point"). XT-1 holds x_T = sigma_max z on grids that start there.
+        z is the one the sampler used: the one handed through its hook (rounded to the dtype),
+        or its generator's first draw."""
         spec = TimestepSpec(timesteps=(22, 10))
         z = np.random.default_rng(11).standard_normal((2, 3))
-        x_T, _ = self.initial_sample(config, spec, self.asarray(z, dtype, device))
-        z = self.to_numpy(self.asarray(z, dtype, device))  # as handed, rounded to the dtype
+        x_T, used = self.initial_sample(config, spec, self.asarray(z, dtype, device))
+        z = self.to_numpy(used)
         seen = float(np.median(self.to_numpy(x_T) / z))
         scales = {
             "drawn": float(config["sigma_max"]),
@@ -311,8 +315,12 @@ class ConventionChecks:
         c_in = float(np.median(seen)) if self.applies_c_in else None
         c_skip = float(np.median(self.to_numpy(run.final) / x))
         zeros = self.asarray(np.zeros((1, 4)), dtype, device)
-        out = self._run(config, point, zeros, [StepInputs(ones, zeros)], seed=0)
-        c_out = float(np.median(self.to_numpy(out.final)))
+        if self.draws_before_loop:  # its own x_T, the same in both runs (seed 0): cancelled
+            out = self._run(config, point, ones, [StepInputs(ones, zeros)], seed=0)
+            c_out = float(np.median(self.to_numpy(out.final) - self.to_numpy(run.final)))
+        else:
+            out = self._run(config, point, zeros, [StepInputs(ones, zeros)], seed=0)
+            c_out = float(np.median(self.to_numpy(out.final)))
         return Scalings(c_in, c_skip, c_out, self._time(call.time))
 
     def _calibrate_loop(
@@ -320,12 +328,16 @@ class ConventionChecks:
     ) -> Scalings:
         """The scalings at evaluation k of a sampler on its own grid (time_points="steps": it
         cannot be started at its k-th point), read through whole runs with no clamp and no
-        noise (zero draws where a hook hands them; else one seed for every run, cancelled by
-        differences to the run from x_T = 0 with F = 0): the network sees x itself
+        noise (zero draws where a hook hands them; else s_noise = 0 and one seed for every
+        run, whatever noise is left cancelled by differences to the run from x_T = 0 with
+        F = 0; an x_T drawn from the generator is another seed's for "x_T = 1"; in float32 a
+        draw of scale sigma would swamp c_skip x): the network sees x itself
         (c_in=False), so c_skip_k is the input of evaluation k + 1 over that of k in a run
         that reaches k with a nonzero x (from x_T = 1, or F = 1 at evaluation k - 1 alone),
         and c_out_k the input of evaluation k + 1 with F = 1 at evaluation k alone. Each is
         read at its own size: a product of c_skips underflows float32 within ten steps."""
+        if not self.noise_through_hook:
+            config = {**config, "s_noise": 0.0}
         shape = (1, 4)
         zero = self.asarray(np.zeros(shape), dtype, device)
         budget = 4 * self._n(config, spec) + 8  # more evaluations than it makes (SCHED-1's)
@@ -336,7 +348,11 @@ class ConventionChecks:
                 self.asarray(np.full(shape, float(i == hot)), dtype, device) for i in range(budget)
             ]
             start = self.asarray(np.full(shape, x_T), dtype, device)
-            run = self._run(config, spec, start, [StepInputs(f, zero, zero) for f in F], seed=0)
+            given = [StepInputs(f, zero, zero) for f in F]
+            # x_T drawn from its generator: another x_T is another seed's (x_T = 1: seed 1),
+            # the steps' draws seed 0's in every run (restarted there at evaluation 0)
+            own = {"switch": (int(x_T != 0.0), 0)} if self.draws_before_loop else {}
+            run = self._run(config, spec, start, given, seed=0, **own)
             calls = run.recording.calls
             return [*(self.to_numpy(c.input) for c in calls), self.to_numpy(run.final)], calls
 

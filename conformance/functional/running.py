@@ -35,6 +35,9 @@ from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import bounds
 from conformance.protocol.values import StepInputs, TimestepSpec
 
+#: The seed of the generator from which XT-1 has a sampler draw its x_T (`initial_sample`).
+X_T_SEED = 101
+
 
 @dataclass
 class Run:
@@ -64,10 +67,16 @@ class Running:
         self, config: Mapping[str, Any], spec: TimestepSpec, z: Any
     ) -> tuple[Any, Any]:
         """(x_T, z): the initial sample a sampler that draws x_T formed when its first draw was
-        `z` (native), read from the recording (XT-1)."""
+        `z` (native), read from the recording (XT-1). One that draws x_T from its generator
+        draws its own z: it is run with the generator seeded `X_T_SEED`, and z is that seed's
+        first draw of the convention (shaped, typed and placed like `z`)."""
         info = self.describe(z)
         like = self.asarray(np.zeros(info.shape), info.dtype, info.device)
-        run = self._run(config, spec, like, [], None, z_T=self.to_numpy(z))
+        if self.draws_before_loop:
+            run = self._run(config, spec, like, [], X_T_SEED)
+            z = self._seeded(X_T_SEED, info.shape, info.dtype, info.device, 1)[0]
+        else:
+            run = self._run(config, spec, like, [], None, z_T=self.to_numpy(z))
         if not run.recording.calls:
             raise ConventionError("x_T drawn: the sampler never evaluated its model")
         return self.initial_from(config, spec, run.recording.calls[0].input), z
@@ -107,10 +116,19 @@ class Running:
             return self.bridge.reproduce_noise_from(generator, shape, dtype, device, draws)
         return [self.bridge.draw_noise(generator, shape, dtype, device) for _ in range(draws)]
 
+    def _after_x_T(self, seed: int, shape: tuple[int, ...], dtype: str, device: str) -> Any:
+        """The generator seeded `seed`, advanced past the draws the sampler takes before its
+        loop (`draws_before_loop`: x_T's), so that a restart there hands its steps' draws."""
+        generator = self.generator(seed, device)
+        for _ in range(self.draws_before_loop):
+            self.bridge.draw_noise(generator, shape, dtype, device)
+        return generator
+
     def _generator_draws(self, run: Run, x_T: Any) -> list[int | None]:
         """Sample-shaped draws of the convention the sampler took from its generator after
-        each evaluation (before the next; those before evaluation 0 added to the first),
-        from the recorded states; None where no whole number of them leads there."""
+        each evaluation (before the next; those before evaluation 0 added to the first, less
+        `draws_before_loop`: x_T's draw is no step's), from the recorded states; None where
+        no whole number of them leads there."""
         info = self.describe(x_T)
         states = run.states or []
         ends = [*states[1:], run.end]
@@ -122,7 +140,10 @@ class Running:
             before = self._count_draws(
                 run.start, states[0], info.shape, info.dtype, info.device, most=len(states) + 4
             )
-            out[0] = None if before is None or out[0] is None else out[0] + before
+            if before is not None:
+                before -= self.draws_before_loop  # negative: x_T not drawn from it (None)
+            known = before is not None and before >= 0 and out[0] is not None
+            out[0] = out[0] + before if known else None
         return out
 
     def _count_draws(
@@ -328,8 +349,8 @@ class Running:
         def answer(k: int, x: Any, t: np.ndarray) -> Any:
             if "generator" in handed:  # its state at each call; a restart at `restart_at`
                 handed["states"].append(self.generator_state(handed["generator"]))
-                if k == restart_at:
-                    fresh = self.generator_state(self.generator(seed, device))
+                if k == restart_at:  # as `seed` leaves it at the loop's start (after x_T's)
+                    fresh = self.generator_state(self._after_x_T(seed, tuple(shape), dtype, device))
                     if _set_state(handed["generator"], fresh):
                         handed["restarted"] = fresh
             return respond(k, x, t)

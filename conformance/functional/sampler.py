@@ -57,9 +57,13 @@ CONV-1, listed in the report header):
 - `x_T`: "given" (the suite hands x_T), "drawn" (the sampler draws x_T = sigma_max z from
   its noise hook, whatever its first time point: diffusers' init_noise_sigma) or
   "drawn_at_first_point" (x_T = sigma_1 z, sigma_1 its first evaluated sigma: Kinyugo's,
-  ECT's); a drawing sampler is handed zeros shaped like x_T and z as the first draw. On
-  a grid that starts at sigma_max both are Algorithm 1's x_T = T z (XT-1); on one that
-  starts below it, the declared scale is a convention (CONV-1).
+  ECT's); a drawing sampler is handed zeros shaped like x_T and z as the first draw of its
+  hook; with noise="generator", z is the generator's first draw of the convention, x_T is
+  read from the recording, and the steps' draws are the convention's from the second on
+  (`draws_before_loop`); refused there: a network that sees only c_in x_T (x_T cannot be
+  read) and a JAX key (no split is declared for x_T's draw). On a grid that starts at
+  sigma_max both are Algorithm 1's x_T = T z (XT-1); on one that starts below it, the
+  declared scale is a convention (CONV-1).
 
 The class is assembled from its concerns: the declaration's vocabulary, maps and checks
 (`conformance.functional.declaration`), running the sampler and reading its recording
@@ -164,12 +168,11 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         if x_T not in X_T:
             raise ValueError(f"`x_T` must be one of {tuple(X_T)}, got {x_T!r}")
         if x_T != "given" and noise == "generator":
-            raise ValueError(
-                f"`x_T` {x_T!r} with noise='generator': declare a noise hook (randn_like, "
-                "function, draws or global) from which the sampler draws x_T"
-            )
+            _check_x_T_from_generator(x_T, callable, c_in, bridge)
         self.x_T = x_T
         self.x_T_drawn = x_T != "given"
+        # x_T's draw, the generator's first (`Adapter.draws_before_loop`)
+        self.draws_before_loop = 1 if self.x_T_drawn and noise == "generator" else 0
         check_defaults(self.parameters, defaults, self.required)
         check_domain("fixed", fixed or {}, {**DEFAULT_CONFIG, **(fixed or {})})
         if defaults is not None:
@@ -332,9 +335,13 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         if self.required:
             lines.append(f"  required (no default): {', '.join(self.required)}")
         if self.x_T_drawn:
+            first = (
+                "the generator's first draw of the convention (the steps' draws follow it)"
+                if self.draws_before_loop
+                else "the hook's first draw"
+            )
             lines.append(
-                f"  x_T: {X_T[self.x_T]}, z the hook's first draw (handed an array of zeros "
-                "shaped like x_T)"
+                f"  x_T: {X_T[self.x_T]}, z {first} (handed an array of zeros shaped like x_T)"
             )
         lines.append(
             "  not offered: stateful scheduler, add_noise, sigma_to_t, scalings functions"
@@ -345,10 +352,12 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
     def reproduce_noise(
         self, seed: int, shape: tuple[int, ...], dtype: str, device: str, draws: int
     ) -> list[Any]:
-        """The draws the sampler takes from `generator(seed)`: a JAX key is never advanced,
-        its draws are derived by the bridge's declared splitting."""
-        if hasattr(self.bridge, "reproduce_noise_from"):
-            return self._seeded(seed, shape, dtype, device, draws)
+        """The draws the sampler takes from `generator(seed)` for its steps: a JAX key is
+        never advanced, its draws are derived by the bridge's declared splitting; the draws
+        before its loop (x_T's) are not a step's."""
+        before = self.draws_before_loop
+        if hasattr(self.bridge, "reproduce_noise_from") or before:
+            return self._seeded(seed, shape, dtype, device, before + draws)[before:]
         return super().reproduce_noise(seed, shape, dtype, device, draws)
 
     def sigma_to_t(self, config: Mapping[str, Any], sigmas: np.ndarray) -> Any:
@@ -471,3 +480,21 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         run = self._run(config, spec, x_T, given, None, network=F)
         self._readable(config, spec, run, x_T)
         return run.final, np.array([*self._sigmas(run.recording), float(config["sigma_min"])])
+
+
+def _check_x_T_from_generator(x_T: str, kind: str, c_in: bool, bridge: ArrayBridge) -> None:
+    """A sampler that draws x_T from its own generator (its first draw, x_T = scale z): the
+    suite cannot choose z, so it reads x_T from the recording and z from the convention. What
+    that cannot reach is refused (ValueError naming the arguments and what is allowed)."""
+    if hasattr(bridge, "reproduce_noise_from"):
+        raise ValueError(
+            f"`x_T` {x_T!r} with noise='generator' and bridge {type(bridge).__name__}: a JAX "
+            "key drawn from for x_T is not supported (x_T='given', or a noise hook: "
+            "randn_like, function, draws)"
+        )
+    if kind == "network" and c_in:
+        raise ValueError(
+            f"`x_T` {x_T!r} with noise='generator' and c_in=True: a network that sees only "
+            "c_in x_T hides the x_T it drew (allowed: c_in=False, callable='denoiser', or "
+            "x_T='given')"
+        )

@@ -196,11 +196,15 @@ def _noise_convention(adapter: Adapter, device: str, dtype: str) -> list[str]:
                 )
             ]
             spec = TimestepSpec(timesteps=(22, 0))
-            result = adapter.run_steps(DEFAULT_CONFIG, spec, device, inputs, seed=seed)
-            drawn = adapter.to_numpy(result[0].prev_sample).ravel()
-            expected = adapter.to_numpy(
-                adapter.reproduce_noise(seed, PROBE_SHAPE, dtype, device, 1)[0]
-            ).ravel()
+            if adapter.draws_before_loop:  # 2 steps: a sampler on its own grid takes them too
+                spec = TimestepSpec(num_inference_steps=2)
+                drawn, expected = _past_x_T(adapter, spec, inputs, seed, device, dtype)
+            else:
+                result = adapter.run_steps(DEFAULT_CONFIG, spec, device, inputs, seed=seed)
+                drawn = adapter.to_numpy(result[0].prev_sample).ravel()
+                expected = adapter.to_numpy(
+                    adapter.reproduce_noise(seed, PROBE_SHAPE, dtype, device, 1)[0]
+                ).ravel()
     except (Exception, timeout.ImplementationHang):
         return []
     if drawn.shape != expected.shape or not np.all(np.isfinite(drawn)) or not drawn.any():
@@ -216,3 +220,20 @@ def _noise_convention(adapter: Adapter, device: str, dtype: str) -> list[str]:
         f"that convention (correlation {correlation:.2f}; 1 expected): claim the convention the "
         "implementation draws by, or noise_convention=None"
     ]
+
+
+def _past_x_T(
+    adapter: Adapter, spec: TimestepSpec, inputs: list, seed: int, device: str, dtype: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """A sampler that draws x_T from the generator first steps from its own x_T, not from
+    0: two runs that draw x_T alike (seeded `seed`) and are restarted at evaluation 0 from
+    `seed` and `seed + 1` differ only by (noise scale) (z_1 - z_2), the steps' first draws."""
+    prev, z = [], []
+    for restart in (seed, seed + 1):
+        result = adapter.run_steps(
+            DEFAULT_CONFIG, spec, device, inputs, seed=restart, switch=(seed, 0)
+        )
+        prev.append(adapter.to_numpy(result[0].prev_sample).ravel())
+        first = adapter.reproduce_noise(restart, PROBE_SHAPE, dtype, device, 1)[0]
+        z.append(adapter.to_numpy(first).ravel())
+    return prev[0] - prev[1], z[0] - z[1]

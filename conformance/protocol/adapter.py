@@ -83,6 +83,9 @@ class Adapter(ABC):
     #: The suite hands every draw through the implementation's own noise hook (a functional
     #: sampler): exact noise by another route than `noise=`.
     noise_through_hook: bool = False
+    #: Draws of the noise convention it takes from the caller's generator before its loop
+    #: (1: a functional sampler that draws x_T from it), which are no step's draws.
+    draws_before_loop: int = 0
     #: How messages name its parts (`Terms`).
     terms: Terms = SCHEDULER_TERMS
 

@@ -277,3 +277,48 @@ class OneStepDraws(GeneratorSampler):
 
     def one_step(self, x, generator):
         return x + 0.0 * self.draw(x, generator)
+
+
+# -- x_T drawn from the caller's generator --------------------------------------------------
+
+
+class DrawsXT(GeneratorSampler):
+    """Conforming: draws x_T = t_max z from the caller's generator (its first draw, as a
+    public sampler given a seeded generator does), then steps; its network applies c_in
+    itself (F(x, t): declared c_in=False)."""
+
+    def __call__(self, model, x, ts, generator, t_max=80.0, **config):
+        x = self.initial(x, generator, t_max)
+        return super().__call__(model, x, ts, generator, t_max=t_max, **config)
+
+    def initial(self, x, generator, t_max):
+        return t_max * self.draw(x, generator)
+
+    def network(self, model, x, sigma):
+        return model(x, self.time(sigma, x.shape[0]))
+
+
+class XTUnscaled(DrawsXT):
+    """Draws x_T = z: the scale t_max forgotten."""
+
+    def initial(self, x, generator, t_max):
+        return self.draw(x, generator)
+
+
+class XTDrawnTwice(DrawsXT):
+    """Draws x_T twice and keeps the first (a leftover draw): its steps' draws come one later
+    than the convention's."""
+
+    def initial(self, x, generator, t_max):
+        z = self.draw(x, generator)
+        self.draw(x, generator)
+        return t_max * z
+
+
+class DrawsXTOwnGrid(DrawsXT):
+    """Conforming: takes the number of steps n and computes its own grid (SCHED-1's indices
+    into its `steps`-point grid, the end point included), x_T drawn as `DrawsXT`."""
+
+    def __call__(self, model, x, n, generator, steps=40, **config):
+        ts = [*sorted(k * (steps // n) for k in range(n)), steps - 1]
+        return super().__call__(model, x, ts, generator, steps=steps, **config)

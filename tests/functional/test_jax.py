@@ -169,3 +169,21 @@ def test_a_compiled_float64_run_restores_x64_process_wide() -> None:
     inputs = [StepInputs(adapter.asarray(VALUES, "float32", "cpu"), x)] * 2
     results = adapter.run_steps(DEFAULT_CONFIG, TimestepSpec(timesteps=(30, 0)), "cpu", inputs)
     assert str(results[-1].prev_sample.dtype) == "float32"
+
+
+def test_x_T_drawn_from_a_key_is_refused() -> None:
+    """Drawing x_T consumes a key of the split the steps' keys come from: not supported; the
+    error names both arguments and what is allowed."""
+    with pytest.raises(
+        ValueError, match="`x_T` 'drawn' with noise='generator' and bridge JaxBridge"
+    ):
+        FunctionalSampler(
+            lambda *a, **kw: None,
+            name="draws x_T from its key",
+            callable="denoiser",
+            time_points="ts",
+            noise="generator",
+            x_T="drawn",
+            bridge=JaxBridge(),
+            parameters={"s_noise": "s_noise"},
+        )

@@ -36,11 +36,14 @@ OWN_SETTINGS: dict[type, dict] = {
     gs.OtherDefaults: {
         "defaults": {"sigma_min": 0.003, "sigma_max": 120.0, "clip_denoised": False}
     },
+    # x_T drawn from the generator (and by its subclasses): its network sees x (c_in inside)
+    gs.DrawsXT: {"x_T": "drawn", "c_in": False},
+    gs.DrawsXTOwnGrid: {"x_T": "drawn", "c_in": False, "time_points": "steps"},
 }
 
 
 def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], FunctionalSampler]:
-    own = OWN_SETTINGS.get(sampler, {})
+    own = next((OWN_SETTINGS[c] for c in sampler.__mro__ if c in OWN_SETTINGS), {})
     dtypes = own.get("dtypes", BOTH)
     fixed = own.get("fixed", {})
     parameters = {k: v for k, v in GENERATOR_NAMES.items() if k not in fixed}
@@ -55,13 +58,15 @@ def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], Funct
             sampler(),
             name=name,
             callable="network",
-            time_points="ts",
+            time_points=own.get("time_points", "ts"),
             noise="generator",
             bridge=TorchBridge(),
             dtypes=dtypes,
             parameters=parameters,
             fixed=fixed,
             defaults=defaults,
+            x_T=own.get("x_T", "given"),
+            c_in=own.get("c_in", True),
         )
 
     make.__name__ = name
@@ -107,7 +112,25 @@ SAMPLERS: dict[
     "generator_draws_twice": (gs.DrawsTwice, {"NOISE-2": BOTH}, ()),
     "generator_skips_last_draw": (gs.SkipsLastDraw, {"NOISE-2": BOTH}, ()),
     "generator_one_step_draws": (gs.OneStepDraws, {"STEP-5": BOTH}, ()),
+    # x_T drawn from the generator (its first draw; XT-1 checked too: `WITH_XT1`)
+    # (c_in inside the network: CIN-1 is not offered; CONV-1 checks the declaration)
+    "generator_draws_x_T": (gs.DrawsXT, {}, ("CIN-1",)),
+    # its own grid takes no custom time points: XT-1's [39, 22, 0], STEP-9's, STEP-10's
+    "generator_draws_x_T_own_grid": (
+        gs.DrawsXTOwnGrid,
+        {},
+        ("CIN-1", "XT-1", "STEP-9", "STEP-10"),
+    ),
+    "generator_x_T_unscaled": (gs.XTUnscaled, {"XT-1": BOTH, "CONV-1": BOTH}, ("CIN-1",)),
+    "generator_x_T_drawn_twice": (
+        gs.XTDrawnTwice,
+        {"NOISE-2": BOTH, "STEP-5": BOTH},  # its leftover draw is one in one-step sampling too
+        ("CIN-1",),
+    ),
 }
+#: Members that draw x_T, checked on XT-1 as well.
+WITH_XT1 = ("generator_draws_x_T", "generator_draws_x_T_own_grid", "generator_x_T_unscaled",
+            "generator_x_T_drawn_twice")  # fmt: skip
 #: Members whose failure of a clause is a SHOULD warning (`zoo.Member.should`): no clamp is
 #: Algorithm 1's (CFG-1); sigma_min 0.003 (generator_other_defaults) stays a MUST.
 SHOULD_ONLY = {"generator_never_clamps_tau": ("CFG-1",)}
@@ -116,7 +139,7 @@ globals().update({name: adapter(sampler, name) for name, (sampler, _, _) in SAMP
 
 def members() -> dict:
     """name -> `zoo.Member`: each sampler's adapter and expected verdict."""
-    from tests.functional.zoo import Member
+    from tests.functional.zoo import CHECKED, Member
 
     return {
         name: Member(
@@ -125,6 +148,7 @@ def members() -> dict:
             (*GENERATOR_SKIPS, *skips),
             fails,
             should=SHOULD_ONLY.get(name, ()),
+            clauses=(*CHECKED, "XT-1") if name in WITH_XT1 else (),
         )
         for name, (sampler, fails, skips) in SAMPLERS.items()
     }
