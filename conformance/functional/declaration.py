@@ -57,7 +57,8 @@ SIGMA_LISTS = ("sigmas", "sigmas_zero", "sigmas_only")
 
 
 #: Examples of custom time points rejected in a row for time_points="steps" before the test
-#: is skipped with the reason (below hypothesis' filter_too_much health check, 50).
+#: is skipped with the reason (a test that draws almost only them; the health check
+#: filter_too_much is off for such a sampler, `Adapter.rejects_examples`).
 REJECTS_BEFORE_SKIP = 20
 
 

@@ -171,6 +171,8 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
             _check_x_T_from_generator(x_T, callable, c_in, bridge)
         self.x_T = x_T
         self.x_T_drawn = x_T != "given"
+        # a step count: custom time points other than SCHED-1's are rejected (`Running._steps`)
+        self.rejects_examples = time_points == "steps"
         # x_T's draw, the generator's first (`Adapter.draws_before_loop`)
         self.draws_before_loop = 1 if self.x_T_drawn and noise == "generator" else 0
         check_defaults(self.parameters, defaults, self.required)

@@ -196,8 +196,9 @@ def _noise_convention(adapter: Adapter, device: str, dtype: str) -> list[str]:
                 )
             ]
             spec = TimestepSpec(timesteps=(22, 0))
-            if adapter.draws_before_loop:  # 2 steps: a sampler on its own grid takes them too
+            if adapter.rejects_examples or adapter.draws_before_loop:  # a step count: 2 steps
                 spec = TimestepSpec(num_inference_steps=2)
+            if adapter.draws_before_loop:
                 drawn, expected = _past_x_T(adapter, spec, inputs, seed, device, dtype)
             else:
                 result = adapter.run_steps(DEFAULT_CONFIG, spec, device, inputs, seed=seed)

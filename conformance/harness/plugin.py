@@ -307,23 +307,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 )
             )
             continue
-        with_fixtures(item)
+        with_fixtures(item, state.adapter.rejects_examples)
         reason = _skip_reason(state, item)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def with_fixtures(item: pytest.Item) -> None:
+def with_fixtures(item: pytest.Item, rejects: bool = False) -> None:
     """Let a clause test's `@given` share its function-scoped fixtures (`measure`: one per
     test, collecting over all the examples) among its examples: the loaded profile's settings
     (`--hypothesis-profile`, else the suite's), the health check `function_scoped_fixture`
-    suppressed. A test with settings of its own keeps them (Hypothesis takes one `@settings`
-    per test; so does a parametrized test's second item)."""
+    suppressed, and `filter_too_much` too for an implementation that `rejects` examples it
+    cannot be given (`Adapter.rejects_examples`: an example that fits may follow many that do
+    not). A test with settings of its own keeps them (Hypothesis takes one `@settings` per
+    test; so does a parametrized test's second item)."""
     test = getattr(item, "obj", None)
     if not hasattr(test, "hypothesis"):
         return
     profile = settings.default
     suppressed = [*profile.suppress_health_check, HealthCheck.function_scoped_fixture]
+    suppressed += [HealthCheck.filter_too_much] if rejects else []
     with contextlib.suppress(InvalidArgument):
         settings(parent=profile, suppress_health_check=suppressed)(test)
 

@@ -83,6 +83,10 @@ class Adapter(ABC):
     #: The suite hands every draw through the implementation's own noise hook (a functional
     #: sampler): exact noise by another route than `noise=`.
     noise_through_hook: bool = False
+    #: It rejects inputs it cannot be given (a functional sampler that takes a step count,
+    #: offered custom time points): its clause tests run without Hypothesis's
+    #: `filter_too_much` health check (the tests that draw almost only such inputs skip).
+    rejects_examples: bool = False
     #: Draws of the noise convention it takes from the caller's generator before its loop
     #: (1: a functional sampler that draws x_T from it), which are no step's draws.
     draws_before_loop: int = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from conformance.functional import FunctionalSampler
 from conformance.protocol.bridges import TorchBridge
@@ -75,6 +76,56 @@ def test_its_own_float32_grid_fails_the_schedule() -> None:
     result = _run("float32_grid")
     assert set(result.failed()) >= {"SCHED-1"}, result.failed()
     assert set(result.failed()) <= {"SCHED-1", "SCHED-2", "GOLD-1"}, result.failed()
+
+
+def test_its_schedule_clauses_run_under_the_default_profile() -> None:
+    """SCHED-2 draws custom time points, most of which a step count cannot express: they are
+    rejected, and the examples that fit (SCHED-1's indices) are checked, under the suite's
+    default profile too, without Hypothesis's filter_too_much health check erring."""
+    result = runner.run(
+        "tests.functional.test_own_grid:own_grid",
+        ["SCHED-2"],
+        ["float64"],
+        extra=["--hypothesis-profile=conformance-ci"],
+    )
+    assert not result.failed(), {c: result.messages(c) for c in result.failed()}
+    assert "SCHED-2" in result.passed(), result.output[-2000:]
+
+
+def generator_own_grid() -> FunctionalSampler:
+    """On its own grid, drawing from the caller's seeded torch generator."""
+
+    def sample(denoise, x, n, generator, s_noise=1.0, **grid):
+        def noise(x):
+            return s_noise * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+
+        return steps_sampler(denoise, x, n, noise, **grid)
+
+    return FunctionalSampler(
+        sample,
+        name="own grid, generator",
+        callable="denoiser",
+        time_points="steps",
+        noise="generator",
+        bridge=TorchBridge(),
+        dtypes=("float64",),
+        parameters={**NAMES, "s_noise": "s_noise"},
+        defaults={"num_train_timesteps": 40, "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0,
+                  "s_noise": 1.0},
+    )  # fmt: skip
+
+
+def test_its_noise_convention_is_probed_on_a_step_count() -> None:
+    """The start-up probe of the noise convention runs two steps by count (it once handed
+    time points [22, 0], which such a sampler skips: an internal error of pytest)."""
+    result = runner.run(
+        "tests.functional.test_own_grid:generator_own_grid",
+        ["STEP-3"],
+        ["float64"],
+        extra=["--conformance-claims=check", f"--hypothesis-profile={PROFILE}"],
+    )
+    assert result.exit_code == pytest.ExitCode.OK, result.output[-2000:]
+    assert "STEP-3" in result.passed(), result.output[-2000:]
 
 
 def test_custom_time_points_are_skipped_with_the_reason() -> None:
