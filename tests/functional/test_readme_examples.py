@@ -25,6 +25,9 @@ EXAMPLES = {
     "first_point": (None, ["XT-1", "STEP-3", "CONV-1"]),
     "required": (None, ["CFG-1", "STEP-3", "CONV-1"]),
     "sigmas_zero": (None, ["STEP-3", "STEP-4", "CONV-1"]),
+    "generator_x_T": (None, ["XT-1", "STEP-3", "NOISE-2", "CONV-1"]),
+    "network_steps": (None, ["SCHED-1", "STEP-1", "CONV-1"]),
+    "embedding": (None, ["STEP-1", "STEP-3", "CONV-1"]),
 }
 
 
@@ -37,20 +40,29 @@ def test_every_example_is_run() -> None:
     assert set(examples()) == set(EXAMPLES)
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_example_runs_and_passes(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+#: example -> (text, the text with a bug planted, the clause it must fail): the examples'
+#: checks can fail.
+PLANTED = {
+    "generator_x_T": ("x = sigma_max * z()", "x = z()", "XT-1"),
+    "network_steps": ("out = (sigma - sigma_min) * sd", "out = sigma * sd", "STEP-1"),
+    "embedding": ("math.exp(4 * math.atan2", "math.exp(3 * math.atan2", "CONV-1"),
+}
+
+
+def verdict(
+    name: str, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> runner.SuiteRun:
+    """The example `source`, written as the README's module, on its clauses."""
     needs, clauses = EXAMPLES[name]
     if needs:
         pytest.importorskip(needs)
     package = tmp_path / "my_cm_examples"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / f"{name}.py").write_text(examples()[name])
+    (package / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        result = runner.run(
+        return runner.run(
             f"my_cm_examples.{name}:adapter",
             clauses,
             ["float64"],
@@ -59,5 +71,23 @@ def test_example_runs_and_passes(
     finally:
         for module in [m for m in sys.modules if m.startswith("my_cm_examples")]:
             del sys.modules[module]
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_runs_and_passes(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = verdict(name, examples()[name], tmp_path, monkeypatch)
     assert not result.failed(), {c: result.messages(c) for c in result.failed()}
-    assert set(clauses) <= result.passed()
+    assert set(EXAMPLES[name][1]) <= result.passed()
+
+
+@pytest.mark.parametrize("name", sorted(PLANTED))
+def test_example_with_a_planted_bug_fails_its_clause(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text, planted, clause = PLANTED[name]
+    source = examples()[name]
+    assert source.count(text) == 1, f"{name}: the README no longer reads {text!r}"
+    result = verdict(name, source.replace(text, planted), tmp_path, monkeypatch)
+    assert clause in result.violated(), {c: result.messages(c) for c in result.failed()}
