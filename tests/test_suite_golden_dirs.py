@@ -118,3 +118,17 @@ def test_renamed_cases_catch_a_wrong_implementation(
     assert set(result.violated()) == caught, (_statuses(result), result.output[-3000:])
     nodes = {t["nodeid"] for c in result.cells for t in c["tests"]}
     assert any("run_two" in n for n in nodes), nodes
+
+
+def test_the_toy_network_replay_can_fail(tmp_path: Path) -> None:
+    """GOLD-4 can fail, though no mutant of the zoo reaches it (a step departure is its STEP
+    clause's, tests/mutants/KILL_MATRIX.md): with the toy network's A 0.1 % off in a copy's
+    manifest, the reference's trajectories with that network no longer end where OpenAI's
+    did, and GOLD-4 alone fails (GOLD-3 replays OpenAI's recorded network outputs)."""
+    directory = _directory(tmp_path / "toy", {"cd_imagenet64_ts_0_22_39_f64": "run_one"})
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["toy_model"]["params"]["A"] *= 1.001
+    path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    result = _run(directory, dtypes=["float64"])
+    assert set(result.violated()) == {"GOLD-4"}, {c: result.messages(c) for c in result.failed()}
