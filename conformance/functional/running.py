@@ -356,6 +356,7 @@ class Running:
             return respond(k, x, t)
 
         model = self._scripted(recording, answer, fresh=conventions)
+        model.shape = shape  # a sampler's own reshaping undone in what is recorded
         s = float(config["s_noise"]) if self._inside("s_noise") else 1.0
         own = np.random.default_rng(0 if seed is None else seed + 1)
         drawn: dict[int, Any] = {}

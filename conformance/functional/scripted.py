@@ -50,6 +50,18 @@ class Recording:
         return sum(1 for after in self.draws_after if after == k + 1)
 
 
+def in_shape(bridge: ArrayBridge, value: Any, shape: Sequence[int] | None) -> Any:
+    """`value` (native) reshaped to `shape` where it holds as many elements in another shape:
+    a sampler that reshapes its sample (to (B, C, 1, 1), say) is recorded in the shape the
+    suite handed it and answered, and handed draws, in its own."""
+    info = bridge.describe(value)
+    if shape is None or info is None or tuple(info.shape) == tuple(shape):
+        return value
+    if int(np.prod(info.shape)) != int(np.prod(shape)):
+        return value
+    return bridge.asarray(np.reshape(bridge.to_numpy(value), tuple(shape)), info.dtype, info.device)
+
+
 class ScriptedCallable:
     """The model handed to a functional sampler: `respond(k, x, time)` gives the output of
     call k; every call's inputs are recorded."""
@@ -63,6 +75,8 @@ class ScriptedCallable:
         self.bridge = bridge
         self.recording = recording
         self.respond = respond
+        #: The shape of the sample the suite handed the sampler (`in_shape`).
+        self.shape: tuple[int, ...] | None = None
 
     def __call__(self, x: Any, time: Any, *args: Any, **kwargs: Any) -> Any:
         if self.bridge.traced(x) or self.bridge.traced(time):
@@ -80,10 +94,11 @@ class ScriptedCallable:
         values = self.bridge.to_numpy(time) if info is not None else np.asarray(time, np.float64)
         given = info.dtype if info is not None else np.asarray(time).dtype.name
         k = len(self.recording.calls)
+        seen = in_shape(self.bridge, x, self.shape)
         self.recording.calls.append(
-            Call(self.bridge.copy(x), np.ravel(values).astype(np.float64), str(given))
+            Call(self.bridge.copy(seen), np.ravel(values).astype(np.float64), str(given))
         )
-        return self.respond(k, x, values)
+        return in_shape(self.bridge, self.respond(k, seen, values), self.bridge.describe(x).shape)
 
 
 class NoiseSource:
@@ -108,7 +123,10 @@ class NoiseSource:
     def _draw(self, like: Any) -> Any:
         j = len(self.recording.draws_after)
         self.recording.draws_after.append(len(self.recording.calls))
-        return self.supply(j, like)
+        drawn = self.supply(j, like)
+        if self.bridge is None or like is None or self.bridge.describe(like) is None:
+            return drawn
+        return in_shape(self.bridge, drawn, self.bridge.describe(like).shape)
 
 
 class RandnLike:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pytest
 
 from conformance.harness import timeout
 from conformance.inputs.strategies import DEFAULT_CONFIG
@@ -206,7 +207,9 @@ def _noise_convention(adapter: Adapter, device: str, dtype: str) -> list[str]:
                 expected = adapter.to_numpy(
                     adapter.reproduce_noise(seed, PROBE_SHAPE, dtype, device, 1)[0]
                 ).ravel()
-    except (Exception, timeout.ImplementationHang):
+    # Whatever stops the probe (a run the sampler skips, as one evaluating other than n points
+    # for n steps) leaves the claim to the clauses: a skip here would end pytest itself.
+    except (Exception, timeout.ImplementationHang, pytest.skip.Exception):
         return []
     if drawn.shape != expected.shape or not np.all(np.isfinite(drawn)) or not drawn.any():
         return []

@@ -188,3 +188,22 @@ def test_a_network_on_its_own_grid_has_its_model_time_read_through_the_loop() ->
     message = result.messages("CONV-1")[0]
     assert "model time t = 250 log(sigma + 1e-44): at evaluation 0" in message, message
     assert "its c_skip" in message and "is that of sigma 80" in message, message
+
+
+def test_a_probe_the_sampler_skips_leaves_the_claim_to_the_clauses(monkeypatch) -> None:
+    """A start-up probe run that the sampler skips (one evaluating n + 1 points for n steps,
+    say) leaves the noise convention to the clauses: pytest's skip raised at start-up would
+    end pytest itself (an INTERNALERROR)."""
+    from conformance.harness import claims
+
+    adapter = generator_own_grid()
+
+    def skipped(*args, **kwargs):
+        pytest.skip("evaluated 3 points for n = 2 steps")
+
+    monkeypatch.setattr(adapter, "run_steps", skipped)
+    try:
+        problems = claims.check(adapter, ["cpu"], ["float64"])
+    except pytest.skip.Exception as skip:
+        pytest.fail(f"the probe let the sampler's skip through: {skip}")
+    assert problems == []

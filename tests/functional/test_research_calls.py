@@ -65,3 +65,37 @@ def test_a_sampler_calling_its_model_as_research_code_does_is_gated() -> None:
     )
     assert not result.failed(), {c: result.messages(c) for c in result.failed()}
     assert {"STEP-1", "STEP-3", "CONV-1"} <= result.passed()
+
+
+def _four_d(model, x, sigmas, noise, **kw):
+    """edm_sampler run on a (B, m, 1, 1) view of the sample, as image code runs: its network
+    sees and answers, and its noise hook draws, in that shape."""
+    out = samplers.edm_sampler(model, x.reshape(x.shape[0], -1, 1, 1), sigmas, noise, **kw)
+    return out.reshape(x.shape)
+
+
+def four_d() -> FunctionalSampler:
+    return FunctionalSampler(
+        _four_d,
+        name="four_d",
+        callable="network",
+        time_points="sigmas",
+        noise="function",
+        bridge=TorchBridge(),
+        dtypes=("float64",),
+        parameters={"sigma_data": "sigma_data", "clip_denoised": "clip_denoised"},
+    )
+
+
+def test_a_sampler_that_reshapes_its_sample_is_answered_in_its_shape() -> None:
+    """The suite records the network's input in the shape it handed the sampler and answers
+    (network output, draws) in the sampler's own shape: a sampler that works on (B, m, 1, 1)
+    is gated as it is (the answers were once in the suite's shape: a broadcasting error)."""
+    result = runner.run(
+        "tests.functional.test_research_calls:four_d",
+        ["STEP-1", "STEP-3", "CONV-1"],
+        ["float64"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+    assert not result.failed(), {c: result.messages(c) for c in result.failed()}
+    assert {"STEP-1", "STEP-3", "CONV-1"} <= result.passed()
