@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.functional import FunctionalSampler
+from conformance.functional import RAW_SIGMA, FunctionalSampler
 from conformance.protocol.bridges import TorchBridge
 from tests.functional.test_zoo import PROFILE
 from tests.mutants import runner
@@ -207,3 +207,45 @@ def test_a_probe_the_sampler_skips_leaves_the_claim_to_the_clauses(monkeypatch) 
     except pytest.skip.Exception as skip:
         pytest.fail(f"the probe let the sampler's skip through: {skip}")
     assert problems == []
+
+
+def network_noise_always_on() -> FunctionalSampler:
+    """The zoo's network on its own grid, drawing from the caller's generator and with no
+    s_noise of its own (mapped, as noise='generator' needs, and ignored, as a public sampler
+    without one does): the noise in CONV-1's whole-run readings cannot be turned off."""
+    from tests.functional import public_samplers as ps
+
+    def sample(model, x, n, generator, s_noise=1.0, **grid):
+        def noise(x):
+            return torch.randn(x.shape, generator=generator, dtype=x.dtype)
+
+        return ps.network_steps(model, x, n, noise, **grid)
+
+    return FunctionalSampler(
+        sample,
+        name="network, own grid, noise always on",
+        callable="network",
+        time_points="steps",
+        noise="generator",
+        model_time=RAW_SIGMA,
+        c_in=False,
+        bridge=TorchBridge(),
+        dtypes=("float32",),
+        parameters={**NAMES, "s_noise": "s_noise"},
+        defaults={"num_train_timesteps": 40, "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0,
+                  "s_noise": 1.0},
+    )  # fmt: skip
+
+
+def test_its_scalings_are_read_within_the_rounding_of_noise_left_on() -> None:
+    """In float32 the noise left on rounds at ~1e-3 of c_skip x at sigma_max: the reading
+    carries that error into CONV-1's tolerance, so that a right model time passes (it once
+    failed CONV-1, hiding its schedule's clauses)."""
+    result = runner.run(
+        "tests.functional.test_own_grid:network_noise_always_on",
+        ["CONV-1", "SCHED-1"],
+        ["float32"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+    assert not result.failed(), {c: result.messages(c) for c in result.failed()}
+    assert {"CONV-1", "SCHED-1"} <= result.passed()
