@@ -96,6 +96,7 @@ class ConventionChecks:
         spec = TimestepSpec(timesteps=(39, 22, 0))
         if self.time_points == "steps":  # the same count; its grid is SCHED's
             spec = TimestepSpec(num_inference_steps=3)
+            config = self.settings(config, spec)  # at the N its grid implies
         exact = truth.schedule(config, spec)
         rng = np.random.default_rng(3)
         x_T = self.asarray(80.0 * rng.standard_normal((2, 3)), dtype, device)

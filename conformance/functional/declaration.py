@@ -23,6 +23,9 @@ TimePoints = Literal["timesteps", "ts", "sigmas", "sigmas_zero", "sigmas_only", 
 NoiseHook = Literal["randn_like", "function", "draws", "generator", "global"]
 
 
+Grid = Literal["N", "n", "n+1"]
+
+
 TIME_POINTS = {
     "timesteps": "diffusers' descending indices into an N-point grid (sigma_min appended by "
     "the sampler)",
@@ -34,6 +37,28 @@ TIME_POINTS = {
     "fixed)",
     "steps": "the number of steps n: the sampler computes its own grid (SCHED-1's indices)",
 }
+
+
+#: The grid a sampler on its own grid (time_points="steps") evaluates for n steps: each is
+#: SCHED-1's grid for the N it implies (`grid_points`), so SCHED-1 holds it there.
+GRIDS = {
+    "N": "SCHED-1's indices arange(n) * (N // n) into the config's N-point Karras grid "
+    "(diffusers')",
+    "n": "the n-point Karras grid, every point evaluated, the last at sigma_min (k-diffusion's "
+    "get_sigmas_karras(n)): SCHED-1's with N = n",
+    "n+1": "the (n + 1)-point Karras grid, its last point (sigma_min, where f is the identity) "
+    "not evaluated: SCHED-1's with N = n + 1",
+}
+
+
+def grid_points(grid: Grid, n: int) -> int | None:
+    """The N whose SCHED-1 grid for n steps is `grid`'s; None for "N" (the config's). For
+    "n" at n = 1, N = 2: its one point is sigma_max, as get_sigmas_karras(1) gives."""
+    if grid == "n":
+        return max(n, 2)
+    if grid == "n+1":
+        return n + 1
+    return None
 
 
 NOISE_HOOKS = {

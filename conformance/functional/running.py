@@ -18,11 +18,13 @@ from hypothesis.control import currently_in_test_context
 from conformance import truth
 from conformance.functional import global_noise
 from conformance.functional.declaration import (
+    GRIDS,
     RAW_SIGMA,
     REJECTS_BEFORE_SKIP,
     ConventionError,
     TimeEmbedding,
     TimeMap,
+    grid_points,
 )
 from conformance.functional.scripted import (
     DrawList,
@@ -171,6 +173,11 @@ class Running:
         spec's). Time points `spec` that its fixed num_train_timesteps cannot hold: the
         hypothesis example is rejected, else the test is skipped with the reason."""
         out = {**dict(config), **self._own_values()}
+        own_N = None if spec is None else grid_points(self.grid, _count(spec))
+        if own_N is not None:  # its grid's N follows its step count (`grid`): custom time
+            out["num_train_timesteps"] = own_N  # points are its grid's for their count, or
+            self._steps(out, spec)  # the example is rejected (`_steps`)
+            return out
         N = int(out["num_train_timesteps"])
         if spec is not None and N != int(config["num_train_timesteps"]):
             indices = spec.indices(N)
@@ -231,9 +238,10 @@ class Running:
         if currently_in_test_context() and self._custom_rejected < REJECTS_BEFORE_SKIP:
             reject()  # time points drawn as a custom list: another example may fit
         self._custom_rejected = 0  # a test that draws (almost) only custom lists: skipped
+        grid = "" if self.grid == "N" else f", {GRIDS[self.grid]}"
         pytest.skip(
             f"{self.name} takes a step count and computes its own grid "
-            f"(time_points='steps'): custom time points {list(spec.timesteps or ())} "
+            f"(time_points='steps'{grid}): custom time points {list(spec.timesteps or ())} "
             "cannot be given to it"
         )
 
@@ -424,6 +432,11 @@ class Running:
             escapes=escapes,
             keys=keys,
         )
+
+
+def _count(spec: TimestepSpec) -> int:
+    """The number of steps `spec` asks for."""
+    return int(spec.num_inference_steps or len(spec.timesteps or ()))
 
 
 def _set_state(generator: Any, state: Any) -> bool:

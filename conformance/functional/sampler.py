@@ -31,6 +31,12 @@ CONV-1, listed in the report header):
   time, and its scalings through the recorded loop, so it must see x itself: `c_in=False`;
   custom time points other than SCHED-1's indices are not expressible: those examples are
   rejected, and a test that draws only them is skipped with the reason);
+- `grid` (time_points="steps"): which Karras grid its n steps evaluate, each SCHED-1's for
+  the N it implies: "N" (default: diffusers' indices into the config's N-point grid), "n"
+  (the n-point grid, every point evaluated: k-diffusion's `get_sigmas_karras(n)`, N = n) or
+  "n+1" (the (n + 1)-point grid whose last point, sigma_min, is not evaluated: f is the
+  identity there, N = n + 1); for "n" and "n+1" the sampler takes no N, and every test
+  runs (and takes its truth) at the N its step count implies (`settings`);
 - `model_time` (network): the map t(sigma) the network sees, a `TimeMap`
   (default 250 log(sigma + 1e-44)), or a `TimeEmbedding` for a time that is a vector (a
   sinusoidal embedding the sampler computes from sigma): sigma is read back through its
@@ -88,12 +94,14 @@ from conformance.functional import global_noise
 from conformance.functional.conventions import ConventionChecks
 from conformance.functional.declaration import (
     EDM_TIME,
+    GRIDS,
     NOISE_HOOKS,
     SCHEDULE_KEYS,
     SIGMA_LISTS,
     TIME_POINTS,
     X_T,
     CallableKind,
+    Grid,
     NoiseHook,
     TimeEmbedding,
     TimeMap,
@@ -121,6 +129,7 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         time_points: TimePoints,
         noise: NoiseHook,
         bridge: ArrayBridge,
+        grid: Grid = "N",
         dtypes: Sequence[str] = ("float32",),
         devices: Sequence[str] = ("cpu",),
         model_time: TimeMap | TimeEmbedding = EDM_TIME,
@@ -138,9 +147,15 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
             ("callable", callable, ("network", "denoiser")),
             ("time_points", time_points, tuple(TIME_POINTS)),
             ("noise", noise, tuple(NOISE_HOOKS)),
+            ("grid", grid, tuple(GRIDS)),
         ):
             if value not in allowed:
                 raise ValueError(f"`{argument}` must be one of {allowed}, got {value!r}")
+        if grid != "N" and time_points != "steps":
+            raise ValueError(
+                f"`grid` {grid!r} is for time_points='steps' (a sampler that computes its own "
+                f"grid from a step count), got time_points={time_points!r}"
+            )
         if time_points == "steps" and callable == "network" and c_in:
             raise ValueError(
                 "`time_points` 'steps' with callable='network' needs c_in=False (the network "
@@ -148,6 +163,12 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
                 "point, so the x a network sees only as c_in x cannot be read apart from c_in"
             )
         self.parameters = dict(parameters or {})
+        if grid != "N" and "num_train_timesteps" in {*self.parameters, *(fixed or {})}:
+            raise ValueError(
+                f"`grid` {grid!r}: its N follows the step count ({GRIDS[grid]}), so "
+                "num_train_timesteps can be neither a parameter nor fixed (grid='N' for a "
+                "sampler that takes N)"
+            )
         unknown = [k for k in self.parameters if k not in DEFAULT_CONFIG]
         unknown += [k for k in (fixed or {}) if k not in DEFAULT_CONFIG]
         if unknown:
@@ -190,6 +211,7 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         self.version = version
         self.kind = callable
         self.time_points = time_points
+        self.grid = grid
         self.noise = noise
         self.bridge = bridge
         self.model_time = model_time
@@ -299,6 +321,8 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
             + ("F(x_in, t)" if self.kind == "network" else "D(x, sigma) -> denoised"),
             f"  time points: {self.time_points} ({TIME_POINTS[self.time_points]})",
         ]
+        if self.time_points == "steps":
+            lines.append(f"  grid: {self.grid} ({GRIDS[self.grid]})")
         if self.kind == "network":
             lines.append(f"  model time: t = {self.model_time.name}")
             if isinstance(self.model_time, TimeEmbedding):
@@ -328,6 +352,8 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         passed = ", ".join(f"{k} as {v}" for k, v in self.parameters.items()) or "none"
         lines.append(f"  parameters: {passed}")
         fixed = [f"{k} = {self.fixed[k]!r}" for k in DEFAULT_CONFIG if not self._passes(k)]
+        if self.grid != "N":  # its N follows the step count (the grid line)
+            fixed = [f for f in fixed if not f.startswith("num_train_timesteps")]
         if fixed:
             lines.append(f"  fixed (no parameter): {', '.join(fixed)}")
         if self._inside("s_noise"):

@@ -322,3 +322,24 @@ class DrawsXTOwnGrid(DrawsXT):
     def __call__(self, model, x, n, generator, steps=40, **config):
         ts = [*sorted(k * (steps // n) for k in range(n)), steps - 1]
         return super().__call__(model, x, ts, generator, steps=steps, **config)
+
+
+class DrawsXTGridNPlus1(DrawsXT):
+    """Conforming: takes the number of steps n and evaluates the first n points of the
+    (n + 1)-point Karras grid, skipping the last (sigma_min, where f is the identity), as a
+    step-count sampler that builds `linspace(0, 1, n + 1)` ramps does; x_T drawn as `DrawsXT`."""
+
+    def __call__(self, model, x, n, generator, **config):
+        config.pop("steps", None)  # its grid's N is n + 1, whatever it is asked
+        return super().__call__(model, x, list(range(n + 1)), generator, steps=n + 1, **config)
+
+
+class DrawsXTGridN(DrawsXT):
+    """Conforming: takes n and evaluates every point of the n-point Karras grid, the last at
+    sigma_min (an identity evaluation, after a re-noise of scale 0), as a step-count sampler
+    built on an n-point schedule helper does; one point, sigma_max, for n = 1."""
+
+    def __call__(self, model, x, n, generator, **config):
+        steps = max(n, 2)
+        ts = [*range(n), steps - 1]  # the end point twice: evaluated, then the last tau
+        return super().__call__(model, x, ts, generator, steps=steps, **config)

@@ -88,7 +88,7 @@ def test_a_sampler_drawing_x_T_at_sigma_max_passes() -> None:
 
 
 def test_x_T_at_the_first_time_point_is_a_declared_convention() -> None:
-    """Algorithm 1 starts at T = sigma_max: on [39, 22, 0] both scales are its x_T (XT-1
+    """Algorithm 1 starts at T = sigma_max: on a grid from it both scales are its x_T (XT-1
     passes); on [22, 10] the scale is the declaration's, checked by CONV-1 alone."""
     result = _run("first_point", ["XT-1", "STEP-3", "CONV-1"], ["float64"])
     assert set(result.failed()) == {"CONV-1"}, {c: result.messages(c) for c in result.failed()}

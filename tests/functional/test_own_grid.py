@@ -249,3 +249,82 @@ def test_its_scalings_are_read_within_the_rounding_of_noise_left_on() -> None:
     )
     assert not result.failed(), {c: result.messages(c) for c in result.failed()}
     assert {"CONV-1", "SCHED-1"} <= result.passed()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"grid": "n+2"}, r"`grid` must be one of \('N', 'n', 'n\+1'\), got 'n\+2'"),
+        ({"grid": "n", "time_points": "ts"}, r"`grid` 'n' is for time_points='steps'"),
+        (
+            {"grid": "n+1", "parameters": NAMES},
+            r"`grid` 'n\+1': its N follows the step count .* neither a parameter nor fixed",
+        ),
+        (
+            {"grid": "n", "fixed": {"num_train_timesteps": 40}},
+            r"`grid` 'n': its N follows the step count",
+        ),
+    ],
+)
+def test_a_grid_is_declared_only_where_its_N_follows_the_step_count(
+    kwargs: dict, says: str
+) -> None:
+    declared = {"time_points": "steps", "parameters": {}, **kwargs}
+    with pytest.raises(ValueError, match=says):
+        FunctionalSampler(
+            steps_sampler,
+            name="x",
+            callable="denoiser",
+            noise="function",
+            bridge=TorchBridge(),
+            **declared,
+        )
+
+
+@pytest.mark.parametrize(
+    ("grid", "N"), [("n+1", {1: 2, 2: 3, 39: 40}), ("n", {1: 2, 2: 2, 40: 40})]
+)
+def test_each_test_runs_at_the_N_its_grid_implies(grid: str, N: dict) -> None:
+    """N = n + 1 (the last point not evaluated) or N = n (every point; two for one step, whose
+    one point is sigma_max either way), whatever N the test asked for: its truth is there."""
+    from conformance.inputs.strategies import DEFAULT_CONFIG
+    from conformance.protocol.values import TimestepSpec
+
+    adapter = FunctionalSampler(
+        steps_sampler,
+        name="x",
+        callable="denoiser",
+        time_points="steps",
+        grid=grid,
+        noise="function",
+        bridge=TorchBridge(),
+    )
+    for n, expected in N.items():
+        for spec in (TimestepSpec(num_inference_steps=n), TimestepSpec(timesteps=tuple(range(n - 1, -1, -1)))):  # fmt: skip
+            settled = adapter.settings({**DEFAULT_CONFIG, "num_train_timesteps": 201}, spec)
+            assert settled["num_train_timesteps"] == expected, (grid, spec)
+    assert adapter.settings(DEFAULT_CONFIG)["num_train_timesteps"] == 40  # no count: the fixed
+
+
+def test_grids_whose_N_follows_the_count_are_held_to_the_schedule_and_openai_s() -> None:
+    """The zoo's samplers on an (n + 1)-point grid (the last point skipped) and on the n-point
+    grid pass SCHED-1, SCHED-2, GOLD-1 (OpenAI's n-point grids: its n - 1 steps, or its n)
+    and XT-1, none skipped; the (n + 1)-point sampler declared with grid='N' fails them."""
+    checked = ["SCHED-1", "SCHED-2", "GOLD-1", "XT-1"]
+    for name in ("generator_grid_n_plus_1", "generator_grid_n"):
+        result = runner.run(
+            f"tests.functional.zoo_generator:{name}",
+            checked,
+            ["float64"],
+            extra=[f"--hypothesis-profile={PROFILE}"],
+        )
+        assert not result.failed(), {c: result.messages(c) for c in result.failed()}
+        assert set(checked) <= result.passed(), (name, result.passed())
+    undeclared = runner.run(
+        "tests.functional.zoo_generator:generator_grid_undeclared",
+        ["GOLD-1"],
+        ["float64"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+    message = undeclared.messages("GOLD-1")[0]
+    assert "sigmas vs OpenAI's time points" in message, message

@@ -21,6 +21,7 @@ EXAMPLES = {
         None,
         ["SCHED-1", "GOLD-1", "CONV-1"],
     ),  # its grid; the step clauses draw custom lists
+    "grid_n_plus_1": (None, ["SCHED-1", "GOLD-1", "STEP-3", "CONV-1"]),
     "drawn": (None, ["XT-1", "STEP-3", "CONV-1"]),
     "first_point": (None, ["XT-1", "STEP-3", "CONV-1"]),
     "required": (None, ["CFG-1", "STEP-3", "CONV-1"]),
@@ -44,6 +45,7 @@ def test_every_example_is_run() -> None:
 #: checks can fail.
 PLANTED = {
     "generator_x_T": ("x = sigma_max * z()", "x = z()", "XT-1"),
+    "grid_n_plus_1": ('grid="n+1"', 'grid="n"', "SCHED-1"),
     "network_steps": ("out = (sigma - sigma_min) * sd", "out = sigma * sd", "STEP-1"),
     "embedding": ("math.exp(4 * math.atan2", "math.exp(3 * math.atan2", "CONV-1"),
 }

@@ -39,14 +39,28 @@ OWN_SETTINGS: dict[type, dict] = {
     # x_T drawn from the generator (and by its subclasses): its network sees x (c_in inside)
     gs.DrawsXT: {"x_T": "drawn", "c_in": False},
     gs.DrawsXTOwnGrid: {"x_T": "drawn", "c_in": False, "time_points": "steps"},
+    # grids whose N follows the step count (no N parameter)
+    gs.DrawsXTGridNPlus1: {"x_T": "drawn", "c_in": False, "time_points": "steps", "grid": "n+1"},
+    gs.DrawsXTGridN: {"x_T": "drawn", "c_in": False, "time_points": "steps", "grid": "n"},
+}
+#: Members declared otherwise than their sampler's own settings say: name -> (the
+#: declaration, the departure it makes of a conforming sampler).
+DECLARED = {
+    "generator_grid_undeclared": (
+        {"grid": "N"},
+        "its (n + 1)-point grid declared as SCHED-1's indices into the config's N-point grid",
+    ),
 }
 
 
 def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], FunctionalSampler]:
     own = next((OWN_SETTINGS[c] for c in sampler.__mro__ if c in OWN_SETTINGS), {})
+    own = {**own, **DECLARED.get(name, ({}, ""))[0]}
     dtypes = own.get("dtypes", BOTH)
     fixed = own.get("fixed", {})
-    parameters = {k: v for k, v in GENERATOR_NAMES.items() if k not in fixed}
+    grid = own.get("grid", "N")
+    own_N = () if grid == "N" else ("num_train_timesteps",)  # its N follows the step count
+    parameters = {k: v for k, v in GENERATOR_NAMES.items() if k not in (*fixed, *own_N)}
     defaults = {
         k: v
         for k, v in {**GENERATOR_DEFAULTS, **own.get("defaults", {})}.items()
@@ -59,6 +73,7 @@ def adapter(sampler: type[gs.GeneratorSampler], name: str) -> Callable[[], Funct
             name=name,
             callable="network",
             time_points=own.get("time_points", "ts"),
+            grid=grid,
             noise="generator",
             bridge=TorchBridge(),
             dtypes=dtypes,
@@ -115,11 +130,16 @@ SAMPLERS: dict[
     # x_T drawn from the generator (its first draw; XT-1 checked too: `WITH_XT1`)
     # (c_in inside the network: CIN-1 is not offered; CONV-1 checks the declaration)
     "generator_draws_x_T": (gs.DrawsXT, {}, ("CIN-1",)),
-    # its own grid takes no custom time points: XT-1's [39, 22, 0], STEP-9's, STEP-10's
-    "generator_draws_x_T_own_grid": (
-        gs.DrawsXTOwnGrid,
-        {},
-        ("CIN-1", "XT-1", "STEP-9", "STEP-10"),
+    # its own grid takes no custom time points: STEP-9's, STEP-10's (XT-1's are a count)
+    "generator_draws_x_T_own_grid": (gs.DrawsXTOwnGrid, {}, ("CIN-1", "STEP-9", "STEP-10")),
+    # grids of their own whose N follows the step count (`grid`)
+    "generator_grid_n_plus_1": (gs.DrawsXTGridNPlus1, {}, ("CIN-1", "STEP-9", "STEP-10")),
+    "generator_grid_n": (gs.DrawsXTGridN, {}, ("CIN-1", "STEP-9", "STEP-10")),
+    # a schedule departure (TIME-1 passes: its sigmas are read from the times it saw)
+    "generator_grid_undeclared": (
+        gs.DrawsXTGridNPlus1,
+        {"SCHED-1": ("-",), "SCHED-2": ("-",), "GOLD-1": ("-",)},
+        ("CIN-1", "STEP-9", "STEP-10"),
     ),
     "generator_x_T_unscaled": (gs.XTUnscaled, {"XT-1": BOTH, "CONV-1": BOTH}, ("CIN-1",)),
     "generator_x_T_drawn_twice": (
@@ -130,7 +150,8 @@ SAMPLERS: dict[
 }
 #: Members that draw x_T, checked on XT-1 as well.
 WITH_XT1 = ("generator_draws_x_T", "generator_draws_x_T_own_grid", "generator_x_T_unscaled",
-            "generator_x_T_drawn_twice")  # fmt: skip
+            "generator_x_T_drawn_twice", "generator_grid_n_plus_1", "generator_grid_n",
+            "generator_grid_undeclared")  # fmt: skip
 #: Members whose failure of a clause is a SHOULD warning (`zoo.Member.should`): no clamp is
 #: Algorithm 1's (CFG-1); sigma_min 0.003 (generator_other_defaults) stays a MUST.
 SHOULD_ONLY = {"generator_never_clamps_tau": ("CFG-1",)}
@@ -144,7 +165,11 @@ def members() -> dict:
     return {
         name: Member(
             globals()[name],
-            (sampler.__doc__ or "").splitlines()[0] if fails else None,
+            DECLARED[name][1]
+            if name in DECLARED
+            else (sampler.__doc__ or "").splitlines()[0]
+            if fails
+            else None,
             (*GENERATOR_SKIPS, *skips),
             fails,
             should=SHOULD_ONLY.get(name, ()),
