@@ -118,6 +118,21 @@ class Running:
             return self.bridge.reproduce_noise_from(generator, shape, dtype, device, draws)
         return [self.bridge.draw_noise(generator, shape, dtype, device) for _ in range(draws)]
 
+    def _shared_x_T(
+        self, switch: tuple[int, int] | None, seed: int | None, device: str
+    ) -> tuple[Any, Any] | None:
+        """For `switch` = (a, 0) on a key that cannot be restarted (a JAX PRNG key, given
+        seeded `seed`): (the key of its x_T draw, seed a's), so that substituting the one for
+        the other draws x_T as seed a does and the steps as `seed` does, as a restart at
+        evaluation 0 of a generator seeded a would; None where a generator restarts."""
+        if switch is None or seed is None or not self.draws_before_loop:
+            return None
+        if not hasattr(self.bridge, "substitute_key") or self.generator_restartable():
+            return None
+        ours = self.bridge.draw_keys(self.generator(seed, device), 1)[0]
+        theirs = self.bridge.draw_keys(self.generator(switch[0], device), 1)[0]
+        return ours, theirs
+
     def _after_x_T(self, seed: int, shape: tuple[int, ...], dtype: str, device: str) -> Any:
         """The generator seeded `seed`, advanced past the draws the sampler takes before its
         loop (`draws_before_loop`: x_T's), so that a restart there hands its steps' draws."""
@@ -223,14 +238,16 @@ class Running:
         """The step count of `spec` for a sampler that takes one (time_points="steps"):
         custom time points that are SCHED-1's indices for their count are that count; a
         test on other custom time points is skipped with the reason."""
-        if spec.num_inference_steps is not None:
-            return int(spec.num_inference_steps)
-        n, N = len(spec.timesteps or ()), int(config["num_train_timesteps"])
-        # Rejections counted per test (pytest names the running one in PYTEST_CURRENT_TEST),
-        # so that one test's count never carries into the next.
+        # Rejections counted in a row per test (pytest names the running one in
+        # PYTEST_CURRENT_TEST), so that one test's count never carries into the next, and an
+        # example that fits ends the row.
         test = os.environ.get("PYTEST_CURRENT_TEST", "")
         if getattr(self, "_custom_test", None) != test:
             self._custom_test, self._custom_rejected = test, 0
+        if spec.num_inference_steps is not None:
+            self._custom_rejected = 0
+            return int(spec.num_inference_steps)
+        n, N = len(spec.timesteps or ()), int(config["num_train_timesteps"])
         if 1 <= n <= N and spec.indices(N) == TimestepSpec(num_inference_steps=n).indices(N):
             self._custom_rejected = 0
             return n
@@ -353,6 +370,10 @@ class Running:
 
         handed: dict[str, Any] = {}
         restart_at = None if switch is None or seed is None else switch[1]
+        # A key cannot be restarted: x_T's draw is substituted instead (`_shared_x_T`)
+        shared_x_T = self._shared_x_T(switch, seed, device) if restart_at == 0 else None
+        if shared_x_T is not None:
+            restart_at = None
 
         def answer(k: int, x: Any, t: np.ndarray) -> Any:
             if "generator" in handed:  # its state at each call; a restart at `restart_at`
@@ -363,7 +384,8 @@ class Running:
                         handed["restarted"] = fresh
             return respond(k, x, t)
 
-        model = self._scripted(recording, answer, fresh=conventions)
+        # a fresh model where a compiled sampler must be traced again (a substituted key)
+        model = self._scripted(recording, answer, fresh=conventions or shared_x_T is not None)
         model.shape = shape  # a sampler's own reshaping undone in what is recorded
         s = float(config["s_noise"]) if self._inside("s_noise") else 1.0
         own = np.random.default_rng(0 if seed is None else seed + 1)
@@ -413,8 +435,17 @@ class Running:
             keys = None
             if conventions and self.noise == "generator" and hasattr(self.bridge, "watch_keys"):
                 keys = stack.enter_context(self.bridge.watch_keys())
+            if shared_x_T is not None:
+                stack.enter_context(self.bridge.substitute_key(*shared_x_T))
             start = self.asarray(np.zeros(shape), dtype, device) if self.x_T_drawn else x_T
-            final = self.bridge.ready(self.sample_fn(model, start, points, hook, **kwargs))
+            self.bridge.take_host_error()  # none left from an earlier run
+            try:
+                final = self.bridge.ready(self.sample_fn(model, start, points, hook, **kwargs))
+            except Exception as exc:  # what the scripted model raised in a compiled run (a
+                raised = self.bridge.take_host_error()  # time limit, a skip), not XLA's
+                if raised is None:  # wrapping of it
+                    raise
+                raise raised from exc
         if escapes and not conventions:  # CONV-1 reports it
             pytest.skip(f"{self.name}: {escapes[0]}; CONV-1 reports it")
         if "generator" not in handed:

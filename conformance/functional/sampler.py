@@ -66,8 +66,9 @@ CONV-1, listed in the report header):
   ECT's); a drawing sampler is handed zeros shaped like x_T and z as the first draw of its
   hook; with noise="generator", z is the generator's first draw of the convention, x_T is
   read from the recording, and the steps' draws are the convention's from the second on
-  (`draws_before_loop`); refused there: a network that sees only c_in x_T (x_T cannot be
-  read) and a JAX key (no split is declared for x_T's draw). On a grid that starts at
+  (`draws_before_loop`; from a JAX key, x_T's is draw 0 of the declared splitting, and two
+  runs share it by substituting its key, `JaxBridge.substitute_key`); refused there: a
+  network that sees only c_in x_T (x_T cannot be read). On a grid that starts at
   sigma_max both are Algorithm 1's x_T = T z (XT-1); on one that starts below it, the
   declared scale is a convention (CONV-1).
 
@@ -189,7 +190,7 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         if x_T not in X_T:
             raise ValueError(f"`x_T` must be one of {tuple(X_T)}, got {x_T!r}")
         if x_T != "given" and noise == "generator":
-            _check_x_T_from_generator(x_T, callable, c_in, bridge)
+            _check_x_T_from_generator(x_T, callable, c_in)
         self.x_T = x_T
         self.x_T_drawn = x_T != "given"
         # a step count: custom time points other than SCHED-1's are rejected (`Running._steps`)
@@ -510,16 +511,10 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         return run.final, np.array([*self._sigmas(run.recording), float(config["sigma_min"])])
 
 
-def _check_x_T_from_generator(x_T: str, kind: str, c_in: bool, bridge: ArrayBridge) -> None:
+def _check_x_T_from_generator(x_T: str, kind: str, c_in: bool) -> None:
     """A sampler that draws x_T from its own generator (its first draw, x_T = scale z): the
     suite cannot choose z, so it reads x_T from the recording and z from the convention. What
     that cannot reach is refused (ValueError naming the arguments and what is allowed)."""
-    if hasattr(bridge, "reproduce_noise_from"):
-        raise ValueError(
-            f"`x_T` {x_T!r} with noise='generator' and bridge {type(bridge).__name__}: a JAX "
-            "key drawn from for x_T is not supported (x_T='given', or a noise hook: "
-            "randn_like, function, draws)"
-        )
     if kind == "network" and c_in:
         raise ValueError(
             f"`x_T` {x_T!r} with noise='generator' and c_in=True: a network that sees only "

@@ -152,9 +152,10 @@ class Driver:
                 switch = restart(impl, same_draws_as, until)
                 first = seed if switch is None else switch[0]
                 draws = impl.reproduce_noise(first, x[0].exact.shape, dtype, device, len(inputs))
-                if switch is not None:  # restarted from `seed` at position `until`
+                if switch is not None:  # restarted from `seed` at position switch[1]
+                    at = switch[1]  # `until`, or 0 where only x_T's draw is shared (a key)
                     later = impl.reproduce_noise(seed, x[0].exact.shape, dtype, device, len(inputs))
-                    draws = [*draws[:until], *later[: len(inputs) - until]]
+                    draws = [*draws[:at], *later[: len(inputs) - at]]
                 z = [impl.to_numpy(d) for d in draws]
             else:
                 z = [np.zeros_like(v.exact) for v in x]  # one-step sampling draws nothing
@@ -221,8 +222,9 @@ def restart(impl: Adapter, same_draws_as: int | None, until: int) -> tuple[int, 
     or the stateful path takes each position's own x."""
     if impl.capabilities.stateful or same_draws_as is None or until <= 0:
         return None
-    if not impl.generator_restartable():  # two plain seeds: x_k differs, truth taken at each
-        return None
+    if not impl.generator_restartable():  # two plain seeds: x_k differs, truth taken at each;
+        # an x_T drawn before the loop is shared all the same (a key's draw substituted)
+        return (same_draws_as, 0) if impl.draws_before_loop else None
     return same_draws_as, until
 
 

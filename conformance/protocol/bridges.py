@@ -110,6 +110,11 @@ class ArrayBridge(ABC):
         made with traced arguments; a framework without tracing never gets one."""
         raise TypeError(f"{type(self).__name__} cannot answer a call with traced arguments")
 
+    def take_host_error(self) -> BaseException | None:
+        """What the last `host_call` raised (and forgets it): a compiled run wraps it in an
+        error of its own, which the suite unwraps (None: nothing raised there)."""
+        return None
+
 
 class NumpyBridge(ArrayBridge):
     """numpy arrays (CPU only); generators are `numpy.random.Generator`s."""
@@ -325,12 +330,20 @@ class JaxBridge(ArrayBridge):
         from jax.experimental import io_callback
 
         def on_host(*values: Any) -> np.ndarray:
-            with self._x64(True):  # a callback thread: the caller's scope does not reach it
-                native = [self.jnp.asarray(v) for v in values]
-                return np.asarray(fn(*native), dtype=like.dtype)
+            try:
+                with self._x64(True):  # a callback thread: the caller's scope does not reach it
+                    native = [self.jnp.asarray(v) for v in values]
+                    return np.asarray(fn(*native), dtype=like.dtype)
+            except BaseException as exc:  # XLA re-raises it as a "CpuCallback error"
+                self._host_error = exc
+                raise
 
         result = self.jax.ShapeDtypeStruct(like.shape, like.dtype)
         return io_callback(on_host, result, *map(self.jnp.asarray, args), ordered=True)
+
+    def take_host_error(self) -> BaseException | None:
+        error, self._host_error = getattr(self, "_host_error", None), None
+        return error
 
     # -- noise: PRNG keys ----------------------------------------------------------------------
 
@@ -381,6 +394,29 @@ class JaxBridge(ArrayBridge):
         random.normal = watched
         try:
             yield seen
+        finally:
+            random.normal = normal
+
+    @contextlib.contextmanager
+    def substitute_key(self, key: Any, instead: Any) -> Iterator[None]:
+        """While the block runs, a `jax.random.normal` call on `key` draws from `instead`:
+        a key's draws cannot be restarted as a generator's can, so two runs given different
+        keys share the draw of `key` (x_T's, drawn before the loop) this way. A select, not
+        a branch, so that a traced key (jit, lax loops) is substituted too."""
+        random, normal, jnp = self.jax.random, self.jax.random.normal, self.jnp
+        wanted, data_instead = self.key_data(key), self.key_data(instead)
+
+        def substituted(given: Any, *args: Any, **kwargs: Any) -> Any:
+            typed = jnp.issubdtype(given.dtype, self.jax.dtypes.prng_key)
+            data = random.key_data(given) if typed else given
+            other = jnp.asarray(data_instead, dtype=data.dtype)
+            same = jnp.all(data == jnp.asarray(wanted, dtype=data.dtype))
+            chosen = jnp.where(same, other, data)
+            return normal(random.wrap_key_data(chosen) if typed else chosen, *args, **kwargs)
+
+        random.normal = substituted
+        try:
+            yield
         finally:
             random.normal = normal
 

@@ -13,6 +13,7 @@ jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
 
 from conformance.functional import ConventionError, FunctionalSampler  # noqa: E402
+from conformance.harness.timeout import ImplementationHang  # noqa: E402
 from conformance.inputs.strategies import DEFAULT_CONFIG  # noqa: E402
 from conformance.protocol.bridges import JaxBridge  # noqa: E402
 from conformance.protocol.values import StepInputs, TimestepSpec  # noqa: E402
@@ -131,6 +132,26 @@ def test_a_compiled_sampler_is_recorded_through_io_callback() -> None:
     assert str(results[-1].prev_sample.dtype) == "float64"
 
 
+@pytest.mark.parametrize(
+    "raised", [ImplementationHang("past the time limit"), ConventionError("not as declared")]
+)
+def test_what_the_scripted_model_raises_in_a_compiled_run_surfaces_as_itself(
+    raised: BaseException,
+) -> None:
+    """XLA re-raises an exception of an io_callback as its own error ("CpuCallback error"):
+    the suite's time limit or finding raised by the scripted model in a compiled sampler
+    reaches the test as itself, so that the time limit is reported as one."""
+    adapter = zoo.jax_fori()
+
+    def network(u: np.ndarray, sigma: float) -> np.ndarray:
+        raise raised
+
+    x_T = adapter.asarray(80.0 * VALUES, "float32", "cpu")
+    with pytest.raises(type(raised), match=str(raised)):
+        adapter.trajectory(DEFAULT_CONFIG, TimestepSpec(timesteps=(30, 0)), "cpu", x_T, network, [])
+    assert adapter.bridge.take_host_error() is None  # taken once
+
+
 def test_a_tracer_gets_an_error_that_says_what_to_do() -> None:
     adapter = zoo.jax_fori()
     adapter.bridge = JaxBridge(keys="fold_in")  # compiled=False: not declared
@@ -171,19 +192,22 @@ def test_a_compiled_float64_run_restores_x64_process_wide() -> None:
     assert str(results[-1].prev_sample.dtype) == "float32"
 
 
-def test_x_T_drawn_from_a_key_is_refused() -> None:
-    """Drawing x_T consumes a key of the split the steps' keys come from: not supported; the
-    error names both arguments and what is allowed."""
-    with pytest.raises(
-        ValueError, match="`x_T` 'drawn' with noise='generator' and bridge JaxBridge"
-    ):
-        FunctionalSampler(
-            lambda *a, **kw: None,
-            name="draws x_T from its key",
-            callable="denoiser",
-            time_points="ts",
-            noise="generator",
-            x_T="drawn",
-            bridge=JaxBridge(),
-            parameters={"s_noise": "s_noise"},
-        )
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("typed", [False, True])
+def test_a_substituted_key_draws_as_the_other_eager_and_traced(compiled: bool, typed: bool) -> None:
+    """Two runs given different keys share x_T's draw by substituting its key: a
+    `jax.random.normal` call on that key draws what the other key gives, every other key
+    draws its own, a legacy or a typed key, in Python or traced under jit."""
+    bridge = JaxBridge()
+    make = jax.random.key if typed else jax.random.PRNGKey
+    root, other, unrelated = make(1), make(2), make(3)
+
+    def draws(a, b):
+        return jax.random.normal(a, (3,)), jax.random.normal(b, (3,))
+
+    run = jax.jit(draws) if compiled else draws
+    with bridge.substitute_key(root, other):
+        substituted, kept = run(root, unrelated)
+    np.testing.assert_array_equal(substituted, jax.random.normal(other, (3,)))
+    np.testing.assert_array_equal(kept, jax.random.normal(unrelated, (3,)))
+    assert not np.array_equal(jax.random.normal(root, (3,)), substituted)  # restored after
