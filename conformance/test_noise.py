@@ -429,19 +429,27 @@ def test_one_draw_per_step_of_a_functional_sampler(
     inputs = step_checks.loop_inputs(replace(case, k=case.n - 1), exact)
     run = drivers.run(impl, measure, case.config, case.spec, device, dtype, inputs, seed=case.seed)
     counts = run.draws or []
-    if impl.noise_through_hook:
+    if impl.noise_through_hook or impl.generator_is_key:
+        # Through a hook, or from a key (no state: a draw scaled by 0 costs the caller nothing)
+        source = "through the noise hook" if impl.noise_through_hook else "from its key"
         for k, draws in enumerate(counts):
             allowed = (1,) if k < case.n - 1 else (0, 1)
             if draws not in allowed:
+                taken = f"{draws} taken {source}"
+                if draws is None:  # `Running._key_draws`
+                    taken = (
+                        "a draw from a key that is not the declared splitting's next (a key "
+                        "used twice, or the key given drawn from: the same noise again)"
+                    )
                 measure.fail(
                     f"draws after evaluation {k} of {case.n}",
-                    f"{draws} taken through the noise hook, expected "
-                    f"{' or '.join(map(str, allowed))}",
+                    f"{taken}, expected {' or '.join(map(str, allowed))}",
                 )
             measure.ok(f"draws after evaluation {k}")
-        return  # the draws were the suite's: their use is STEP-3's
+        if impl.noise_through_hook:
+            return  # the draws were the suite's: their use is STEP-3's
     place = step_checks.where(case.config, case.spec)
-    if any(c is not None for c in counts):
+    if not impl.generator_is_key and any(c is not None for c in counts):
         total = None if None in counts else sum(counts)
         if total != case.n:
             taken = "no whole number of" if total is None else str(total)

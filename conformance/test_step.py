@@ -368,11 +368,12 @@ def test_one_step_draws_no_noise(
         used = results[0].sigma if results[0].sigma is not None else float(exact.sigmas[0])
     if not impl.capabilities.stateful and counts[0] is not None:
         # A loop of its own counts its draws: from the caller's generator none (MUST); through
-        # a noise hook (the suite's draws, not the caller's) at most one, scaled by 0 (as after
-        # the last evaluation of a multistep run: NOISE-2).
-        most = 1 if impl.noise_through_hook else 0
+        # a noise hook (the suite's draws, not the caller's) or from a key (no state to
+        # advance) at most one, scaled by 0 (as after the last evaluation: NOISE-2).
+        most = 1 if impl.noise_through_hook or impl.generator_is_key else 0
         if counts[0] > most:
             source = "its noise hook" if impl.noise_through_hook else "the caller's generator"
+            source = "its key" if impl.generator_is_key else source
             measure.note(
                 "draws in one-step sampling",
                 f"{counts[0]} taken from {source} at {place}, expected at most {most}",

@@ -162,7 +162,7 @@ class ConventionChecks:
                 )
             held.append(f"noise hook ({self.noise})")
         if run.keys is not None:
-            held.append(self._check_keys(run.keys, seed=5))
+            held.append(self._check_keys([data for data, _ in run.keys], seed=5))
         return held
 
     def _x_T_scale_holds(self, config: Mapping[str, Any], dtype: str, device: str) -> str:
@@ -223,7 +223,10 @@ class ConventionChecks:
 
     def _check_keys(self, seen: Sequence[np.ndarray], seed: int) -> str:
         """The key of each `jax.random.normal` call of a recorded run against the bridge's
-        declared splitting of the key the sampler was given (`generator(seed)`)."""
+        declared splitting of the key the sampler was given (`generator(seed)`). Keys split
+        by another convention fail here, naming it; a key used twice, or the key given drawn
+        from, is no convention but the same noise drawn again (NOISE-2's finding, which
+        counts the draws from the keys): held here, and named."""
         keys = self.bridge.keys
         declared = f"noise keys ({keys}: {KEY_SPLITS[keys]})"
         if not seen:
@@ -237,14 +240,22 @@ class ConventionChecks:
         for j, (got, want) in enumerate(zip(seen, expected, strict=True)):
             if np.array_equal(got, want):
                 continue
-            hint = ""
             if np.array_equal(got, root):
-                hint = " (the key given itself: drawn before splitting it)"
+                misuse = "the key given itself: drawn before splitting it"
             elif any(np.array_equal(got, seen[i]) for i in range(j)):
-                hint = " (an earlier draw's key again: a key used twice)"
-            raise ConventionError(
-                f"{declared}: draw {j} expected key {want.tolist()}, seen {got.tolist()}{hint}"
-            )
+                misuse = "an earlier draw's key again: a key used twice"
+            else:
+                other = [
+                    name
+                    for name in KEY_SPLITS
+                    if name != keys and _split_as(self.bridge, name, root, seen)
+                ]
+                declare = f" (declare keys={other[0]!r}: it splits so)" if other else ""
+                raise ConventionError(
+                    f"{declared}: draw {j} expected key {want.tolist()}, seen "
+                    f"{got.tolist()}{declare}"
+                )
+            return f"{declared}: draw {j} is of {misuse} (NOISE-2's finding)"
         return f"{declared}: {len(seen)} draws"
 
     def _readable(
@@ -436,3 +447,12 @@ class ConventionChecks:
             f"t = {t:.6g} (sigma {sigma:.6g} by the declared map), but "
             f"{applied or 'none of its c_in, c_skip and c_out is that of this sigma'}"
         )
+
+
+def _split_as(bridge: Any, keys: str, root: np.ndarray, seen: Sequence[np.ndarray]) -> bool:
+    """Whether the keys `seen` are those of splitting `root` by convention `keys`."""
+    other = type(bridge)(keys=keys)
+    expected = other.draw_keys(root, len(seen))
+    return all(
+        np.array_equal(got, other.key_data(k)) for got, k in zip(seen, expected, strict=True)
+    )

@@ -55,10 +55,12 @@ class Run:
     restart_at: int | None = None
     restarted: Any = None
     end: Any = None
-    #: Draws that escaped noise="global"'s routing (sentences), and the data of the key of
-    #: each `jax.random.normal` call when keys were watched (None: not watched).
+    #: Draws that escaped noise="global"'s routing (sentences); for a sampler drawing from a
+    #: key, (the data of the key, the model calls made before it) of each
+    #: `jax.random.normal` call, and the seed of the key it was given (None: no key).
     escapes: list[str] = field(default_factory=list)
-    keys: list[np.ndarray] | None = None
+    keys: list[tuple[np.ndarray, int | None]] | None = None
+    key_seed: int | None = None
 
 
 class Running:
@@ -145,7 +147,9 @@ class Running:
         """Sample-shaped draws of the convention the sampler took from its generator after
         each evaluation (before the next; those before evaluation 0 added to the first, less
         `draws_before_loop`: x_T's draw is no step's), from the recorded states; None where
-        no whole number of them leads there."""
+        no whole number of them leads there. From a key: `_key_draws`."""
+        if run.keys is not None:
+            return self._key_draws(run)
         info = self.describe(x_T)
         states = run.states or []
         ends = [*states[1:], run.end]
@@ -162,6 +166,28 @@ class Running:
             known = before is not None and before >= 0 and out[0] is not None
             out[0] = out[0] + before if known else None
         return out
+
+    def _key_draws(self, run: Run) -> list[int | None]:
+        """The draws the sampler took from its key after each evaluation (those before
+        evaluation 0 counted at 0, less `draws_before_loop`), from the watched keys: each
+        must be the declared splitting's next key of the key it was given; None from the
+        evaluation after which one is not (a key used twice, the key given drawn from)."""
+        n = len(run.recording.calls)
+        seen = run.keys or []
+        root = self.generator(0 if run.key_seed is None else run.key_seed, "cpu")
+        expected = self.bridge.draw_keys(root, len(seen))
+        out: list[int | None] = [0] * n
+        broken = n
+        for (data, at), want in zip(seen, expected, strict=True):
+            k = min(max((at or 0) - 1, 0), n - 1)  # after evaluation at - 1 (0: before 0)
+            if not np.array_equal(data, self.bridge.key_data(want)):
+                broken = k
+                break
+            out[k] = int(out[k] or 0) + 1
+        if n:
+            before = int(out[0] or 0) - self.draws_before_loop
+            out[0] = before if before >= 0 else None
+        return [*out[:broken], *[None] * (n - broken)]
 
     def _count_draws(
         self, start: Any, end: Any, shape: Any, dtype: str, device: str, most: int = 4
@@ -423,6 +449,7 @@ class Running:
             handed_seed = seed if restart_at is None else switch[0]  # type: ignore[index]
             hook = self.generator(0 if handed_seed is None else handed_seed, device)
             handed.update(generator=hook, start=self.generator_state(hook), states=[])
+            handed["key_seed"] = 0 if handed_seed is None else handed_seed
         points = self._points(config, spec) if points is None else points
         passed = self.parameters if parameters else {k: self.parameters[k] for k in self.required}
         kwargs = {name: config[key] for key, name in passed.items()}
@@ -432,11 +459,12 @@ class Running:
             if self.noise == "global":
                 routing = global_noise.route(source, shape, self.bridge.global_random)
                 escapes = stack.enter_context(routing)
-            keys = None
-            if conventions and self.noise == "generator" and hasattr(self.bridge, "watch_keys"):
-                keys = stack.enter_context(self.bridge.watch_keys())
             if shared_x_T is not None:
                 stack.enter_context(self.bridge.substitute_key(*shared_x_T))
+            keys = None  # a key's draws watched (outside the substitution: the keys it passed)
+            if self.generator_is_key:
+                calls = recording.calls
+                keys = stack.enter_context(self.bridge.watch_keys(lambda: len(calls)))
             start = self.asarray(np.zeros(shape), dtype, device) if self.x_T_drawn else x_T
             self.bridge.take_host_error()  # none left from an earlier run
             try:
@@ -462,6 +490,7 @@ class Running:
             end=self.generator_state(hook),
             escapes=escapes,
             keys=keys,
+            key_seed=handed["key_seed"] if keys is not None else None,
         )
 
 

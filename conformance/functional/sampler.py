@@ -197,6 +197,8 @@ class FunctionalSampler(ConventionChecks, Running, Adapter):
         self.rejects_examples = time_points == "steps"
         # x_T's draw, the generator's first (`Adapter.draws_before_loop`)
         self.draws_before_loop = 1 if self.x_T_drawn and noise == "generator" else 0
+        # a JAX key (`Adapter.generator_is_key`): its draws are counted from the keys watched
+        self.generator_is_key = noise == "generator" and hasattr(bridge, "draw_keys")
         check_defaults(self.parameters, defaults, self.required)
         check_domain("fixed", fixed or {}, {**DEFAULT_CONFIG, **(fixed or {})})
         if defaults is not None:

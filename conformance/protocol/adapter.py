@@ -90,6 +90,9 @@ class Adapter(ABC):
     #: Draws of the noise convention it takes from the caller's generator before its loop
     #: (1: a functional sampler that draws x_T from it), which are no step's draws.
     draws_before_loop: int = 0
+    #: Its generator is a key (a JAX PRNG key): a value the sampler splits, with no state a
+    #: draw could advance, so a draw it scales by 0 costs the caller nothing (as a hook's).
+    generator_is_key: bool = False
     #: How messages name its parts (`Terms`).
     terms: Terms = SCHEDULER_TERMS
 

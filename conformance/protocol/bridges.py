@@ -373,10 +373,15 @@ class JaxBridge(ArrayBridge):
         return out
 
     @contextlib.contextmanager
-    def watch_keys(self) -> Iterator[list[np.ndarray]]:
-        """The data of the key of every `jax.random.normal` call made while the block runs
-        (recorded through io_callback when traced), to verify the declared splitting."""
-        seen: list[np.ndarray] = []
+    def watch_keys(
+        self, at: Callable[[], int] | None = None
+    ) -> Iterator[list[tuple[np.ndarray, int | None]]]:
+        """(the data of its key, `at()` then) for every `jax.random.normal` call made while
+        the block runs (recorded through io_callback when traced), to verify the declared
+        splitting and count the draws between the model's calls (`at`: how many were made).
+        A compiled trace that a later run reuses records into that run's list."""
+        seen: list[tuple[np.ndarray, int | None]] = []
+        self._watching = (seen, at)
         random, normal = self.jax.random, self.jax.random.normal
 
         def watched(key: Any, *args: Any, **kwargs: Any) -> Any:
@@ -386,9 +391,9 @@ class JaxBridge(ArrayBridge):
             if self.traced(data):
                 from jax.experimental import io_callback
 
-                io_callback(lambda d: seen.append(np.asarray(d)), None, data, ordered=True)
+                io_callback(self._record_key, None, data, ordered=True)
             else:
-                seen.append(np.asarray(data))
+                self._record_key(data)
             return normal(key, *args, **kwargs)
 
         random.normal = watched
@@ -396,6 +401,14 @@ class JaxBridge(ArrayBridge):
             yield seen
         finally:
             random.normal = normal
+            self._watching = None
+
+    def _record_key(self, data: Any) -> None:
+        """One watched draw's key, into the list of the run being watched (none: dropped)."""
+        watching = getattr(self, "_watching", None)
+        if watching is not None:
+            seen, at = watching
+            seen.append((np.asarray(data), None if at is None else at()))
 
     @contextlib.contextmanager
     def substitute_key(self, key: Any, instead: Any) -> Iterator[None]:
