@@ -29,6 +29,24 @@ def boundary(sigma: float, t_min: float, sigma_data: float) -> tuple[float, floa
 # -- conforming ---------------------------------------------------------------------------------
 
 
+def sigmas_karras(n, sigma_min=0.002, sigma_max=80.0, rho=7.0, dtype=np.float64):
+    """A library's schedule helper, as k-diffusion's `get_sigmas_karras`: the n-point Karras
+    grid (EDM eq. 5 at the ramps linspace(0, 1, n)), then 0.0, computed in `dtype`."""
+    hi, lo = dtype(sigma_max) ** dtype(1 / rho), dtype(sigma_min) ** dtype(1 / rho)
+    ramps = np.linspace(0.0, 1.0, n, dtype=dtype)
+    return [*(float((hi + r * (lo - hi)) ** dtype(rho)) for r in ramps), 0.0]
+
+
+def sigma_list_sampler(denoise, x, sigmas, noise, sigma_min=0.002):
+    """A denoiser sampler given the helper's list (evaluation points, then 0.0 read as
+    sigma_min): evaluate, then re-noise to the next point, sqrt(tau^2 - sigma_min^2)."""
+    for sigma, tau in zip(sigmas[:-1], sigmas[1:], strict=True):
+        x = denoise(x, sigma)
+        tau = max(tau, sigma_min)
+        x = x + noise(x) * (tau**2 - sigma_min**2) ** 0.5
+    return x
+
+
 def edm_sampler(model, x, sigmas, randn_like, sigma_data=0.5, clip_denoised=True):
     """k-diffusion style: an explicit sigma list (evaluation points then sigma_min), a raw
     network called on c_in x and 250 log(sigma + 1e-44), the noise from `randn_like(x)`."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from conformance.functional import (
     EDM_TIME,
     QUARTER_LOG,
@@ -42,6 +44,31 @@ def edm() -> FunctionalSampler:
         parameters={"sigma_data": "sigma_data", "clip_denoised": "clip_denoised"},
         defaults={"sigma_data": 0.5, "clip_denoised": True},
     )
+
+
+def schedule_helper(dtype: type = np.float64) -> FunctionalSampler:
+    """A sampler given a sigma list, behind the library's helper: the steps' count declared."""
+
+    def sample(denoise, x, n, noise, sigma_min=0.002, sigma_max=80.0, rho=7.0):
+        sigmas = samplers.sigmas_karras(n, sigma_min, sigma_max, rho, dtype)
+        return samplers.sigma_list_sampler(denoise, x, sigmas, noise, sigma_min=sigma_min)
+
+    return FunctionalSampler(
+        sample,
+        name=f"schedule_helper ({np.dtype(dtype).name})",
+        callable="denoiser",
+        time_points="steps",
+        grid="n",  # the helper's n-point grid, every point evaluated
+        noise="function",
+        bridge=TorchBridge(),
+        dtypes=BOTH,
+        parameters={k: k for k in ("sigma_min", "sigma_max", "rho")},
+        defaults={"sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0},
+    )
+
+
+def schedule_helper_float32() -> FunctionalSampler:
+    return schedule_helper(np.float32)
 
 
 def jax_style() -> FunctionalSampler:
@@ -263,6 +290,14 @@ ZOO: dict[str, Member] = {
         # pass); its end point re-noises after the last evaluation.
         {"STEP-4": ("float32",)},
         may_fail=("STEP-3", "STEP-5", "STEP-9", "NOISE-2"),  # NaN where sqrt(tau^2 - eps^2) < 0
+    ),
+    # the helper's grid is under test (SCHED-1, GOLD-1 must pass); custom lists cannot be given
+    "schedule_helper": Member(schedule_helper, None, (*HOOK, *INSIDE_DENOISER, "STEP-9")),
+    "schedule_helper_float32": Member(
+        schedule_helper_float32,
+        "the helper's grid in float32, its end point float32(sigma_min)",
+        (*HOOK, *INSIDE_DENOISER, "STEP-9"),
+        {"SCHED-1": ("-",), "SCHED-2": ("-",), "GOLD-1": ("-",)},
     ),
     "clip_off": Member(
         clip_off, "clamping off by default", HOOK, {"CFG-1": ("-",)}, should=("CFG-1",)
