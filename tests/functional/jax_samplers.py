@@ -1,10 +1,12 @@
 """Functional samplers written as JAX research code writes them: jnp arrays, PRNG keys split
-by hand, a loop in Python or compiled end to end with `jax.jit` and `lax.fori_loop`. None
-knows the suite; `zoo_jax.py` wraps each in a `FunctionalSampler` on a `JaxBridge`.
+by hand, a loop in Python or compiled end to end with `jax.jit` and `lax.fori_loop`, or
+data-parallel under `jax.pmap` over the local devices. None knows the suite; `zoo_jax.py`
+wraps each in a `FunctionalSampler` on a `JaxBridge`.
 """
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
@@ -80,4 +82,71 @@ def split_sampler(denoiser, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=
             key, sub = sub, key
         z = jax.random.normal(sub, x.shape, x.dtype)
         x = x0 + s_noise * z * (next_t**2 - t_min**2) ** 0.5
+    return x
+
+
+@partial(jax.pmap, axis_name="batch", in_axes=(None, 0, None, None, None, None),
+         static_broadcasted_argnums=(0, 5))  # fmt: skip
+def _pmapped_loop(apply_fn, x, ts, key, config, clip):
+    """The whole loop on one device's shard x of the batch (see `pmap_sampler`)."""
+    t_min, t_max, rho, steps, sigma_data, s_noise = config
+    devices, shard = lax.psum(1, "batch"), lax.axis_index("batch")  # a Python int, a tracer
+
+    def sigma_at(i):
+        return jnp.where(i == steps - 1, t_min, karras(i / (steps - 1), t_min, t_max, rho))
+
+    def step(carry, pair):
+        x, key = carry
+        t, next_t = sigma_at(pair[0]), jnp.clip(sigma_at(pair[1]), t_min, t_max)
+        c_skip, c_out, c_in = boundary(t, t_min, sigma_data)
+        time = jnp.full(x.shape[:1], 250 * jnp.log(t + 1e-44), x.dtype)
+        x0 = c_skip * x + c_out * apply_fn(c_in * x, time)
+        x0 = jnp.clip(x0, -1.0, 1.0) if clip else x0
+        # the whole batch's draw from the shared key, this device's rows of it: the sample
+        # does not depend on how many devices share the batch
+        key, sub = jax.random.split(key)
+        z = jax.random.normal(sub, (devices * x.shape[0], *x.shape[1:]), x.dtype)
+        z = z.reshape(devices, *x.shape)[shard]
+        x_next = x0 + s_noise * z * jnp.sqrt((next_t - t_min) * (next_t + t_min))
+        return (x_next.astype(x.dtype), key), None
+
+    (x, _), _ = lax.scan(step, (x, key), jnp.stack([ts[:-1], ts[1:]], axis=1))
+    return x
+
+
+def pmap_sampler(apply_fn, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=40,
+                 sigma_data=0.5, clip_denoised=True, s_noise=1.0):  # fmt: skip
+    """OpenAI's multistep sampling data-parallel with `jax.pmap`: the batch split over the
+    local devices (as many as divide it), the whole loop (`lax.scan`) run on each shard, the
+    network F(c_in x, 250 log(sigma + 1e-44)) called inside it; ascending indices `ts` into a
+    `steps`-point grid, its end point t_min exactly; the key split before each draw
+    (`key, sub = split(key)`), each device taking its rows of the whole batch's draw. The
+    re-noise scale is factored, sqrt((next_t - t_min)(next_t + t_min)): exactly 0 after the
+    last evaluation however XLA fuses it (see `fori_sampler`)."""
+    devices = math.gcd(x.shape[0], jax.local_device_count())
+    shards = x.reshape(devices, x.shape[0] // devices, *x.shape[1:])
+    config = (t_min, t_max, rho, steps, sigma_data, s_noise)
+    ts = jnp.asarray(ts)
+    return _pmapped_loop(apply_fn, shards, ts, key, config, bool(clip_denoised)).reshape(x.shape)
+
+
+def key_steps_sampler(denoiser, like, n, key, sigma_min=0.002, sigma_max=80.0, rho=7.0,
+                      s_noise=1.0, fault=None):  # fmt: skip
+    """A step count on its own grid, as xax's consistency sampler walks it: the first n points
+    of the (n + 1)-point Karras grid (its last, sigma_min, not evaluated), x_T = sigma_max z
+    from the first key of a split (`init_key, key = split(key)`), then before each re-noise
+    `noise_key, key = split(key)`; none after the last evaluation. A denoiser D(x, sigma).
+    `fault`: "unscaled" (x_T = z) or "reused" (the same noise key every step: key never
+    carried)."""
+    sigmas = karras(jnp.linspace(0.0, 1.0, n + 1, dtype=like.dtype), sigma_min, sigma_max, rho)
+    init_key, key = jax.random.split(key)
+    scale = 1.0 if fault == "unscaled" else sigma_max
+    x = scale * jax.random.normal(init_key, like.shape, like.dtype)
+    for i in range(n):
+        x = denoiser(x, sigmas[i])
+        if i < n - 1:
+            noise_key, carried = jax.random.split(key)
+            key = key if fault == "reused" else carried
+            z = jax.random.normal(noise_key, x.shape, x.dtype)
+            x = x + s_noise * jnp.sqrt(sigmas[i + 1] ** 2 - sigma_min**2) * z
     return x

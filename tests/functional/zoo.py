@@ -346,7 +346,16 @@ ZOO.update(zoo_generator.members())
 # The members that break the clauses no other member breaks (registered on import), and the
 # JAX members (tests/functional/zoo_jax.py).
 from tests.functional.zoo_breakers import *  # noqa: E402, F403, I001
-from tests.functional.zoo_jax import JAX_ZOO, jax_eager, jax_fori, jax_split  # noqa: E402, F401
+from tests.functional.zoo_jax import (  # noqa: E402, F401
+    JAX_ZOO,
+    jax_eager,
+    jax_fori,
+    jax_key_reused,
+    jax_key_x_T,
+    jax_key_x_T_unscaled,
+    jax_pmap,
+    jax_split,
+)
 
 ZOO.update(JAX_ZOO)
 
@@ -355,3 +364,8 @@ from tests.functional.zoo_public import *  # noqa: E402, F403, I001
 from tests.functional.zoo_public import PUBLIC_ZOO  # noqa: E402
 
 ZOO.update(PUBLIC_ZOO)
+
+# The numpy members (tests/functional/zoo_numpy.py).
+from tests.functional.zoo_numpy import NUMPY_ZOO  # noqa: E402
+
+ZOO.update(NUMPY_ZOO)
