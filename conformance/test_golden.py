@@ -358,7 +358,20 @@ def _run_departure(
 ) -> str | None:
     """Where a loop of its own (a functional sampler), run on OpenAI's network outputs and
     draws, departs from Algorithm 1 at a step (`step_checks.step_departure`): that step
-    clause's finding; None where no step does."""
+    clause's finding; or, for one that draws x_T, where the x_T it formed from OpenAI's is
+    not it (the drawn scale: XT-1's or CONV-1's finding); None where none does."""
+    if getattr(impl, "x_T_drawn", False) and results and results[0].sample is not None:
+        formed = np.asarray(impl.to_numpy(results[0].sample), dtype=np.float64)
+        handed = np.asarray(impl.to_numpy(inputs[0].sample), dtype=np.float64)
+        # as XT-1: one rounding of the product, two more where read back through c_in
+        if not step_checks.within(
+            formed, handed, bounds.SAFETY * 3 * bounds.U[dtype] * np.abs(handed)
+        ):
+            ratio = float(np.median(formed[handed != 0] / handed[handed != 0]))
+            return (
+                f"the x_T it drew is {ratio:.6g} times the x_T of its declared scale: "
+                "XT-1's or CONV-1's finding"
+            )
     own = np.array([*(r.sigma for r in results), results[-1].sigma_next], dtype=np.float64)
     for k, result in enumerate(results):
         x, F, z = _values(impl, inputs[k], None)

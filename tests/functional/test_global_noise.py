@@ -4,6 +4,8 @@ never silently taken."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -127,6 +129,61 @@ def test_an_escaping_sampler_fails_conv1_only() -> None:
         extra=[f"--hypothesis-profile={PROFILE}"],
     )
     assert set(result.failed()) == {"CONV-1"}, {c: result.messages(c) for c in result.failed()}
+
+
+def _global_x_T(denoise, like, sigmas, _noise, s_noise=1.0, scale=None):
+    """Draws x_T = sigma_1 z from torch's global state (`scale`: another scale, a fault),
+    then re-noises from it after every evaluation: a denoiser on a given sigma list."""
+    x = (sigmas[0] if scale is None else scale) * torch.randn_like(like)
+    for sigma, tau in zip(sigmas[:-1], sigmas[1:], strict=True):
+        x = denoise(x, sigma)
+        x = x + s_noise * torch.randn_like(x) * (tau**2 - sigmas[-1] ** 2) ** 0.5
+    return x
+
+
+def global_x_T(scale: float | None = None) -> FunctionalSampler:
+    return FunctionalSampler(
+        functools.partial(_global_x_T, scale=scale),
+        name="global_x_T",
+        callable="denoiser",
+        time_points="sigmas",
+        noise="global",
+        x_T="drawn_at_first_point",
+        bridge=TorchBridge(),
+        dtypes=("float64", "float32"),
+        parameters={"s_noise": "s_noise"},
+        defaults={"s_noise": 1.0},
+    )
+
+
+def global_x_T_unscaled() -> FunctionalSampler:
+    return global_x_T(scale=1.0)
+
+
+X_T_CLAUSES = ["XT-1", "STEP-3", "STEP-5", "NOISE-2", "GOLD-3", "GOLD-4", "CONV-1"]
+
+
+def test_x_T_drawn_from_the_global_state_is_the_suite_s_first_draw() -> None:
+    """x_T drawn by `torch.randn_like` is routed as the first draw: XT-1 holds x_T to
+    sigma_max z (its grid starts at sigma_max), the re-noise draws follow it, and GOLD-3/4
+    hand it OpenAI's x_T; the same sampler drawing x_T = z fails XT-1 and CONV-1 (the scale
+    on a grid that starts below sigma_max) alone: GOLD-3/4 defer to them."""
+    result = runner.run(
+        "tests.functional.test_global_noise:global_x_T",
+        X_T_CLAUSES,
+        ["float64", "float32"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+    assert not result.failed(), {c: result.messages(c) for c in result.failed()}
+    assert set(X_T_CLAUSES) <= result.passed()
+    unscaled = runner.run(
+        "tests.functional.test_global_noise:global_x_T_unscaled",
+        X_T_CLAUSES,
+        ["float64", "float32"],
+        extra=[f"--hypothesis-profile={PROFILE}"],
+    )
+    failed = unscaled.failed()
+    assert set(failed) == {"XT-1", "CONV-1"}, {c: unscaled.messages(c) for c in failed}
 
 
 def test_global_noise_needs_a_global_state() -> None:
