@@ -15,6 +15,7 @@ from conformance.inputs.strategies import DEFAULT_CONFIG, pinned, scheduler_conf
 from conformance.measuring import bounds, drivers, step_checks
 from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, prev_sample_of, unmet_requirement
+from conformance.protocol.bridges import same_generator_state
 from conformance.protocol.values import StepInputs, TimestepSpec
 
 
@@ -253,7 +254,7 @@ def _whole_loop(
                 )
             )
         for b, (got, want) in enumerate(zip(_states(impl, g), _states(impl, mirror), strict=True)):
-            if not _same_state(got, want):
+            if not same_generator_state(got, want):
                 whose = f"generator #{b}" if per_element else "the generator"
                 measure.note(
                     f"{whose} after the {n}-step loop",
@@ -291,12 +292,6 @@ def _states(impl: Adapter, generator: Any) -> list[Any]:
         impl.generator_state(g)
         for g in (generator if isinstance(generator, (list, tuple)) else [generator])
     ]
-
-
-def _same_state(a: Any, b: Any) -> bool:
-    if hasattr(a, "shape") and hasattr(b, "shape"):
-        return a.shape == b.shape and bool((a == b).all())
-    return a == b
 
 
 def _generator_run(

@@ -16,6 +16,7 @@ from conformance.inputs.strategies import DEFAULT_CONFIG, pinned, scheduler_conf
 from conformance.measuring import bounds, drivers, step_checks
 from conformance.measuring.checks import Measure
 from conformance.protocol.adapter import Adapter, unmet_requirement
+from conformance.protocol.bridges import same_generator_state
 from conformance.protocol.values import StepInputs, TimestepSpec
 
 
@@ -328,7 +329,7 @@ def test_one_step_draws_no_noise(
         measure.call("scale_model_input", scheduler.scale_model_input, x.native, t)
         measure.call("step", scheduler.step, F.native, t, x.native, generator=generator)
         after = impl.generator_state(generator)
-        if not _same_state(before, after):
+        if not same_generator_state(before, after):
             measure.note(
                 "the generator",
                 f"was drawn from at {place}: one-step sampling must draw no noise",
@@ -416,12 +417,6 @@ def _has_generator(impl: Adapter) -> bool:
     except NotImplementedError:
         return False
     return True
-
-
-def _same_state(a: Any, b: Any) -> bool:
-    if hasattr(a, "shape") and hasattr(b, "shape"):
-        return bool((a == b).all())
-    return a == b
 
 
 def _stateful(impl: Adapter, measure: Measure, device: str, timesteps: list[int]) -> Any:

@@ -22,7 +22,7 @@ from conformance.functional.declaration import (
     ConventionError,
     TimeEmbedding,
 )
-from conformance.functional.running import Run
+from conformance.functional.draws import Run
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.measuring import bounds
 from conformance.protocol.bridges import KEY_SPLITS

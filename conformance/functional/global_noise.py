@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from conformance.functional.scripted import NoiseSource
+from conformance.protocol.bridges import same_generator_state
 
 #: The global draws routed, by framework.
 ROUTED = {
@@ -62,7 +63,7 @@ def route(
         finally:
             stack.close()
             for framework, (state, _) in states.items():
-                if not _same_state(before[framework], state()):
+                if not same_generator_state(before[framework], state()):
                     escapes.append(
                         f"{framework}'s global random state advanced during the call: a draw "
                         f"escaped the routing (routed: {', '.join(ROUTED[framework])})"
@@ -153,11 +154,3 @@ def _numpy_routes(source: NoiseSource, shape: tuple[int, ...]) -> list[tuple]:
 
     return [(random, "randn", routed_randn), (random, "standard_normal", routed_standard_normal),
             (random, "normal", routed_normal)]  # fmt: skip
-
-
-def _same_state(a: Any, b: Any) -> bool:
-    if isinstance(a, tuple):  # numpy's legacy state: (name, keys, pos, has_gauss, cached)
-        return all(_same_state(x, y) for x, y in zip(a, b, strict=True))
-    if hasattr(a, "shape"):
-        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
-    return a == b

@@ -110,6 +110,7 @@ from conformance.functional.declaration import (
     check_defaults,
     check_domain,
 )
+from conformance.functional.draws import GeneratorDraws
 from conformance.functional.running import Running
 from conformance.inputs.strategies import DEFAULT_CONFIG
 from conformance.protocol.adapter import Adapter, Terms
@@ -118,7 +119,7 @@ from conformance.protocol.deviations import Deviation
 from conformance.protocol.values import Capabilities, Schedule, StepInputs, StepResult, TimestepSpec
 
 
-class FunctionalSampler(ConventionChecks, Running, Adapter):
+class FunctionalSampler(ConventionChecks, Running, GeneratorDraws, Adapter):
     """An adapter for a sampler function with its own loop (module docstring)."""
 
     def __init__(

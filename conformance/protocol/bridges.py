@@ -43,6 +43,21 @@ class ArrayInfo:
     device: str
 
 
+def same_generator_state(a: Any, b: Any) -> bool:
+    """Two snapshots of a generator's state alike (`ArrayBridge.generator_state`: a torch
+    ByteTensor, a numpy bit generator's state dict, a key's data, or numpy's legacy global
+    state tuple), so that a check can tell whether anything was drawn in between."""
+    if isinstance(a, tuple) and isinstance(b, tuple):  # (name, keys, pos, has_gauss, cached)
+        if len(a) != len(b):
+            return False
+        return all(same_generator_state(x, y) for x, y in zip(a, b, strict=True))
+    if hasattr(a, "shape") and hasattr(b, "shape"):
+        return tuple(a.shape) == tuple(b.shape) and bool(
+            np.array_equal(np.asarray(a), np.asarray(b))
+        )
+    return bool(a == b)
+
+
 class ArrayBridge(ABC):
     """The array operations the suite needs from one framework."""
 
