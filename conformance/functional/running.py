@@ -350,8 +350,7 @@ class Running:
                 stack.enter_context(self.bridge.substitute_key(*shared_x_T))
             keys = None  # a key's draws watched (outside the substitution: the keys it passed)
             if self.generator_is_key:
-                calls = recording.calls
-                keys = stack.enter_context(self.bridge.watch_keys(lambda: len(calls)))
+                keys = stack.enter_context(self.bridge.watch_keys(recording.calls_made))
             start = self.asarray(np.zeros(shape), dtype, device) if self.x_T_drawn else x_T
             self.bridge.take_host_error()  # none left from an earlier run
             try:

@@ -39,15 +39,51 @@ class Call:
 
 @dataclass
 class Recording:
-    """Every call, and after how many calls each noise draw was taken."""
+    """Every call, and after how many calls each noise draw was taken. For a sampler whose
+    batch is split over devices (`JaxBridge(pmap_axis=...)`), each device's calls and draws
+    so far and the whole batch assembled from their rows (`Shards`)."""
 
     calls: list[Call] = field(default_factory=list)
     draws_after: list[int] = field(default_factory=list)
+    shards: Shards = field(default_factory=lambda: Shards())
+
+    def calls_made(self) -> int:
+        """The calls made so far (of a pmapped sampler: by its first device, whose keys are
+        the ones watched)."""
+        return self.shards.calls.get(0, 0) if self.shards.calls else len(self.calls)
 
     def draws_between(self, k: int) -> int:
         """Draws taken after evaluation k and before evaluation k + 1 (after the last one for
         the last k)."""
         return sum(1 for after in self.draws_after if after == k + 1)
+
+
+class Shards:
+    """A pmapped sampler's calls, device by device: device i of d holds rows i b .. (i + 1) b
+    of the batch (the leading axis split in order, b rows each). Its k-th call (or draw) is
+    the run's k-th; the whole batch is assembled from the rows as they arrive."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, int] = {}
+        self.draws: dict[int, int] = {}
+        self.inputs: dict[int, np.ndarray] = {}
+
+    @staticmethod
+    def next(counts: dict[int, int], device: int) -> int:
+        k = counts.get(device, 0)
+        counts[device] = k + 1
+        return k
+
+    def whole(self, k: int, device: int, devices: int, rows: np.ndarray) -> np.ndarray:
+        """The batch of call k with `rows` (device `device`'s) in place, others as known."""
+        b = rows.shape[0]
+        batch = self.inputs.setdefault(k, np.zeros((devices * b, *rows.shape[1:])))
+        batch[device * b : (device + 1) * b] = rows
+        return batch
+
+    @staticmethod
+    def rows(whole: np.ndarray, device: int, b: int) -> np.ndarray:
+        return whole[device * b : (device + 1) * b]
 
 
 def in_shape(bridge: ArrayBridge, value: Any, shape: Sequence[int] | None) -> Any:
@@ -93,12 +129,38 @@ class ScriptedCallable:
         info = self.bridge.describe(time)
         values = self.bridge.to_numpy(time) if info is not None else np.asarray(time, np.float64)
         given = info.dtype if info is not None else np.asarray(time).dtype.name
+        shard = getattr(self.bridge, "shard", None)
+        if shard is not None and shard[1] > 1:  # one device's rows of a pmapped call
+            return self._answer_rows(x, values, str(given), *shard)
         k = len(self.recording.calls)
         seen = in_shape(self.bridge, x, self.shape)
         self.recording.calls.append(
             Call(self.bridge.copy(seen), np.ravel(values).astype(np.float64), str(given))
         )
         return in_shape(self.bridge, self.respond(k, seen, values), self.bridge.describe(x).shape)
+
+    def _answer_rows(
+        self, x: Any, values: np.ndarray, given: str, device: int, devices: int
+    ) -> Any:
+        """Device `device`'s call: the run's call k is recorded at its first device's call
+        and its input completed by each device's rows; each is answered its rows of the
+        answer to the batch as known (the suite's answers are row by row)."""
+        shards, info = self.recording.shards, self.bridge.describe(x)
+        k = Shards.next(shards.calls, device)
+        rows = self.bridge.to_numpy(x)
+        whole = shards.whole(k, device, devices, rows)
+        if k == len(self.recording.calls):
+            self.recording.calls.append(Call(None, np.ravel(values).astype(np.float64), given))
+        seen = in_shape(
+            self.bridge, self.bridge.asarray(whole, info.dtype, info.device), self.shape
+        )
+        self.recording.calls[k].input = self.bridge.copy(seen)
+        answer = self.bridge.to_numpy(
+            in_shape(self.bridge, self.respond(k, seen, values), whole.shape)
+        )
+        return self.bridge.asarray(
+            Shards.rows(answer, device, rows.shape[0]), info.dtype, info.device
+        )
 
 
 class NoiseSource:
@@ -121,12 +183,32 @@ class NoiseSource:
         return self._draw(like)
 
     def _draw(self, like: Any) -> Any:
+        shard = getattr(self.bridge, "shard", None)
+        if shard is not None and shard[1] > 1:  # one device's rows of a pmapped draw
+            return self._draw_rows(like, *shard)
         j = len(self.recording.draws_after)
         self.recording.draws_after.append(len(self.recording.calls))
         drawn = self.supply(j, like)
         if self.bridge is None or like is None or self.bridge.describe(like) is None:
             return drawn
         return in_shape(self.bridge, drawn, self.bridge.describe(like).shape)
+
+    def _draw_rows(self, like: Any, device: int, devices: int) -> Any:
+        """Device `device`'s draw j: its rows of the run's draw j, recorded (after as many
+        calls as that device had made) at its first device's draw."""
+        assert self.bridge is not None
+        shards, info = self.recording.shards, self.bridge.describe(like)
+        j = Shards.next(shards.draws, device)
+        if j == len(self.recording.draws_after):
+            self.recording.draws_after.append(shards.calls.get(device, 0))
+        b = info.shape[0]
+        whole = self.bridge.asarray(
+            np.zeros((devices * b, *info.shape[1:])), info.dtype, info.device
+        )
+        drawn = np.reshape(
+            self.bridge.to_numpy(self.supply(j, whole)), (devices * b, *info.shape[1:])
+        )
+        return self.bridge.asarray(Shards.rows(drawn, device, b), info.dtype, info.device)
 
 
 class RandnLike:

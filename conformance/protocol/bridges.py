@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -251,19 +252,34 @@ class JaxBridge(ArrayBridge):
     `jax.random.normal(key_j, shape, dtype)`, key_j derived by the declared `keys`
     (`KEY_SPLITS`). `compiled=True` declares a sampler that runs under `jax.jit`, `pmap` or
     a `lax` loop: the scripted model and noise hooks then answer traced calls through
-    `jax.experimental.io_callback` (ordered), so the suite records the calls as they run."""
+    `jax.experimental.io_callback` (ordered), so the suite records the calls as they run.
+    `pmap_axis`: the axis name of a sampler that splits its batch over the local devices with
+    `jax.pmap` (the leading axis, in order, an equal share each): each device's call
+    answers its rows, and a call is recorded whole once every device made it; the keys of
+    its draws are watched on the first device."""
 
     noise_convention = "jax.random.normal"
 
-    def __init__(self, *, keys: KeySplit = "split", compiled: bool = False) -> None:
+    def __init__(
+        self, *, keys: KeySplit = "split", compiled: bool = False, pmap_axis: str | None = None
+    ) -> None:
         if keys not in KEY_SPLITS:
             raise ValueError(f"`keys` must be one of {tuple(KEY_SPLITS)}, got {keys!r}")
+        if pmap_axis is not None and (not compiled or not isinstance(pmap_axis, str)):
+            raise ValueError(
+                f"`pmap_axis` {pmap_axis!r}: the axis name a pmapped sampler passes to "
+                "jax.pmap (a str), with compiled=True"
+            )
         import jax
         import jax.numpy as jnp
 
         self.jax, self.jnp = jax, jnp
         self.keys = keys
         self.compiled = compiled
+        self.pmap_axis = pmap_axis
+        #: (this device's index, the number of devices) while a pmapped call is answered
+        self.shard: tuple[int, int] | None = None
+        self._host_lock = threading.Lock()
         self._x64 = getattr(jax, "enable_x64", None)
         if self._x64 is None:  # jax < 0.5: the context manager lives in jax.experimental
             from jax.experimental import enable_x64
@@ -303,6 +319,8 @@ class JaxBridge(ArrayBridge):
     def asarray(self, values: np.ndarray, dtype: str, device: str) -> Any:
         with self._x64(True):
             array = self.jnp.asarray(np.asarray(values, dtype=np.float64)).astype(dtype)
+            if self.pmap_axis is not None and self._device(device) == self.jax.devices()[0]:
+                return array  # uncommitted: pmap may shard it over the devices
             return self.jax.device_put(array, self._device(device))
 
     def describe(self, array: Any) -> ArrayInfo | None:
@@ -344,17 +362,37 @@ class JaxBridge(ArrayBridge):
             )
         from jax.experimental import io_callback
 
+        shard = self._shard_index()
+
         def on_host(*values: Any) -> np.ndarray:
-            try:
-                with self._x64(True):  # a callback thread: the caller's scope does not reach it
-                    native = [self.jnp.asarray(v) for v in values]
-                    return np.asarray(fn(*native), dtype=like.dtype)
-            except BaseException as exc:  # XLA re-raises it as a "CpuCallback error"
-                self._host_error = exc
-                raise
+            *values, index = values
+            # one at a time: the devices of a pmapped sampler call back from their threads
+            with self._host_lock:
+                try:
+                    with self._x64(True):  # a callback thread: the caller's scope is not here
+                        native = [self.jnp.asarray(v) for v in values]
+                        self.shard = None if shard is None else (int(index), shard[1])
+                        return np.asarray(fn(*native), dtype=like.dtype)
+                except BaseException as exc:  # XLA re-raises it as a "CpuCallback error"
+                    self._host_error = exc
+                    raise
+                finally:
+                    self.shard = None
 
         result = self.jax.ShapeDtypeStruct(like.shape, like.dtype)
-        return io_callback(on_host, result, *map(self.jnp.asarray, args), ordered=True)
+        index = self.jnp.int32(0) if shard is None else shard[0]
+        return io_callback(on_host, result, *map(self.jnp.asarray, args), index, ordered=True)
+
+    def _shard_index(self) -> tuple[Any, int] | None:
+        """(this device's index, traced; the number of devices) inside the declared pmap
+        axis; None outside it, or where no axis is declared."""
+        if self.pmap_axis is None:
+            return None
+        try:
+            index = self.jax.lax.axis_index(self.pmap_axis)
+        except NameError:  # not inside the pmapped function
+            return None
+        return index, int(self.jax.lax.psum(1, self.pmap_axis))
 
     def take_host_error(self) -> BaseException | None:
         error, self._host_error = getattr(self, "_host_error", None), None
@@ -406,7 +444,9 @@ class JaxBridge(ArrayBridge):
             if self.traced(data):
                 from jax.experimental import io_callback
 
-                io_callback(self._record_key, None, data, ordered=True)
+                shard = self._shard_index()  # a pmapped sampler's keys: the first device's
+                index = self.jnp.int32(0) if shard is None else shard[0]
+                io_callback(self._record_key, None, data, index, ordered=True)
             else:
                 self._record_key(data)
             return normal(key, *args, **kwargs)
@@ -418,12 +458,14 @@ class JaxBridge(ArrayBridge):
             random.normal = normal
             self._watching = None
 
-    def _record_key(self, data: Any) -> None:
-        """One watched draw's key, into the list of the run being watched (none: dropped)."""
+    def _record_key(self, data: Any, device: Any = 0) -> None:
+        """One watched draw's key, into the list of the run being watched (none: dropped;
+        another device's than the first: its copy of the draw)."""
         watching = getattr(self, "_watching", None)
-        if watching is not None:
+        if watching is not None and int(device) == 0:
             seen, at = watching
-            seen.append((np.asarray(data), None if at is None else at()))
+            with self._host_lock:
+                seen.append((np.asarray(data), None if at is None else at()))
 
     @contextlib.contextmanager
     def substitute_key(self, key: Any, instead: Any) -> Iterator[None]:

@@ -89,7 +89,7 @@ def split_sampler(denoiser, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=
          static_broadcasted_argnums=(0, 5))  # fmt: skip
 def _pmapped_loop(apply_fn, x, ts, key, config, clip):
     """The whole loop on one device's shard x of the batch (see `pmap_sampler`)."""
-    t_min, t_max, rho, steps, sigma_data, s_noise = config
+    t_min, t_max, rho, steps, sigma_data, s_noise, faulty = config
     devices, shard = lax.psum(1, "batch"), lax.axis_index("batch")  # a Python int, a tracer
 
     def sigma_at(i):
@@ -99,6 +99,8 @@ def _pmapped_loop(apply_fn, x, ts, key, config, clip):
         x, key = carry
         t, next_t = sigma_at(pair[0]), jnp.clip(sigma_at(pair[1]), t_min, t_max)
         c_skip, c_out, c_in = boundary(t, t_min, sigma_data)
+        # the fault on device `faulty` alone: c_out without the boundary shift (EDM's)
+        c_out = jnp.where(shard == faulty, t * sigma_data / (t**2 + sigma_data**2) ** 0.5, c_out)
         time = jnp.full(x.shape[:1], 250 * jnp.log(t + 1e-44), x.dtype)
         x0 = c_skip * x + c_out * apply_fn(c_in * x, time)
         x0 = jnp.clip(x0, -1.0, 1.0) if clip else x0
@@ -115,17 +117,18 @@ def _pmapped_loop(apply_fn, x, ts, key, config, clip):
 
 
 def pmap_sampler(apply_fn, x, ts, key, t_min=0.002, t_max=80.0, rho=7.0, steps=40,
-                 sigma_data=0.5, clip_denoised=True, s_noise=1.0):  # fmt: skip
+                 sigma_data=0.5, clip_denoised=True, s_noise=1.0, faulty=-1):  # fmt: skip
     """OpenAI's multistep sampling data-parallel with `jax.pmap`: the batch split over the
     local devices (as many as divide it), the whole loop (`lax.scan`) run on each shard, the
     network F(c_in x, 250 log(sigma + 1e-44)) called inside it; ascending indices `ts` into a
     `steps`-point grid, its end point t_min exactly; the key split before each draw
     (`key, sub = split(key)`), each device taking its rows of the whole batch's draw. The
     re-noise scale is factored, sqrt((next_t - t_min)(next_t + t_min)): exactly 0 after the
-    last evaluation however XLA fuses it (see `fori_sampler`)."""
+    last evaluation however XLA fuses it (see `fori_sampler`). `faulty`: a device whose rows
+    are denoised with c_out without the boundary shift (a fault of one shard)."""
     devices = math.gcd(x.shape[0], jax.local_device_count())
     shards = x.reshape(devices, x.shape[0] // devices, *x.shape[1:])
-    config = (t_min, t_max, rho, steps, sigma_data, s_noise)
+    config = (t_min, t_max, rho, steps, sigma_data, s_noise, faulty)
     ts = jnp.asarray(ts)
     return _pmapped_loop(apply_fn, shards, ts, key, config, bool(clip_denoised)).reshape(x.shape)
 

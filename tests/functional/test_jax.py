@@ -5,6 +5,11 @@ and the error a tracer gets when the sampler was not declared compiled."""
 from __future__ import annotations
 
 import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +221,44 @@ def test_a_substituted_key_draws_as_the_other_eager_and_traced(compiled: bool, t
     np.testing.assert_array_equal(substituted, jax.random.normal(other, (3,)))
     np.testing.assert_array_equal(kept, jax.random.normal(unrelated, (3,)))
     assert not np.array_equal(jax.random.normal(root, (3,)), substituted)  # restored after
+
+
+#: Run in a process of its own with two host devices (XLA reads the flag when jax starts).
+TWO_DEVICES = """
+import json, jax
+from tests.functional import zoo  # noqa: F401 (registers the members)
+from tests.functional.test_zoo import PROFILE
+from tests.mutants import runner
+assert jax.local_device_count() == 2
+out = {}
+for name in ("jax_pmap", "jax_pmap_second_device_c_out"):
+    run = runner.run(
+        f"tests.functional.zoo_jax:{name}", ["SCHED-1", "STEP-1", "NOISE-2", "CONV-1"],
+        ["float32"], extra=[f"--hypothesis-profile={PROFILE}", "--conformance-timeout=0"],
+    )
+    out[name] = {"failed": sorted(run.failed()), "passed": sorted(run.passed()),
+                 "messages": run.messages("STEP-1")[:1]}
+print(json.dumps(out))
+"""
+
+
+def test_a_sampler_pmapped_over_two_devices_is_gated_row_by_row() -> None:
+    """The batch split over two devices by `jax.pmap`: each device's call is answered its
+    rows and recorded whole, its keys watched on the first device; the conforming sampler
+    passes, and a fault on the second device's rows alone fails STEP-1 alone."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_DEVICES],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    verdicts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert verdicts["jax_pmap"]["failed"] == [], verdicts
+    assert {"SCHED-1", "STEP-1", "NOISE-2", "CONV-1"} <= set(verdicts["jax_pmap"]["passed"])
+    faulty = verdicts["jax_pmap_second_device_c_out"]
+    assert faulty["failed"] == ["STEP-1"], verdicts
+    assert "STEP-1 violated" in faulty["messages"][0], faulty

@@ -87,19 +87,19 @@ def jax_split() -> FunctionalSampler:
     )
 
 
-def jax_pmap() -> FunctionalSampler:
+def jax_pmap(faulty: int = -1) -> FunctionalSampler:
     pytest.importorskip("jax")
     from conformance.protocol.bridges import JaxBridge
     from tests.functional import jax_samplers
 
     return FunctionalSampler(
-        jax_samplers.pmap_sampler,
+        functools.partial(jax_samplers.pmap_sampler, faulty=faulty),
         name="jax_pmap",
         callable="network",
         time_points="ts",
         noise="generator",  # a PRNG key, split before each draw, inside the pmapped loop
         model_time=EDM_TIME,
-        bridge=JaxBridge(keys="split", compiled=True),
+        bridge=JaxBridge(keys="split", compiled=True, pmap_axis="batch"),
         dtypes=BOTH,
         parameters={
             **OPENAI_NAMES,
@@ -137,6 +137,10 @@ def jax_key_x_T_unscaled() -> FunctionalSampler:
 
 def jax_key_reused() -> FunctionalSampler:
     return jax_key_x_T("reused")
+
+
+def jax_pmap_second_device_c_out() -> FunctionalSampler:
+    return jax_pmap(faulty=1)
 
 
 #: Its own grid takes no custom time points (STEP-9, STEP-10); no per-position inputs.
