@@ -353,6 +353,11 @@ class FunctionalSampler(ConventionChecks, Running, GeneratorDraws, Adapter):
                 "  compiled (jit, pmap, lax loops): the model's calls recorded through "
                 "jax.experimental.io_callback"
             )
+        if getattr(self.bridge, "pmap_axis", None):
+            lines.append(
+                f"  pmap axis {self.bridge.pmap_axis!r}: the batch split over the devices, "
+                "each answered its rows, each call recorded whole"
+            )
         passed = ", ".join(f"{k} as {v}" for k, v in self.parameters.items()) or "none"
         lines.append(f"  parameters: {passed}")
         fixed = [f"{k} = {self.fixed[k]!r}" for k in DEFAULT_CONFIG if not self._passes(k)]
