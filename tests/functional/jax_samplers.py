@@ -153,3 +153,15 @@ def key_steps_sampler(denoiser, like, n, key, sigma_min=0.002, sigma_max=80.0, r
             z = jax.random.normal(noise_key, x.shape, x.dtype)
             x = x + s_noise * jnp.sqrt(sigmas[i + 1] ** 2 - sigma_min**2) * z
     return x
+
+
+def pmap_hook_sampler(model, x, sigmas, noise, sigma_data=0.5, clip_denoised=True):
+    """`eager_sampler` data-parallel: the batch split over the local devices with `jax.pmap`,
+    each device's loop drawing its noise from the hook on its own rows."""
+    devices = math.gcd(x.shape[0], jax.local_device_count())
+
+    def loop(rows):
+        return eager_sampler(model, rows, sigmas, noise, sigma_data, clip_denoised)
+
+    shards = x.reshape(devices, x.shape[0] // devices, *x.shape[1:])
+    return jax.pmap(loop, axis_name="batch")(shards).reshape(x.shape)

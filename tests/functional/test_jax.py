@@ -231,10 +231,12 @@ from tests.functional.test_zoo import PROFILE
 from tests.mutants import runner
 assert jax.local_device_count() == 2
 out = {}
-for name in ("jax_pmap", "jax_pmap_second_device_c_out"):
+for name, clauses in (("jax_pmap", ["SCHED-1", "STEP-1", "NOISE-2", "CONV-1"]),
+                      ("jax_pmap_second_device_c_out", ["SCHED-1", "STEP-1", "NOISE-2", "CONV-1"]),
+                      ("jax_pmap_hook", ["STEP-1", "STEP-3", "CONV-1"])):
     run = runner.run(
-        f"tests.functional.zoo_jax:{name}", ["SCHED-1", "STEP-1", "NOISE-2", "CONV-1"],
-        ["float32"], extra=[f"--hypothesis-profile={PROFILE}", "--conformance-timeout=0"],
+        f"tests.functional.zoo_jax:{name}", clauses, ["float32"],
+        extra=[f"--hypothesis-profile={PROFILE}", "--conformance-timeout=0"],
     )
     out[name] = {"failed": sorted(run.failed()), "passed": sorted(run.passed()),
                  "messages": run.messages("STEP-1")[:1]}
@@ -244,8 +246,9 @@ print(json.dumps(out))
 
 def test_a_sampler_pmapped_over_two_devices_is_gated_row_by_row() -> None:
     """The batch split over two devices by `jax.pmap`: each device's call is answered its
-    rows and recorded whole, its keys watched on the first device; the conforming sampler
-    passes, and a fault on the second device's rows alone fails STEP-1 alone."""
+    rows and recorded whole, its keys watched on the first device, a hook's draw handed
+    each device its rows; the conforming samplers pass, and a fault on the second device's
+    rows alone fails STEP-1 alone."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     done = subprocess.run(
         [sys.executable, "-c", TWO_DEVICES],
@@ -262,3 +265,5 @@ def test_a_sampler_pmapped_over_two_devices_is_gated_row_by_row() -> None:
     faulty = verdicts["jax_pmap_second_device_c_out"]
     assert faulty["failed"] == ["STEP-1"], verdicts
     assert "STEP-1 violated" in faulty["messages"][0], faulty
+    assert verdicts["jax_pmap_hook"]["failed"] == [], verdicts
+    assert {"STEP-1", "STEP-3", "CONV-1"} <= set(verdicts["jax_pmap_hook"]["passed"])

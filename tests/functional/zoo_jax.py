@@ -143,6 +143,25 @@ def jax_pmap_second_device_c_out() -> FunctionalSampler:
     return jax_pmap(faulty=1)
 
 
+def jax_pmap_hook() -> FunctionalSampler:
+    pytest.importorskip("jax")
+    from conformance.protocol.bridges import JaxBridge
+    from tests.functional import jax_samplers
+
+    return FunctionalSampler(
+        jax_samplers.pmap_hook_sampler,
+        name="jax_pmap_hook",
+        callable="network",
+        time_points="sigmas",
+        noise="function",  # called on each device's rows
+        model_time=EDM_TIME,
+        bridge=JaxBridge(compiled=True, pmap_axis="batch"),
+        dtypes=("float32",),
+        parameters={"sigma_data": "sigma_data", "clip_denoised": "clip_denoised"},
+        defaults={"sigma_data": 0.5, "clip_denoised": True},
+    )
+
+
 #: Its own grid takes no custom time points (STEP-9, STEP-10); no per-position inputs.
 KEY_SKIPS = (*INSIDE_DENOISER, "STEP-9", "STEP-10", "NOISE-3")
 
