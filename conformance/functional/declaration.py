@@ -35,7 +35,7 @@ TIME_POINTS = {
     "parameter or fixed)",
     "sigmas_only": "an explicit list of the evaluation sigmas alone (sigma_min a parameter or "
     "fixed)",
-    "steps": "the number of steps n: the sampler computes its own grid (SCHED-1's indices)",
+    "steps": "the number of steps n: the sampler computes its own grid (declared by `grid`)",
 }
 
 

@@ -279,7 +279,8 @@ class JaxBridge(ArrayBridge):
         self.pmap_axis = pmap_axis
         #: (this device's index, the number of devices) while a pmapped call is answered
         self.shard: tuple[int, int] | None = None
-        self._host_lock = threading.Lock()
+        # reentrant: a watched draw of the suite's own made while a callback is answered
+        self._host_lock = threading.RLock()
         self._x64 = getattr(jax, "enable_x64", None)
         if self._x64 is None:  # jax < 0.5: the context manager lives in jax.experimental
             from jax.experimental import enable_x64
